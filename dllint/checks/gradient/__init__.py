@@ -1,0 +1,1 @@
+"""Whether gradients reach the parameters."""

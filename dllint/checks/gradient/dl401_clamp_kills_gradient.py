@@ -1,0 +1,122 @@
+"""DL401: min/max/clamp with a constant bound on a model output or loss that is backpropagated."""
+
+from typing import Optional
+
+import libcst as cst
+
+from dllint.context import CheckContext
+from dllint.model import torch_api as api
+from dllint.model.builder import dotted_name
+from dllint.registry import rule
+
+_CLAMP_FUNCTIONS = {"clamp", "clip", "clamp_min", "clamp_max"}
+_BOUND_FUNCTIONS = {"min", "max", "minimum", "maximum", "fmin", "fmax"}
+_CLAMP_METHODS = _CLAMP_FUNCTIONS | {"clamp_", "clip_", "clamp_min_", "clamp_max_"}
+# Functions whose input is commonly kept off zero with a tiny clamp (log(clamp(p, min=eps))).
+_EPS_GUARDED = {"log", "log2", "log10", "sqrt", "rsqrt", "reciprocal"}
+_CONSTANT_TENSORS = {"tensor", "zeros_like", "ones_like", "full_like", "as_tensor", "scalar_tensor"}
+
+
+@rule("DL401", "clamp-kills-gradient", "warning",
+      "min/max/clamp with a constant bound on a model output or loss zeroes the gradient where it clips")
+def check(ctx: CheckContext) -> None:
+    analysis = ctx.analysis
+    for scope in ctx.scopes:
+        for event in analysis.events(scope, depth=0):
+            if event.kind != "backward":
+                continue
+            loss = _backpropagated(event.call.node)
+            guarded = set()
+            for node, node_scope, order in analysis.dependencies(loss, scope, event.site_order):
+                if not isinstance(node, cst.Call):
+                    continue
+                name = _function_name(node, analysis, node_scope)
+                if name in _EPS_GUARDED:
+                    guarded.update(id(a.value) for a in node.args)
+                    if isinstance(node.func, cst.Attribute):
+                        guarded.add(id(node.func.value))
+                clamped = _clamped_value(node, name, analysis, node_scope)
+                if clamped is None or id(node) in guarded:
+                    continue
+                if isinstance(clamped, (cst.BinaryOperation, cst.UnaryOperation)):
+                    continue  # a margin such as clamp(1 - y * out, min=0) is a hinge loss, on purpose
+                if analysis.is_training_output(clamped, node_scope, order):
+                    ctx.report(node, f"{name}() with a constant bound on a model output or loss that is "
+                                     f"backpropagated: every clipped element gets zero gradient and stops learning; "
+                                     f"remove the clamp from the training path (clamp only for metrics or outputs)",
+                               file=node_scope.file)
+
+
+def _backpropagated(call: cst.Call) -> Optional[cst.BaseExpression]:
+    """`loss` in `loss.backward()`, `scaler.scale(loss).backward()`, `accelerator.backward(loss)`."""
+    func = call.func
+    if isinstance(func, cst.Attribute):
+        receiver = func.value
+        if func.attr.value in ("backward", "manual_backward") and call.args and not isinstance(receiver, cst.Call) \
+                and not (dotted_name(receiver) or "").split(".")[-1].startswith("loss"):
+            if func.attr.value == "manual_backward" or "accelerator" in (dotted_name(receiver) or "") or \
+                    "fabric" in (dotted_name(receiver) or ""):
+                return call.args[0].value
+        if isinstance(receiver, cst.Call) and isinstance(receiver.func, cst.Attribute) and \
+                receiver.func.attr.value == "scale" and receiver.args:
+            return receiver.args[0].value
+        return receiver
+    return call.args[0].value if call.args else None
+
+
+def _function_name(call: cst.Call, analysis, scope) -> Optional[str]:
+    qualified = analysis.qualify(call.func, scope)
+    if qualified and api.is_torch_name(qualified):
+        return api.last_component(qualified)
+    if isinstance(call.func, cst.Attribute) and not qualified:
+        return call.func.attr.value
+    if isinstance(call.func, cst.Name) and call.func.value in ("min", "max"):
+        return call.func.value
+    return None
+
+
+def _clamped_value(call: cst.Call, name: Optional[str], analysis, scope) -> Optional[cst.BaseExpression]:
+    """The value being bounded, when `call` bounds something by a constant."""
+    args = call.args
+    method = isinstance(call.func, cst.Attribute) and not analysis.qualify(call.func, scope)
+    if name in _CLAMP_METHODS and method:
+        bounds = list(args)
+        return call.func.value if bounds and all(_is_constant(a.value, analysis, scope) for a in bounds) else None
+    if name in _CLAMP_FUNCTIONS and not method and args:
+        bounds = args[1:]
+        return args[0].value if bounds and all(_is_constant(a.value, analysis, scope) for a in bounds) else None
+    if name in _BOUND_FUNCTIONS and len(args) == 2 and not any(a.keyword for a in args):
+        first, second = args[0].value, args[1].value
+        if isinstance(call.func, cst.Name):  # Python's builtin min/max
+            if _is_number(second):
+                return first
+            if _is_number(first):
+                return second
+            return None
+        if not method and _is_constant_tensor(second, analysis, scope):
+            return first
+    return None
+
+
+def _is_number(expr: cst.BaseExpression) -> bool:
+    if isinstance(expr, cst.UnaryOperation):
+        expr = expr.expression
+    return isinstance(expr, (cst.Integer, cst.Float))
+
+
+def _is_constant(expr: cst.BaseExpression, analysis, scope) -> bool:
+    if _is_number(expr) or (isinstance(expr, cst.Name) and (expr.value.isupper() or expr.value == "None")):
+        return True
+    if isinstance(expr, cst.Call) and dotted_name(expr.func) == "float":
+        return True
+    return isinstance(expr, cst.BinaryOperation) and _is_number(expr.left) and _is_number(expr.right)
+
+
+def _is_constant_tensor(expr: cst.BaseExpression, analysis, scope) -> bool:
+    if isinstance(expr, cst.Call):
+        member = analysis.torch_member(expr.func, scope, _CONSTANT_TENSORS)
+        if member in ("zeros_like", "ones_like", "full_like"):
+            return True
+        if member and expr.args:
+            return _is_number(expr.args[0].value)
+    return False

@@ -1,0 +1,1 @@
+"""What reaches the loss: logits, probabilities, log-probabilities."""

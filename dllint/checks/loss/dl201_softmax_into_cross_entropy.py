@@ -1,0 +1,18 @@
+"""DL201: probabilities reach CrossEntropyLoss, which applies log_softmax itself."""
+
+from dllint.context import CheckContext
+from dllint.registry import rule
+
+
+@rule("DL201", "softmax-into-cross-entropy", "error",
+      "softmax output is passed to CrossEntropyLoss, which expects raw logits")
+def check(ctx: CheckContext) -> None:
+    for scope in ctx.scopes:
+        for loss in ctx.analysis.loss_calls(scope):
+            if loss.kind != "cross_entropy":
+                continue
+            source = ctx.analysis.value_source(loss.input, scope, loss.call.order)
+            if source is not None and source.kind == "softmax":
+                ctx.report(loss.input, f"cross-entropy receives probabilities from {ctx.describe_source(source)} "
+                                       f"but applies log_softmax itself, which flattens the gradients; "
+                                       f"pass the logits and drop the softmax")

@@ -1,0 +1,17 @@
+"""DL202: sigmoid output reaches BCEWithLogitsLoss, which applies sigmoid itself."""
+
+from dllint.context import CheckContext
+from dllint.registry import rule
+
+
+@rule("DL202", "sigmoid-into-bce-logits", "error",
+      "sigmoid output is passed to BCEWithLogitsLoss, which applies sigmoid again")
+def check(ctx: CheckContext) -> None:
+    for scope in ctx.scopes:
+        for loss in ctx.analysis.loss_calls(scope):
+            if loss.kind != "bce_logits":
+                continue
+            source = ctx.analysis.value_source(loss.input, scope, loss.call.order)
+            if source is not None and source.kind == "sigmoid":
+                ctx.report(loss.input, f"BCEWithLogits receives probabilities from {ctx.describe_source(source)} "
+                                       f"and applies sigmoid a second time; pass the logits and drop the sigmoid")

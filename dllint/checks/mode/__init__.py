@@ -1,0 +1,1 @@
+"""Train and evaluation modes: dropout and batch-norm."""

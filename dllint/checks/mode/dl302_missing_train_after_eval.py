@@ -1,0 +1,46 @@
+"""DL302: eval() inside the training loop, and train() never restores training mode."""
+
+from dllint.context import CheckContext
+from dllint.model.loops import in_loop
+from dllint.registry import rule
+
+
+@rule("DL302", "missing-train-after-eval", "error",
+      "model.eval() inside the training loop is not followed by model.train() before the next optimizer step")
+def check(ctx: CheckContext) -> None:
+    analysis = ctx.analysis
+    for scope in ctx.scopes:
+        events = analysis.events(scope)
+        for loop in scope.loops:
+            inside = in_loop(events, loop)
+            evals = [e for e in inside if e.kind == "eval" and _is_trained_model(e, inside)]
+            if not evals or not any(e.kind == "step" for e in inside):
+                continue
+            last_eval = evals[-1]
+            position = inside.index(last_eval)
+            # One iteration later: everything after the eval, then the loop body again from the top.
+            for event in inside[position + 1:] + inside[:position]:
+                if event.kind == "train":
+                    break
+                if event.kind == "step":
+                    target = last_eval.receiver or "model"
+                    ctx.report(last_eval.site, f"{target}.eval() runs inside the training loop but "
+                                               f"{target}.train() is never called before the next "
+                                               f"optimizer step, so training continues without dropout and with "
+                                               f"frozen batch-norm; call {target}.train() at the start of each epoch")
+                    break
+
+
+def _is_trained_model(eval_event, inside) -> bool:
+    """Skip eval() on frozen models (teacher, EMA) that never run a gradient-carrying forward here."""
+    if eval_event.helpers or eval_event.receiver is None:
+        return True
+    for event in inside:
+        if event.kind == "train" and event.receiver == eval_event.receiver:
+            return True
+        if event.kind == "forward" and not event.call.no_grad and (
+                event.receiver == eval_event.receiver or (event.receiver or "").startswith(eval_event.receiver + ".")):
+            return True
+        if event.kind == "forward" and event.helpers:
+            return True
+    return False

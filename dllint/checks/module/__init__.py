@@ -1,0 +1,1 @@
+"""How nn.Module classes hold and use their layers."""

@@ -1,0 +1,108 @@
+"""DL504: one module object used as several layers ("variable reuse")."""
+
+from typing import List
+
+import libcst as cst
+
+from dllint.context import CheckContext
+from dllint.model import torch_api as api
+from dllint.model.builder import dotted_name
+from dllint.model.flow import Analysis, Instance
+from dllint.registry import rule
+
+_CONTAINERS = {"Sequential", "ModuleList"}
+
+
+@rule("DL504", "reused-module-instance", "error",
+      "one module instance is used as several layers, so they share weights and statistics")
+def check(ctx: CheckContext) -> None:
+    analysis = ctx.analysis
+    for scope in ctx.scopes:
+        for node, element, order in scope.list_repeats:
+            if _is_stateful(analysis.instances(element, scope, order), analysis):
+                ctx.report(node, "[layer] * n repeats one module object n times, so every copy shares the same "
+                                 "weights; build a new layer per position, e.g. [nn.Linear(...) for _ in range(n)]")
+        for node, order in scope.comprehensions:
+            element = node.elt
+            if any(isinstance(f.target, cst.Name) and dotted_name(element) == f.target.value
+                   for f in _for_clauses(node)):
+                continue
+            if _is_stateful(analysis.instances(element, scope, order), analysis):
+                ctx.report(node, f"the comprehension repeats the one object {dotted_name(element)} instead of "
+                                 f"creating a new layer per item; construct the layer inside the comprehension")
+        for call in scope.calls:
+            container = analysis.torch_member(call.node.func, scope, _CONTAINERS)
+            if container:
+                _check_container_arguments(ctx, analysis, scope, call, container)
+            elif call.method == "append" and call.loops and len(call.node.args) == 1:
+                _check_append_in_loop(ctx, analysis, scope, call)
+        if scope.name == "forward" and scope.cls is not None:
+            _check_norm_reuse_in_forward(ctx, analysis, scope)
+
+
+def _for_clauses(node):
+    clause = node.for_in
+    while clause is not None:
+        yield clause
+        clause = clause.inner_for_in
+
+
+def _is_stateful(instances: List[Instance], analysis: Analysis) -> bool:
+    """A module with parameters or buffers (not an activation, pooling or dropout)."""
+    if not instances:
+        return False
+    for instance in instances:
+        if instance.project_class is not None:
+            if not analysis.is_module_class(instance.project_class):
+                return False
+        elif instance.torch_class is None or not instance.torch_class.startswith("torch.nn"):
+            return False
+        elif instance.torch_name in api.STATELESS_MODULES or instance.torch_name in api.LOSS_CLASSES:
+            return False
+    return True
+
+
+def _check_container_arguments(ctx, analysis, scope, call, container: str) -> None:
+    args = [a.value for a in call.node.args if not a.star]
+    if len(args) == 1 and isinstance(args[0], (cst.List, cst.Tuple)):
+        args = [e.value for e in args[0].elements]
+    seen = {}
+    for arg in args:
+        text = dotted_name(arg)
+        if text is None:
+            continue
+        if text in seen and _is_stateful(analysis.instances(arg, scope, call.order), analysis):
+            ctx.report(arg, f"nn.{container} receives {text} more than once: both positions are one layer with "
+                            f"shared weights; create a separate instance for each position")
+            return
+        seen[text] = arg
+
+
+def _check_append_in_loop(ctx, analysis, scope, call) -> None:
+    arg = call.node.args[0].value
+    if not isinstance(arg, cst.Name):
+        return
+    loop = call.loops[-1]
+    definitions = scope.definitions.get(arg.value, [])
+    if not definitions or any(loop.contains(d.order) for d in definitions):
+        return  # created inside the loop: a new object per iteration
+    if _is_stateful(analysis.instances(arg, scope, call.order), analysis):
+        ctx.report(arg, f"the loop appends the same object {arg.value} on every iteration, so all entries are one "
+                        f"layer with shared weights; create the layer inside the loop")
+
+
+def _check_norm_reuse_in_forward(ctx, analysis, scope) -> None:
+    self_name = scope.self_name
+    calls_by_attribute = {}
+    for call in scope.calls:
+        func = call.node.func
+        if isinstance(func, cst.Attribute) and isinstance(func.value, cst.Name) and func.value.value == self_name:
+            calls_by_attribute.setdefault(func.attr.value, []).append(call)
+    for attribute, calls in calls_by_attribute.items():
+        if len(calls) < 2:
+            continue
+        instances = analysis.instances(calls[0].node.func, scope, calls[0].order)
+        if instances and all(i.torch_name in api.NORMALIZATION_MODULES for i in instances):
+            ctx.report(calls[1].node, f"normalization layer self.{attribute} is applied at several depths of "
+                                      f"forward, so one set of statistics and affine weights serves different "
+                                      f"features; give each depth its own layer")

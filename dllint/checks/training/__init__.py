@@ -1,0 +1,1 @@
+"""Optimizer, zero_grad, backward and step: the training loop itself."""

@@ -1,0 +1,41 @@
+"""DL101: gradients are never cleared in the loop that steps the optimizer."""
+
+from dllint.context import CheckContext
+from dllint.model import torch_api as api
+from dllint.model.loops import in_loop, loop_chain, innermost_shared_loop, same_target
+from dllint.registry import rule
+
+
+@rule("DL101", "missing-zero-grad", "error",
+      "optimizer.step() runs in a loop that never clears gradients, so they accumulate across iterations")
+def check(ctx: CheckContext) -> None:
+    for scope in ctx.scopes:
+        events = ctx.analysis.events(scope)
+        backwards = [e for e in events if e.kind == "backward"]
+        for step in (e for e in events if e.kind == "step"):
+            loop = innermost_shared_loop(step, backwards)
+            if loop is None:
+                continue  # no loop seen from here; a caller's view may have one
+            clears = [e for e in in_loop(events, loop) if e.kind == "zero_grad" and _clears(e, step)]
+            if clears:
+                continue
+            optimizer = step.receiver or "optimizer"
+            chain = loop_chain(step)
+            enclosing = chain[:[id(l) for l in chain].index(id(loop))]
+            outside = [e for outer in enclosing for e in in_loop(events, outer)
+                       if e.kind == "zero_grad" and _clears(e, step)]
+            if outside:
+                message = (f"{optimizer}.step() runs every iteration but gradients are cleared only outside this "
+                           f"loop ({ctx.location(outside[-1].site)}), so they accumulate; "
+                           f"call {optimizer}.zero_grad() inside the loop")
+            else:
+                message = (f"{optimizer}.step() runs every iteration but gradients are never cleared in this loop; "
+                           f"call {optimizer}.zero_grad() before backward()")
+            ctx.report(step.node, message, file=step.call.scope.file)
+
+
+def _clears(zero_grad, step) -> bool:
+    # Zeroing one named optimizer does not clear another optimizer's parameters (GANs).
+    if api.looks_like_optimizer(zero_grad.receiver) and api.looks_like_optimizer(step.receiver):
+        return same_target(zero_grad, step)
+    return True

@@ -1,0 +1,59 @@
+"""What a check receives: the file under check, the project, the shared analysis, and a way to report."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import List, Optional
+
+import libcst as cst
+
+from dllint.model.facts import FileFacts
+from dllint.model.flow import Analysis, Source
+from dllint.model.project import Project
+
+
+@dataclass(frozen=True)
+class Report:
+    """A finding before positions are known: a node of some file and a message."""
+
+    code: str
+    file: FileFacts
+    node: cst.CSTNode
+    message: str
+
+
+class CheckContext:
+    def __init__(self, file: FileFacts, analysis: Analysis, code: str) -> None:
+        self.file = file
+        self.analysis = analysis
+        self.project: Project = analysis.project
+        self.code = code
+        self.reports: List[Report] = []
+
+    @property
+    def scopes(self):
+        return self.file.scopes
+
+    def report(self, node: cst.CSTNode, message: str, file: Optional[FileFacts] = None) -> None:
+        """Report at `node`, which lies in this file unless another file is named."""
+        self.reports.append(Report(self.code, file or self.file, node, message))
+
+    def line(self, node: cst.CSTNode, file: Optional[FileFacts] = None) -> int:
+        from dllint.positions import line_of
+
+        return line_of(file or self.file, node)
+
+    def location(self, node: cst.CSTNode, file: Optional[FileFacts] = None) -> str:
+        """`line 42` in this file, `models.py:42` in another, for naming related places in messages."""
+        facts = file or self.file
+        if facts is self.file:
+            return f"line {self.line(node, facts)}"
+        return f"{os.path.basename(facts.path)}:{self.line(node, facts)}"
+
+    def describe_source(self, source: "Source") -> str:
+        """`softmax (line 12)` or `model Net (models.py:42) returns softmax`."""
+        where = self.location(source.node, source.scope.file if source.scope else None)
+        if source.model_class is not None:
+            return f"model {source.model_class.name} ({where}) returns {source.kind}"
+        return f"{source.kind} ({where})"

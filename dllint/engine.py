@@ -1,0 +1,228 @@
+"""Runs the checks: read and parse every file, join them into a project, run the rules, place findings."""
+
+from __future__ import annotations
+
+import ast
+import contextlib
+import gc
+import io
+import os
+import sys
+import tokenize
+import traceback
+import warnings
+from dataclasses import dataclass, field
+from typing import Dict, Iterable, List, Optional, Sequence, Tuple
+
+from dllint import registry
+from dllint.findings import Finding
+
+# Files that never mention these are not analysed (they cannot hold a training bug).
+_TORCH_MARKERS = (b"torch", b"lightning")
+# Larger files (generated tables, vendored bundles) are skipped with a notice: even a syntax check
+# takes seconds, a full analysis minutes, and nobody writes a training loop that size by hand.
+MAX_ANALYSED_BYTES = 2_000_000
+
+
+@dataclass
+class SourceFile:
+    path: str
+    display_path: str
+    source: Optional[str] = None
+    facts: object = None
+    error: Optional[Finding] = None
+    too_large: bool = False
+
+
+@dataclass
+class LintResult:
+    findings: List[Finding] = field(default_factory=list)
+    files_checked: int = 0
+    notices: List[str] = field(default_factory=list)  # warnings for stderr, e.g. files too large to analyse
+
+    @property
+    def files_with_findings(self) -> int:
+        return len({f.path for f in self.findings})
+
+
+def display_path(path: str) -> str:
+    relative = os.path.relpath(path)
+    return path if relative.startswith("..") else relative
+
+
+def _parse_error(path: str, line: int, column: int, message: str) -> Finding:
+    info = registry.PARSE_ERROR
+    return Finding(path, max(line, 1), max(column, 1), max(line, 1), max(column, 1), info.code, info.name,
+                   info.severity, message)
+
+
+def _decode(path: str, data: bytes) -> Tuple[Optional[str], Optional[Finding]]:
+    if b"\x00" in data:
+        offset = data.index(b"\x00")
+        line = data.count(b"\n", 0, offset) + 1
+        column = offset - (data.rfind(b"\n", 0, offset) + 1) + 1
+        return None, _parse_error(path, line, column, "source contains a null byte; is this a binary file?")
+    try:
+        encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
+        return data.decode(encoding), None
+    except (SyntaxError, LookupError) as error:
+        return None, _parse_error(path, 1, 1, f"cannot decode source: {error}")
+    except UnicodeDecodeError as error:
+        line = data.count(b"\n", 0, error.start) + 1
+        column = error.start - (data.rfind(b"\n", 0, error.start) + 1) + 1
+        return None, _parse_error(path, line, column, f"source is not valid {error.encoding}: {error.reason}")
+
+
+def load_source(path: str, shown: str, data: Optional[bytes] = None) -> SourceFile:
+    """Read and decode one file; a file that cannot be read or parsed becomes a DL000 finding."""
+    item = SourceFile(path, shown)
+    if data is None:
+        try:
+            with open(path, "rb") as handle:
+                data = handle.read()
+        except OSError as error:
+            item.error = _parse_error(shown, 1, 1, f"cannot read file: {error.strerror or error}")
+            return item
+    item.source, item.error = _decode(shown, data)
+    if item.error is not None:
+        return item
+    item.too_large = len(data) > MAX_ANALYSED_BYTES
+    if item.too_large:
+        return item
+    # CPython's parser is fast and guards libcst's native parser against input that would crash it
+    # (thousands of nested brackets); it also gives the best error positions.
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ast.parse(item.source, filename=path)
+    except SyntaxError as error:
+        item.error = _parse_error(shown, error.lineno or 1, error.offset or 1, f"syntax error: {error.msg}")
+    except (RecursionError, MemoryError, ValueError, OverflowError):
+        item.error = _parse_error(shown, 1, 1, "file is too deeply nested to parse")
+    return item
+
+
+def mentions_torch(source: str) -> bool:
+    data = source.encode("utf-8", "ignore")
+    return any(marker in data for marker in _TORCH_MARKERS)
+
+
+def parse_facts(item: SourceFile, module_name: str):
+    """Parse with libcst and collect the file's facts (None when there is nothing to analyse)."""
+    import libcst as cst
+
+    from dllint.model.builder import build_file_facts
+
+    if item.error is not None or item.source is None or item.too_large or not mentions_torch(item.source):
+        return None
+    try:
+        tree = cst.parse_module(item.source)
+    except cst.ParserSyntaxError as error:
+        item.error = _parse_error(item.display_path, error.raw_line, error.raw_column + 1,
+                                  f"syntax error: {error.message}")
+        return None
+    except (RecursionError, MemoryError):
+        item.error = _parse_error(item.display_path, 1, 1, "file is too deeply nested to parse")
+        return None
+    return build_file_facts(item.display_path, module_name, item.source, tree)
+
+
+@contextlib.contextmanager
+def _without_cyclic_gc():
+    # Parsing allocates millions of acyclic objects; the cyclic GC would rescan them over and over.
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def lint_sources(items: Sequence[SourceFile], codes: Sequence[str], roots: Sequence[str] = ()) -> LintResult:
+    """Lint already-loaded files as one project and return sorted findings."""
+    if sys.getrecursionlimit() < 10000:
+        sys.setrecursionlimit(10000)
+    with _without_cyclic_gc():
+        return _lint_sources(items, codes, roots)
+
+
+def _lint_sources(items: Sequence[SourceFile], codes: Sequence[str], roots: Sequence[str]) -> LintResult:
+    from dllint.context import CheckContext
+    from dllint.model.flow import Analysis
+    from dllint.model.project import Project, module_name_for
+    from dllint.positions import forget, span_of
+
+    findings: List[Finding] = []
+    notices: List[str] = []
+    all_facts = []
+    for item in items:
+        if item.too_large and item.error is None:
+            notices.append(f"{item.display_path} is larger than {MAX_ANALYSED_BYTES // 1_000_000} MB: "
+                           f"skipped")
+        root = _root_for(item.path, roots)
+        try:
+            facts = parse_facts(item, module_name_for(item.path, root))
+        except RecursionError:
+            item.error = _parse_error(item.display_path, 1, 1, "file is too deeply nested to analyse")
+            facts = None
+        if item.error is not None:
+            findings.append(item.error)
+        if facts is not None:
+            all_facts.append(facts)
+    analysis = Analysis(Project(all_facts))
+    rules = [r for r in (registry.get_rule(c) for c in codes) if r is not None and r.check is not None]
+    reports = []
+    for facts in all_facts:
+        for rule in rules:
+            context = CheckContext(facts, analysis, rule.code)
+            try:
+                rule.check(context)
+            except Exception as error:  # a rule's bug must not stop the run
+                findings.append(_internal_error(facts.path, rule.code, error))
+                continue
+            reports.extend(context.reports)
+    seen = set()
+    for report in reports:
+        key = (report.code, id(report.file), id(report.node))
+        if key in seen:
+            continue
+        seen.add(key)
+        rule = registry.get_rule(report.code)
+        try:
+            line, column, end_line, end_column = span_of(report.file, report.node)
+        except Exception as error:
+            findings.append(_internal_error(report.file.path, report.code, error))
+            continue
+        info = rule.info
+        findings.append(Finding(report.file.path, line, column, end_line, end_column, info.code, info.name,
+                                info.severity, report.message))
+    for facts in all_facts:
+        forget(facts)
+    return LintResult(sorted(set(findings)), files_checked=len(items), notices=notices)
+
+
+def _root_for(path: str, roots: Sequence[str]) -> Optional[str]:
+    absolute = os.path.abspath(path)
+    best = None
+    for root in roots:
+        if absolute.startswith(root.rstrip(os.sep) + os.sep) and (best is None or len(root) > len(best)):
+            best = root
+    return best
+
+
+def _internal_error(path: str, code: str, error: BaseException) -> Finding:
+    info = registry.INTERNAL_ERROR
+    frame = traceback.extract_tb(error.__traceback__)[-1] if error.__traceback__ else None
+    where = f" at {os.path.basename(frame.filename)}:{frame.lineno}" if frame else ""
+    message = f"rule {code} crashed on this file ({type(error).__name__}: {error}{where}); please report it"
+    return Finding(path, 1, 1, 1, 1, info.code, info.name, info.severity, message)
+
+
+def lint_paths(paths: Iterable[str], codes: Sequence[str], exclude: Sequence[str] = ()) -> LintResult:
+    from dllint.discovery import discover
+
+    files, roots = discover(paths, exclude)
+    with _without_cyclic_gc():
+        items = [load_source(path, display_path(path)) for path in files]
+    return lint_sources(items, codes, roots)

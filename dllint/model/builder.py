@@ -1,0 +1,387 @@
+"""The one lean pass over a libcst tree that collects a file's facts.
+
+libcst's metadata providers each rebuild the whole tree; this pass walks node
+fields directly, once, and records only what the checks ask about.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Dict, List, Optional, Tuple
+
+import libcst as cst
+
+from dllint.model.facts import (
+    AugAssign,
+    CallSite,
+    ClassFacts,
+    Definition,
+    FileFacts,
+    GradClear,
+    Loop,
+    Scope,
+)
+from dllint.model.torch_api import IMPLICIT_ALIASES, NO_GRAD_CONTEXTS, last_component
+
+# Fields that only hold whitespace, comments or punctuation: never worth a visit.
+_SKIPPED_FIELDS = {
+    "lpar", "rpar", "comma", "semicolon", "leading_lines", "lines_after_decorators", "header",
+    "footer", "colon", "equal", "dot", "operator", "trailing_whitespace", "newline", "asynchronous",
+    "star", "whitespace_after_star", "whitespace_after_arg", "whitespace_before_colon",
+}
+_CHILD_FIELDS: Dict[type, Tuple[str, ...]] = {}
+
+
+def _child_fields(node_type: type) -> Tuple[str, ...]:
+    names = _CHILD_FIELDS.get(node_type)
+    if names is None:
+        names = tuple(
+            f.name for f in dataclasses.fields(node_type)
+            if f.name not in _SKIPPED_FIELDS and not f.name.startswith("whitespace")
+        )
+        _CHILD_FIELDS[node_type] = names
+    return names
+
+
+def dotted_name(node: Optional[cst.CSTNode]) -> Optional[str]:
+    """`a.b.c` for a Name/Attribute chain, else None."""
+    parts: List[str] = []
+    while isinstance(node, cst.Attribute):
+        parts.append(node.attr.value)
+        node = node.value
+    if isinstance(node, cst.Name):
+        parts.append(node.value)
+        return ".".join(reversed(parts))
+    return None
+
+
+def _module_name_of(node: Optional[cst.BaseExpression]) -> str:
+    return dotted_name(node) or ""
+
+
+class _Builder:
+    def __init__(self, facts: FileFacts) -> None:
+        self.facts = facts
+        self.order = 0
+        self.scope: Scope = None  # type: ignore[assignment]
+        self.cls: Optional[ClassFacts] = None
+        self.loops: Tuple[Loop, ...] = ()
+        self.no_grad = 0
+        self.conditions: Tuple[cst.CSTNode, ...] = ()
+
+    # -- entry -----------------------------------------------------------------
+    def build(self) -> None:
+        module = self.facts.tree
+        scope = Scope("<module>", "<module>", module, self.facts, None, None)
+        self.facts.module_scope = scope
+        self.facts.scopes.append(scope)
+        self.scope = scope
+        for statement in module.body:
+            self.visit(statement)
+        scope.end = self.order
+
+    def tick(self) -> int:
+        self.order += 1
+        return self.order
+
+    # -- generic traversal -----------------------------------------------------
+    def visit(self, node: cst.CSTNode) -> None:
+        handler = _HANDLERS.get(type(node))
+        if handler is not None:
+            handler(self, node)
+        else:
+            self.visit_children(node)
+
+    def visit_children(self, node: cst.CSTNode) -> None:
+        for name in _child_fields(type(node)):
+            value = getattr(node, name)
+            if isinstance(value, cst.CSTNode):
+                self.visit(value)
+            elif isinstance(value, (tuple, list)):
+                for item in value:
+                    if isinstance(item, cst.CSTNode):
+                        self.visit(item)
+
+    def visit_all(self, nodes) -> None:
+        for node in nodes:
+            self.visit(node)
+
+    # -- imports -----------------------------------------------------------------
+    def on_import(self, node: cst.Import) -> None:
+        for alias in node.names:
+            full = _module_name_of(alias.name)
+            if alias.asname is not None and isinstance(alias.asname.name, cst.Name):
+                self.facts.aliases[alias.asname.name.value] = full
+            else:
+                root = full.split(".", 1)[0]
+                self.facts.aliases[root] = root
+
+    def on_import_from(self, node: cst.ImportFrom) -> None:
+        module = "." * len(node.relative) + _module_name_of(node.module)
+        if isinstance(node.names, cst.ImportStar):
+            return
+        for alias in node.names:
+            name = _module_name_of(alias.name)
+            local = name
+            if alias.asname is not None and isinstance(alias.asname.name, cst.Name):
+                local = alias.asname.name.value
+            joiner = "" if module.endswith(".") else "."
+            self.facts.aliases[local] = f"{module}{joiner}{name}" if module else name
+
+    # -- definitions -----------------------------------------------------------
+    def define(self, target: cst.BaseExpression, value: Optional[cst.BaseExpression], kind: str,
+               order: int, path: Tuple[int, ...] = (), node: Optional[cst.CSTNode] = None) -> None:
+        if isinstance(target, cst.Name):
+            definition = Definition(target.value, value, order, kind, path, self.loops, node)
+            self.scope.definitions.setdefault(target.value, []).append(definition)
+        elif isinstance(target, (cst.Tuple, cst.List)):
+            for index, element in enumerate(target.elements):
+                inner = element.value
+                if isinstance(inner, cst.StarredElement):
+                    continue
+                self.define(inner, value, kind, order, path + (index,), node)
+        elif isinstance(target, cst.Attribute):
+            self_name = self.scope.self_name
+            if (self.cls is not None and self_name is not None and isinstance(target.value, cst.Name)
+                    and target.value.value == self_name):
+                definition = Definition(target.attr.value, value, order, kind, path, self.loops, node)
+                self.cls.attributes.setdefault(target.attr.value, []).append((self.scope, definition))
+            if target.attr.value == "grad" and isinstance(value, cst.Name) and value.value == "None":
+                self.scope.grad_clears.append(GradClear(target, order, self.loops))
+            if not path:
+                self.visit(target.value)
+        elif isinstance(target, cst.StarredElement):
+            self.define(target.value, value, kind, order, path, node)
+        else:
+            self.visit(target)
+
+    def on_assign(self, node: cst.Assign) -> None:
+        self.visit(node.value)
+        order = self.tick()
+        for target in node.targets:
+            self.define(target.target, node.value, "assign", order, node=node)
+
+    def on_ann_assign(self, node: cst.AnnAssign) -> None:
+        if node.value is not None:
+            self.visit(node.value)
+            self.define(node.target, node.value, "assign", self.tick(), node=node)
+
+    def on_aug_assign(self, node: cst.AugAssign) -> None:
+        self.visit(node.value)
+        order = self.tick()
+        self.scope.aug_assigns.append(AugAssign(node, dotted_name(node.target), order, self.loops))
+        if isinstance(node.target, cst.Name):
+            self.define(node.target, node, "augassign", order, node=node)
+        else:
+            self.visit(node.target)
+
+    def on_named_expr(self, node: cst.NamedExpr) -> None:
+        self.visit(node.value)
+        self.define(node.target, node.value, "assign", self.tick(), node=node)
+
+    # -- calls -----------------------------------------------------------------
+    def on_call(self, node: cst.Call) -> None:
+        callee = node.func
+        callee_text = dotted_name(callee)
+        receiver_text = method = None
+        if isinstance(callee, cst.Attribute):
+            method = callee.attr.value
+            receiver_text = dotted_name(callee.value)
+            if method == "zero_" and isinstance(callee.value, cst.Attribute) and callee.value.attr.value == "grad":
+                self.scope.grad_clears.append(GradClear(node, self.order + 1, self.loops))
+        self.visit(callee)
+        for arg in node.args:
+            self.visit(arg.value)
+        self.scope.calls.append(CallSite(node, self.scope, self.tick(), self.loops, self.no_grad > 0,
+                                         self.conditions, callee_text, receiver_text, method))
+
+    # -- control flow ----------------------------------------------------------
+    def _open_loop(self, node: cst.CSTNode, iter_expr: Optional[cst.BaseExpression]) -> Loop:
+        loop = Loop(node, self.scope, self.loops[-1] if self.loops else None, self.tick(),
+                    iter_expr=iter_expr, under_no_grad=self.no_grad > 0)
+        self.scope.loops.append(loop)
+        return loop
+
+    def on_for(self, node: cst.For) -> None:
+        self.visit(node.iter)
+        loop = self._open_loop(node, node.iter)
+        outer = self.loops
+        self.loops = outer + (loop,)
+        self.define(node.target, None, "for", loop.start, node=node)
+        loop.target_names = tuple(_names_in(node.target))
+        self.visit(node.body)
+        loop.end = self.tick()
+        self.loops = outer
+        if node.orelse is not None:
+            self.visit(node.orelse)
+
+    def on_while(self, node: cst.While) -> None:
+        loop = self._open_loop(node, None)
+        outer = self.loops
+        self.loops = outer + (loop,)
+        self.visit(node.test)
+        self.visit(node.body)
+        loop.end = self.tick()
+        self.loops = outer
+        if node.orelse is not None:
+            self.visit(node.orelse)
+
+    def on_if(self, node: cst.If) -> None:
+        self.visit(node.test)
+        outer = self.conditions
+        self.conditions = outer + (node,)
+        self.visit(node.body)
+        self.conditions = outer
+        if node.orelse is not None:
+            self.conditions = outer + (node.orelse,)
+            self.visit(node.orelse)
+            self.conditions = outer
+
+    def on_with(self, node: cst.With) -> None:
+        disables_grad = False
+        for item in node.items:
+            self.visit(item.item)
+            if self.is_no_grad_context(item.item):
+                disables_grad = True
+            if item.asname is not None:
+                self.define(item.asname.name, item.item, "with", self.tick(), node=node)
+        self.no_grad += disables_grad
+        self.visit(node.body)
+        self.no_grad -= disables_grad
+
+    def is_no_grad_context(self, expr: cst.BaseExpression) -> bool:
+        if isinstance(expr, cst.Call):
+            callee = dotted_name(expr.func)
+            if callee is None:
+                return False
+            name = last_component(callee)
+            if name in NO_GRAD_CONTEXTS:
+                return True
+            if name == "set_grad_enabled" and expr.args:
+                value = expr.args[0].value
+                return isinstance(value, cst.Name) and value.value == "False"
+        return False
+
+    def on_binary_operation(self, node: cst.BinaryOperation) -> None:
+        self.visit(node.left)
+        self.visit(node.right)
+        if isinstance(node.operator, cst.Multiply):
+            for side in (node.left, node.right):
+                if isinstance(side, cst.List) and len(side.elements) == 1:
+                    self.scope.list_repeats.append((node, side.elements[0].value, self.tick()))
+
+    def on_comprehension(self, node) -> None:
+        self.visit_children(node)
+        if isinstance(node.elt, (cst.Name, cst.Attribute)):
+            self.scope.comprehensions.append((node, self.tick()))
+
+    def on_return(self, node: cst.Return) -> None:
+        if node.value is not None:
+            self.visit(node.value)
+        self.scope.returns.append((self.tick(), node.value))
+
+    # -- scopes ----------------------------------------------------------------
+    def on_class(self, node: cst.ClassDef) -> None:
+        self.visit_all(d.decorator for d in node.decorators)
+        for base in node.bases:
+            self.visit(base.value)
+        prefix = "" if self.scope.parent is None and self.cls is None else f"{self.scope.qualname}."
+        cls = ClassFacts(node.name.value, prefix + node.name.value, node, self.facts,
+                         [arg.value for arg in node.bases if arg.keyword is None])
+        if self.scope.parent is None and self.cls is None:
+            self.facts.classes[cls.name] = cls
+        self.facts.all_class_list.append(cls)
+        outer_cls, outer_loops = self.cls, self.loops
+        self.cls, self.loops = cls, ()
+        self.visit(node.body)
+        self.cls, self.loops = outer_cls, outer_loops
+
+    def on_function(self, node: cst.FunctionDef) -> None:
+        self.visit_all(d.decorator for d in node.decorators)
+        parent = self.scope
+        in_class_body = self.cls is not None and (parent.cls is not self.cls or parent.node is self.cls.node)
+        qual_prefix = f"{self.cls.qualname}." if in_class_body and self.cls else (
+            "" if parent.parent is None else f"{parent.qualname}.")
+        scope = Scope(node.name.value, qual_prefix + node.name.value, node, self.facts,
+                      self.cls, parent, decorators=[d.decorator for d in node.decorators])
+        if in_class_body and self.cls is not None:
+            self.cls.methods.setdefault(node.name.value, scope)
+        elif parent.parent is None and self.cls is None:
+            self.facts.functions[node.name.value] = scope
+        self.facts.scopes.append(scope)
+        saved = (self.scope, self.loops, self.no_grad, self.conditions)
+        self.scope, self.loops, self.no_grad, self.conditions = scope, (), 0, ()
+        scope.start = self.tick()
+        params = node.params
+        for param in [*params.posonly_params, *params.params, *params.kwonly_params]:
+            scope.params.append(param.name.value)
+            self.define(param.name, param.default, "param", scope.start, node=param)
+            if param.default is not None:
+                self.visit(param.default)
+        for star in (params.star_arg, params.star_kwarg):
+            if isinstance(star, cst.Param):
+                scope.params.append(star.name.value)
+        if any(self.is_no_grad_decorator(d.decorator) for d in node.decorators):
+            self.no_grad = 1
+        self.visit(node.body)
+        scope.end = self.tick()
+        self.scope, self.loops, self.no_grad, self.conditions = saved
+
+    def is_no_grad_decorator(self, expr: cst.BaseExpression) -> bool:
+        if self.is_no_grad_context(expr):
+            return True
+        callee = dotted_name(expr)
+        return callee is not None and last_component(callee) in NO_GRAD_CONTEXTS
+
+
+def _names_in(target: cst.BaseExpression):
+    if isinstance(target, cst.Name):
+        yield target.value
+    elif isinstance(target, (cst.Tuple, cst.List)):
+        for element in target.elements:
+            yield from _names_in(element.value)
+    elif isinstance(target, cst.StarredElement):
+        yield from _names_in(target.value)
+
+
+_HANDLERS = {
+    cst.Import: _Builder.on_import,
+    cst.ImportFrom: _Builder.on_import_from,
+    cst.Assign: _Builder.on_assign,
+    cst.AnnAssign: _Builder.on_ann_assign,
+    cst.AugAssign: _Builder.on_aug_assign,
+    cst.NamedExpr: _Builder.on_named_expr,
+    cst.Call: _Builder.on_call,
+    cst.For: _Builder.on_for,
+    cst.While: _Builder.on_while,
+    cst.If: _Builder.on_if,
+    cst.With: _Builder.on_with,
+    cst.Return: _Builder.on_return,
+    cst.BinaryOperation: _Builder.on_binary_operation,
+    cst.ListComp: _Builder.on_comprehension,
+    cst.GeneratorExp: _Builder.on_comprehension,
+    cst.ClassDef: _Builder.on_class,
+    cst.FunctionDef: _Builder.on_function,
+    # Nothing inside these matters to any check.
+    cst.SimpleString: lambda self, node: None,
+    cst.ConcatenatedString: lambda self, node: None,
+    cst.FormattedString: lambda self, node: self.visit_all(
+        p.expression for p in node.parts if isinstance(p, cst.FormattedStringExpression)),
+    cst.Integer: lambda self, node: None,
+    cst.Float: lambda self, node: None,
+    cst.Name: lambda self, node: None,
+    cst.EmptyLine: lambda self, node: None,
+    cst.Comment: lambda self, node: None,
+    cst.Newline: lambda self, node: None,
+    cst.Pass: lambda self, node: None,
+}
+
+
+def build_file_facts(path: str, module_name: str, source: str, tree: cst.Module) -> FileFacts:
+    """Collect the facts of one parsed file."""
+    facts = FileFacts(path=path, module_name=module_name, source=source, tree=tree)
+    _Builder(facts).build()
+    for name, qualified in IMPLICIT_ALIASES.items():
+        if name not in facts.aliases and name not in facts.module_scope.definitions:
+            facts.aliases.setdefault(name, qualified)
+    return facts

@@ -1,0 +1,700 @@
+"""What values are and what code does: value kinds, instance classes, ordered training events.
+
+Everything here is derived lazily from the collected facts and cached, so checks
+that do not ask for a fact never pay for it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Dict, Iterator, List, Optional, Set, Tuple, Union
+
+import libcst as cst
+
+from dllint.model import torch_api as api
+from dllint.model.builder import dotted_name
+from dllint.model.facts import CallSite, ClassFacts, Definition, GradClear, Loop, Scope
+from dllint.model.project import Project, instance_name
+
+MAX_DEPTH = 8
+HELPER_DEPTH = 2  # how many levels of helper calls are expanded into a caller's events
+
+
+@dataclass(frozen=True)
+class Origin:
+    """An expression that produces a value, with the scope and point where it runs."""
+
+    expr: cst.BaseExpression
+    scope: Scope
+    order: int
+    path: Tuple[int, ...] = ()
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where a value's last meaningful operation happens (e.g. the softmax call)."""
+
+    kind: str  # softmax | log_softmax | sigmoid | log_sigmoid
+    node: cst.CSTNode
+    scope: Optional[Scope]
+    model_class: Optional[ClassFacts] = None  # set when a model's forward produces it
+
+
+@dataclass(frozen=True)
+class Instance:
+    """What an object is: a project class, a torch class (qualified), or unknown."""
+
+    project_class: Optional[ClassFacts] = None
+    torch_class: Optional[str] = None
+    ctor: Optional[cst.Call] = None
+    scope: Optional[Scope] = None
+
+    @property
+    def torch_name(self) -> Optional[str]:
+        return api.last_component(self.torch_class) if self.torch_class else None
+
+
+@dataclass(frozen=True)
+class LossCall:
+    call: CallSite
+    kind: str  # cross_entropy | nll | bce_logits | bce | mse | ...
+    input: cst.BaseExpression
+    target: Optional[cst.BaseExpression]
+
+
+@dataclass(frozen=True)
+class Event:
+    """A training-relevant action, seen from the scope being analysed.
+
+    `site` is the call in that scope that causes it (the action itself, or the
+    helper call that performs it); `call` is where it really happens.
+    """
+
+    kind: str  # backward | step | zero_grad | eval | train | forward | scheduler_step | optimizer_ctor
+    call: Union[CallSite, GradClear]
+    site: cst.CSTNode
+    site_order: int
+    loops: Tuple[Loop, ...]  # loops of the analysed scope around the site
+    inner_loops: Tuple[Loop, ...]  # loops inside helpers between the site and the action
+    receiver: Optional[str]
+    helpers: Tuple[Scope, ...] = ()
+
+    @property
+    def node(self) -> cst.CSTNode:
+        return self.call.node
+
+    @property
+    def scope(self) -> Scope:
+        return self.call.scope if isinstance(self.call, CallSite) else None  # type: ignore[return-value]
+
+
+class Analysis:
+    """Derived facts over a project, cached per object."""
+
+    def __init__(self, project: Project) -> None:
+        self.project = project
+        self._events: Dict[Tuple[int, int], List[Event]] = {}
+        self._class_info: Dict[int, "ClassSummary"] = {}
+        self._losses: Dict[int, List[LossCall]] = {}
+        self._call_index: Dict[int, Dict[int, CallSite]] = {}
+
+    # -- names and definitions ---------------------------------------------------
+    def qualify(self, expr: Optional[cst.CSTNode], scope: Scope) -> Optional[str]:
+        return self.project.qualify(expr, scope.file)
+
+    def torch_member(self, expr: Optional[cst.CSTNode], scope: Scope, names) -> Optional[str]:
+        return api.torch_member(self.qualify(expr, scope), names)
+
+    def reaching(self, scope: Scope, name: str, order: int) -> List[Tuple[Scope, Definition]]:
+        """Definitions of `name` that may reach a use at `order` (the last one before it)."""
+        walk: Optional[Scope] = scope
+        while walk is not None:
+            defs = walk.definitions.get(name)
+            if defs:
+                if walk is not scope:
+                    return [(walk, defs[-1])]
+                before = [d for d in defs if d.order < order]
+                if before:
+                    last = before[-1]
+                    # Inside a loop, a later definition in the same loop also reaches (next iteration).
+                    loop_defs = [d for d in defs if d.order >= order and d.loops and last.loops
+                                 and d.loops[-1] is last.loops[-1] and d.kind != "for"]
+                    return [(walk, last)] + [(walk, d) for d in loop_defs]
+                return [(walk, defs[-1])]
+            walk = walk.parent
+        return []
+
+    def origins(self, expr: Optional[cst.BaseExpression], scope: Scope, order: int,
+                path: Tuple[int, ...] = (), depth: int = 0) -> Iterator[Origin]:
+        """The expressions that produce the value of `expr`, following names, `self.x` and parameters."""
+        if expr is None or depth > MAX_DEPTH:
+            return
+        if isinstance(expr, cst.Name):
+            for def_scope, definition in self.reaching(scope, expr.value, order):
+                if definition.kind == "param":
+                    yield from self._parameter_origins(def_scope, definition, path, depth)
+                elif definition.kind in ("assign", "with") and definition.value is not None:
+                    yield from self.origins(definition.value, def_scope, definition.order,
+                                            definition.unpack_path + path, depth + 1)
+            return
+        if isinstance(expr, cst.Attribute) and isinstance(expr.value, cst.Name):
+            self_name = instance_name(scope)
+            cls = scope.cls
+            if cls is not None and expr.value.value == self_name:
+                for attr_scope, definition in self._attribute_definitions(cls, expr.attr.value):
+                    if definition.value is not None:
+                        yield from self.origins(definition.value, attr_scope, definition.order,
+                                                definition.unpack_path + path, depth + 1)
+                return
+        if isinstance(expr, (cst.Tuple, cst.List)) and path:
+            elements = [e.value for e in expr.elements]
+            if path[0] < len(elements):
+                yield from self.origins(elements[path[0]], scope, order, path[1:], depth + 1)
+            return
+        if isinstance(expr, cst.Subscript) and len(expr.slice) == 1:
+            index = expr.slice[0].slice
+            if isinstance(index, cst.Index) and isinstance(index.value, cst.Integer):
+                yield from self.origins(expr.value, scope, order, (int(index.value.value),) + path, depth + 1)
+                return
+        yield Origin(expr, scope, order, path)
+
+    def _attribute_definitions(self, cls: ClassFacts, attr: str) -> List[Tuple[Scope, Definition]]:
+        found = list(cls.attributes.get(attr, []))
+        if not found:
+            for base in self.project.base_classes(cls):
+                found.extend(base.attributes.get(attr, []))
+        return found
+
+    def _parameter_origins(self, scope: Scope, definition: Definition, path: Tuple[int, ...],
+                           depth: int) -> Iterator[Origin]:
+        """Arguments that call sites in the project pass for this parameter."""
+        if definition.value is not None:
+            yield from self.origins(definition.value, scope, scope.start, path, depth + 1)
+        try:
+            index = scope.params.index(definition.name)
+        except ValueError:
+            return
+        for call in self.project.callers(scope):
+            offset = 1 if scope.self_name is not None else 0
+            argument = _bound_argument(call.node, definition.name, index - offset)
+            if argument is not None:
+                yield from self.origins(argument, call.scope, call.order, path, depth + 1)
+
+    # -- what an object is -------------------------------------------------------
+    def instances(self, expr: Optional[cst.BaseExpression], scope: Scope, order: int) -> List[Instance]:
+        """The classes `expr` may be an instance of (empty when nothing is known)."""
+        found: List[Instance] = []
+        for origin in self.origins(expr, scope, order):
+            if origin.path:
+                continue
+            value = origin.expr
+            # `model = Net().to(device)`, `model = DDP(model)`: look through wrappers.
+            while isinstance(value, cst.Call) and isinstance(value.func, cst.Attribute) and \
+                    value.func.attr.value in ("to", "cuda", "cpu", "float", "double", "half", "train", "eval"):
+                value = value.func.value
+            if isinstance(value, cst.Call):
+                wrapped = self._unwrap_parallel(value, origin.scope)
+                if wrapped is not None:
+                    found.extend(self.instances(wrapped, origin.scope, origin.order))
+                    continue
+                target = self.project.resolve_name(value.func, origin.scope.file) \
+                    if isinstance(value.func, (cst.Name, cst.Attribute)) else None
+                if isinstance(target, ClassFacts):
+                    found.append(Instance(project_class=target, ctor=value, scope=origin.scope))
+                    continue
+                qualified = self.qualify(value.func, origin.scope)
+                if api.is_torch_name(qualified):
+                    found.append(Instance(torch_class=qualified, ctor=value, scope=origin.scope))
+                else:
+                    found.append(Instance(ctor=value, scope=origin.scope))
+        return found
+
+    def _unwrap_parallel(self, call: cst.Call, scope: Scope) -> Optional[cst.BaseExpression]:
+        name = dotted_name(call.func)
+        if name and api.last_component(name) in ("DataParallel", "DistributedDataParallel", "DDP", "compile",
+                                                 "FullyShardedDataParallel", "FSDP") and call.args:
+            return call.args[0].value
+        return None
+
+    def class_summary(self, cls: ClassFacts) -> "ClassSummary":
+        summary = self._class_info.get(id(cls))
+        if summary is None:
+            summary = ClassSummary(self, cls)
+            self._class_info[id(cls)] = summary
+        return summary
+
+    def is_module_class(self, cls: ClassFacts) -> bool:
+        return self.class_summary(cls).is_module
+
+    # -- value kinds --------------------------------------------------------------
+    def value_source(self, expr: Optional[cst.BaseExpression], scope: Scope, order: int) -> Optional[Source]:
+        """The last operation producing `expr` (softmax, log_softmax, sigmoid, ...) and where it runs.
+
+        Known only when every origin agrees on the kind.
+        """
+        found: Optional[Source] = None
+        for origin in self.origins(expr, scope, order):
+            source = self._origin_source(origin, 0)
+            if source is None or (found is not None and found.kind != source.kind):
+                return None
+            found = found or source
+        return found
+
+    def value_kind(self, expr: Optional[cst.BaseExpression], scope: Scope, order: int) -> Optional[str]:
+        source = self.value_source(expr, scope, order)
+        return source.kind if source else None
+
+    def _origin_source(self, origin: Origin, depth: int) -> Optional[Source]:
+        expr, scope = origin.expr, origin.scope
+        if depth > MAX_DEPTH or not isinstance(expr, cst.Call):
+            return None
+        func = expr.func
+        if not origin.path:
+            activation = self.torch_member(func, scope, api.ACTIVATION_FUNCTIONS)
+            if activation:
+                return Source(api.ACTIVATION_FUNCTIONS[activation], expr, scope)
+            if isinstance(func, cst.Attribute):
+                method = func.attr.value
+                if method in api.ACTIVATION_METHODS and self.qualify(func, scope) is None:
+                    return Source(api.ACTIVATION_METHODS[method], expr, scope)
+                if method in api.PASSTHROUGH_METHODS:
+                    return self._source_through(func.value, scope, origin.order, depth)
+            passthrough = self.torch_member(func, scope, api.PASSTHROUGH_FUNCTIONS)
+            if passthrough and expr.args:
+                return self._source_through(expr.args[0].value, scope, origin.order, depth)
+        # Calling a module instance: an activation module, a Sequential, or a model class.
+        sources = [self.module_output_source(i, origin.path, depth + 1, expr)
+                   for i in self.instances(func, scope, origin.order)]
+        if not sources and isinstance(func, cst.Name) and func.value == instance_name(scope) and scope.cls:
+            sources.append(self.class_summary(scope.cls).forward_source(origin.path, depth + 1))
+        return _agree(sources)
+
+    def _source_through(self, expr, scope, order, depth) -> Optional[Source]:
+        return _agree([self._origin_source(o, depth + 1) for o in self.origins(expr, scope, order)])
+
+    def module_output_source(self, instance: Instance, path: Tuple[int, ...], depth: int,
+                             call: cst.CSTNode) -> Optional[Source]:
+        if instance.project_class is not None:
+            return self.class_summary(instance.project_class).forward_source(path, depth)
+        name = instance.torch_name
+        if name is None or path:
+            return None
+        if name in api.ACTIVATION_MODULES:
+            return Source(api.ACTIVATION_MODULES[name], call, instance.scope)
+        if name == "Sequential" and instance.ctor is not None and instance.ctor.args and instance.scope:
+            last = instance.ctor.args[-1]
+            if last.star:
+                return None
+            inner = self.instances(last.value, instance.scope, 0)
+            return _agree([self.module_output_source(i, (), depth + 1, last.value) for i in inner])
+        return None
+
+    def is_model_expr(self, expr: Optional[cst.BaseExpression], scope: Scope, order: int) -> bool:
+        """Does `expr` (a callee) hold a model: a project nn.Module or a model-named variable?"""
+        instances = self.instances(expr, scope, order)
+        for instance in instances:
+            if instance.project_class is not None and self.is_module_class(instance.project_class):
+                return True
+            if instance.torch_class and not api.is_torch_name(instance.torch_class):
+                return True
+        text = dotted_name(expr)
+        if instances and all(i.torch_class and api.torch_member(i.torch_class, api.STATELESS_MODULES)
+                             for i in instances):
+            return False
+        if any(i.torch_class and api.last_component(i.torch_class) in api.LOSS_CLASSES for i in instances):
+            return False
+        return api.looks_like_model(text)
+
+    def model_classes(self, expr, scope, order) -> List[Instance]:
+        return self.instances(expr, scope, order)
+
+    def has_dropout_or_batchnorm(self, expr, scope, order) -> Optional[bool]:
+        """True/False when the model's classes are known; None when unknown."""
+        instances = self.instances(expr, scope, order)
+        if not instances:
+            return None
+        verdicts = set()
+        for instance in instances:
+            if instance.project_class is not None:
+                verdicts.add(self.class_summary(instance.project_class).has_dropout_or_batchnorm)
+            elif instance.torch_name and api.is_torch_name(instance.torch_class) and \
+                    instance.torch_class.startswith("torch.nn."):
+                verdicts.add(self._torch_ctor_has_dropout(instance, 0))
+            else:
+                verdicts.add(None)
+        if True in verdicts:
+            return True
+        if None in verdicts:
+            return None
+        return False
+
+    def _torch_ctor_has_dropout(self, instance: Instance, depth: int) -> Optional[bool]:
+        name = instance.torch_name
+        if name in api.DROPOUT_MODULES or name in api.BATCHNORM_MODULES:
+            return True
+        if name in api.CONTAINER_MODULES and instance.ctor is not None and instance.scope is not None:
+            return _contains_dropout_call(instance.ctor, instance.scope, self) or None
+        if name in ("Transformer", "TransformerEncoder", "TransformerDecoder", "TransformerEncoderLayer",
+                    "TransformerDecoderLayer", "LSTM", "GRU", "RNN", "MultiheadAttention"):
+            return True
+        return False
+
+    # -- losses ---------------------------------------------------------------------
+    def loss_calls(self, scope: Scope) -> List["LossCall"]:
+        """Calls of torch loss functions or loss modules in a scope, with their input argument."""
+        cached = self._losses.get(id(scope))
+        if cached is not None:
+            return cached
+        found: List[LossCall] = []
+        for call in scope.calls:
+            kind = self.loss_kind(call)
+            if kind is None:
+                continue
+            args = call.node.args
+            input_expr = _bound_argument(call.node, "input", 0)
+            target_expr = _bound_argument(call.node, "target", 1)
+            if input_expr is not None:
+                found.append(LossCall(call, kind, input_expr, target_expr))
+        self._losses[id(scope)] = found
+        return found
+
+    def loss_kind(self, call: CallSite) -> Optional[str]:
+        functional = self.torch_member(call.node.func, call.scope, api.FUNCTIONAL_LOSSES)
+        if functional:
+            return api.FUNCTIONAL_LOSSES[functional]
+        if isinstance(call.node.func, cst.Attribute) and self.qualify(call.node.func, call.scope):
+            return None  # some other library function
+        kinds = {api.LOSS_CLASSES.get(i.torch_name or "") for i in self.instances(call.node.func, call.scope, call.order)
+                 if i.torch_class and api.is_torch_name(i.torch_class)}
+        return kinds.pop() if len(kinds) == 1 else None
+
+    def dependencies(self, expr: Optional[cst.BaseExpression], scope: Scope, order: int,
+                     depth: int = 0, seen: Optional[Set[int]] = None) -> Iterator[Tuple[cst.CSTNode, Scope, int]]:
+        """Every sub-expression that `expr` is computed from, following local names backwards."""
+        if seen is None:
+            seen = set()
+        if expr is None or depth > MAX_DEPTH * 3 or id(expr) in seen:
+            return
+        seen.add(id(expr))
+        stack = [expr]
+        while stack:
+            node = stack.pop()
+            yield node, scope, order
+            if isinstance(node, cst.Name):
+                for def_scope, definition in self.reaching(scope, node.value, order):
+                    if definition.value is not None and definition.kind in ("assign", "augassign", "with"):
+                        value = definition.value
+                        if isinstance(value, cst.AugAssign):
+                            value = value.value
+                        yield from self.dependencies(value, def_scope, definition.order, depth + 1, seen)
+                continue
+            for child in _expression_children(node):
+                stack.append(child)
+
+    def is_training_output(self, expr: cst.BaseExpression, scope: Scope, order: int) -> bool:
+        """Is `expr` computed from a model's forward or a loss (not from inputs or targets only)?"""
+        for node, node_scope, node_order in self.dependencies(expr, scope, order):
+            if isinstance(node, cst.Call):
+                if self.is_model_expr(node.func, node_scope, node_order) and not isinstance(node.func, cst.Call):
+                    return True
+                if self.loss_kind_of_node(node, node_scope, node_order):
+                    return True
+        return False
+
+    def loss_kind_of_node(self, node: cst.Call, scope: Scope, order: int) -> Optional[str]:
+        call = self.call_site(node, scope)
+        return self.loss_kind(call) if call is not None else None
+
+    def call_site(self, node: cst.CSTNode, scope: Scope) -> Optional[CallSite]:
+        index = self._call_index.get(id(scope))
+        if index is None:
+            index = {id(c.node): c for c in scope.calls}
+            self._call_index[id(scope)] = index
+        return index.get(id(node))
+
+    # -- events ---------------------------------------------------------------------
+    def events(self, scope: Scope, depth: int = HELPER_DEPTH) -> List[Event]:
+        """Training actions of a scope in source order, with helpers' actions expanded at their call."""
+        key = (id(scope), depth)
+        cached = self._events.get(key)
+        if cached is not None:
+            return cached
+        self._events[key] = []  # guards recursion
+        result: List[Event] = []
+        items: List[Tuple[int, object]] = [(c.order, c) for c in scope.calls]
+        items += [(g.order, g) for g in scope.grad_clears]
+        items.sort(key=lambda item: item[0])
+        for order, item in items:
+            if isinstance(item, GradClear):
+                result.append(Event("zero_grad", item, item.node, order, item.loops, (), None))
+                continue
+            call: CallSite = item  # type: ignore[assignment]
+            kind, receiver = self.classify_call(call)
+            if kind is not None:
+                result.append(Event(kind, call, call.node, order, call.loops, (), receiver))
+                continue
+            if depth > 0:
+                target = self.project.callee(call)
+                if isinstance(target, Scope) and target is not scope:
+                    for inner in self.events(target, depth - 1):
+                        result.append(Event(inner.kind, inner.call, call.node, order, call.loops,
+                                            inner.loops + inner.inner_loops, inner.receiver,
+                                            (target,) + inner.helpers))
+        self._events[key] = result
+        return result
+
+    def classify_call(self, call: CallSite) -> Tuple[Optional[str], Optional[str]]:
+        """The training action a call performs, and on what (receiver text)."""
+        method, receiver = call.method, call.receiver_text
+        node, scope = call.node, call.scope
+        if method == "backward":
+            if receiver and ("accelerator" in receiver or "fabric" in receiver):
+                return "backward", receiver
+            return "backward", receiver
+        if method == "manual_backward":
+            return "backward", receiver
+        if method == "zero_grad":
+            return "zero_grad", receiver
+        if method == "step":
+            role = self.object_role(node.func.value, scope, call.order)  # type: ignore[attr-defined]
+            if role == "optimizer":
+                return "step", receiver
+            if role == "scaler" and node.args:
+                return "step", dotted_name(node.args[0].value)
+            if role == "scheduler":
+                return "scheduler_step", receiver
+            return None, None
+        if method in ("eval", "train") and receiver and not node.args or (
+                method == "train" and len(node.args) == 1 and _is_bool(node.args[0].value)):
+            if not api.looks_like_model(receiver) and receiver != instance_name(scope) and \
+                    not self.is_model_expr(node.func.value, scope, call.order):  # type: ignore[attr-defined]
+                return None, None
+            if method == "train" and node.args and _is_false(node.args[0].value):
+                return "eval", receiver
+            return method, receiver
+        qualified = self.qualify(node.func, scope)
+        if qualified:
+            if qualified.endswith("autograd.backward"):
+                return "backward", None
+            if api.torch_member(qualified, api.OPTIMIZER_CLASSES) and ".optim" in qualified:
+                return "optimizer_ctor", None
+        if isinstance(node.func, (cst.Name, cst.Attribute)) and self.project.callee(call) is None and \
+                self.is_model_expr(node.func, scope, call.order):
+            return "forward", call.callee_text
+        return None, None
+
+    def object_role(self, expr: cst.BaseExpression, scope: Scope, order: int) -> Optional[str]:
+        """optimizer | scheduler | scaler | None, from how the object was built or named."""
+        for instance in self.instances(expr, scope, order):
+            qualified = instance.torch_class or ""
+            last = api.last_component(qualified) if qualified else ""
+            if ".lr_scheduler" in qualified or last in api.SCHEDULER_CLASSES:
+                return "scheduler"
+            if last == "GradScaler":
+                return "scaler"
+            if ".optim" in qualified or last in api.OPTIMIZER_CLASSES:
+                return "optimizer"
+        text = dotted_name(expr)
+        if text and "scaler" in text.rsplit(".", 1)[-1].lower():
+            return "scaler"
+        if api.looks_like_scheduler(text):
+            return "scheduler"
+        if api.looks_like_optimizer(text):
+            return "optimizer"
+        return None
+
+    # -- loops ------------------------------------------------------------------------
+    def loop_events(self, loop: Loop) -> List[Event]:
+        return [e for e in self.events(loop.scope) if loop in e.loops]
+
+    def is_batch_loop(self, loop: Loop) -> bool:
+        expr = loop.iter_expr
+        while isinstance(expr, cst.Call) and expr.args and dotted_name(expr.func) in (
+                "enumerate", "tqdm", "tqdm.tqdm", "iter", "zip", "tqdm.auto.tqdm", "progress_bar", "pbar"):
+            expr = expr.args[0].value
+        if expr is None:
+            return False
+        if api.looks_like_loader(dotted_name(expr)):
+            return True
+        return any(i.torch_name in api.DATALOADER_CLASSES for i in self.instances(expr, loop.scope, loop.start))
+
+
+@dataclass
+class _Pending:
+    pass
+
+
+class ClassSummary:
+    """Facts about one project class, derived on first use."""
+
+    def __init__(self, analysis: Analysis, cls: ClassFacts) -> None:
+        self.analysis = analysis
+        self.cls = cls
+        self._is_module: Optional[bool] = None
+        self._dropout: Union[None, bool, _Pending] = _Pending()
+        self._forward_sources: Dict[Tuple[int, ...], Optional[Source]] = {}
+
+    @property
+    def is_module(self) -> bool:
+        if self._is_module is None:
+            self._is_module = False  # guards cycles
+            project = self.analysis.project
+            for base in self.cls.bases:
+                if api.is_module_base(project.qualify(base, self.cls.file)) or \
+                        (isinstance(base, cst.Attribute) and base.attr.value in api.LIGHTNING_BASES):
+                    self._is_module = True
+            for base in project.base_classes(self.cls):
+                if self.analysis.is_module_class(base):
+                    self._is_module = True
+        return self._is_module
+
+    @property
+    def is_lightning(self) -> bool:
+        project = self.analysis.project
+        if any(api.is_lightning_base(project.qualify(b, self.cls.file) or dotted_name(b)) for b in self.cls.bases):
+            return True
+        return any(self.analysis.class_summary(b).is_lightning for b in project.base_classes(self.cls))
+
+    @property
+    def has_dropout_or_batchnorm(self) -> Optional[bool]:
+        if not isinstance(self._dropout, _Pending):
+            return self._dropout
+        self._dropout = None  # guards cycles
+        verdict: Optional[bool] = False
+        for scope in self.cls.file.scopes:
+            if scope.cls is not self.cls:
+                continue
+            if _contains_dropout_call(scope.node, scope, self.analysis):
+                self._dropout = True
+                return True
+        for attr, definitions in self.cls.attributes.items():
+            for scope, definition in definitions:
+                for instance in self.analysis.instances(definition.value, scope, definition.order):
+                    if instance.project_class is not None and instance.project_class is not self.cls:
+                        inner = self.analysis.class_summary(instance.project_class).has_dropout_or_batchnorm
+                    elif instance.torch_class is None or not instance.torch_class.startswith("torch.nn."):
+                        inner = None if self._looks_like_submodule(instance) else False
+                    else:
+                        inner = self.analysis._torch_ctor_has_dropout(instance, 0)
+                    if inner:
+                        self._dropout = True
+                        return True
+                    if inner is None:
+                        verdict = None
+        for base in self.analysis.project.base_classes(self.cls):
+            inner = self.analysis.class_summary(base).has_dropout_or_batchnorm
+            if inner:
+                self._dropout = True
+                return True
+            if inner is None:
+                verdict = None
+        self._dropout = verdict
+        return verdict
+
+    def _looks_like_submodule(self, instance: Instance) -> bool:
+        if instance.ctor is None:
+            return False
+        name = dotted_name(instance.ctor.func) or ""
+        last = name.rsplit(".", 1)[-1]
+        return bool(last) and (last[0].isupper() or "model" in last.lower() or "create" in last.lower())
+
+    def forward_source(self, path: Tuple[int, ...], depth: int) -> Optional[Source]:
+        """What `forward` returns (at `path` of a returned tuple), when all its returns agree."""
+        if path in self._forward_sources:
+            return self._forward_sources[path]
+        self._forward_sources[path] = None  # guards recursion
+        forward = self.analysis.project.method_of(self.cls, "forward")
+        source: Optional[Source] = None
+        if forward is not None and forward.returns and depth <= MAX_DEPTH:
+            sources = []
+            for order, value in forward.returns:
+                origins = list(self.analysis.origins(value, forward, order, path))
+                sources.extend(self.analysis._origin_source(o, depth + 1) for o in origins)
+                if not origins:
+                    sources.append(None)
+            source = _agree(sources)
+            if source is not None:
+                source = Source(source.kind, source.node, source.scope, self.cls)
+        self._forward_sources[path] = source
+        return source
+
+
+def _agree(sources: List[Optional["Source"]]) -> Optional["Source"]:
+    if not sources or any(s is None for s in sources):
+        return None
+    kinds = {s.kind for s in sources}  # type: ignore[union-attr]
+    return sources[0] if len(kinds) == 1 else None
+
+
+def _contains_dropout_call(node: cst.CSTNode, scope: Scope, analysis: Analysis) -> bool:
+    """Does any call lexically inside `node` build dropout/batch-norm or apply F.dropout?"""
+    for call in scope.calls:
+        qualified = analysis.qualify(call.node.func, scope)
+        member = api.torch_member(qualified, api.DROPOUT_MODULES | api.BATCHNORM_MODULES | api.FUNCTIONAL_DROPOUTS
+                                  | {"batch_norm"})
+        if member and _is_within(call.node, node):
+            return True
+    return False
+
+
+def _is_within(inner: cst.CSTNode, outer: cst.CSTNode) -> bool:
+    # Calls of a scope are all within the scope node; for a ctor expression check identity of args.
+    if isinstance(outer, (cst.FunctionDef, cst.Module)):
+        return True
+    stack = [outer]
+    while stack:
+        node = stack.pop()
+        if node is inner:
+            return True
+        if isinstance(node, cst.Call):
+            stack.extend(a.value for a in node.args)
+            stack.append(node.func)
+        elif isinstance(node, (cst.List, cst.Tuple)):
+            stack.extend(e.value for e in node.elements)
+        elif isinstance(node, (cst.ListComp, cst.GeneratorExp)):
+            stack.append(node.elt)
+        elif isinstance(node, cst.BinaryOperation):
+            stack.extend((node.left, node.right))
+        elif isinstance(node, cst.StarredElement):
+            stack.append(node.value)
+    return False
+
+
+def _expression_children(node: cst.CSTNode) -> List[cst.CSTNode]:
+    if isinstance(node, cst.Call):
+        return [node.func] + [a.value for a in node.args]
+    if isinstance(node, cst.Attribute):
+        return [node.value]
+    if isinstance(node, cst.BinaryOperation):
+        return [node.left, node.right]
+    if isinstance(node, cst.UnaryOperation):
+        return [node.expression]
+    if isinstance(node, (cst.Tuple, cst.List)):
+        return [e.value for e in node.elements]
+    if isinstance(node, cst.Subscript):
+        return [node.value]
+    if isinstance(node, cst.IfExp):
+        return [node.body, node.orelse]
+    if isinstance(node, cst.StarredElement):
+        return [node.value]
+    if isinstance(node, cst.Comparison):
+        return [node.left] + [c.comparator for c in node.comparisons]
+    return []
+
+
+def _bound_argument(call: cst.Call, name: str, index: int) -> Optional[cst.BaseExpression]:
+    for arg in call.args:
+        if arg.keyword is not None and arg.keyword.value == name:
+            return arg.value
+    positional = [a for a in call.args if a.keyword is None and not a.star]
+    if 0 <= index < len(positional) and not any(a.star for a in call.args[:index + 1]):
+        return positional[index].value
+    return None
+
+
+def _is_bool(expr: cst.BaseExpression) -> bool:
+    return isinstance(expr, cst.Name) and expr.value in ("True", "False")
+
+
+def _is_false(expr: cst.BaseExpression) -> bool:
+    return isinstance(expr, cst.Name) and expr.value == "False"

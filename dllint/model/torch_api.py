@@ -1,0 +1,194 @@
+"""Everything dllint knows about PyTorch names, and every name-based guess, in one place.
+
+Qualified names are matched by their last component and a torch-ish root, so that
+`torch.nn.CrossEntropyLoss`, `torch.nn.modules.loss.CrossEntropyLoss` and an
+aliased `nn.CrossEntropyLoss` are the same thing.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Optional
+
+TORCH_ROOTS = ("torch", "torchvision", "torchaudio", "torchtext")
+LIGHTNING_ROOTS = ("pytorch_lightning", "lightning", "lightning.pytorch")
+
+# Names that users commonly use without import in snippets; used only when unbound.
+IMPLICIT_ALIASES = {
+    "torch": "torch",
+    "nn": "torch.nn",
+    "F": "torch.nn.functional",
+    "optim": "torch.optim",
+}
+
+MODULE_BASES = {"Module"}
+LIGHTNING_BASES = {"LightningModule"}
+
+LOSS_CLASSES = {
+    "CrossEntropyLoss": "cross_entropy",
+    "NLLLoss": "nll",
+    "BCEWithLogitsLoss": "bce_logits",
+    "BCELoss": "bce",
+    "MSELoss": "mse",
+    "L1Loss": "l1",
+    "SmoothL1Loss": "smooth_l1",
+    "HuberLoss": "huber",
+    "KLDivLoss": "kl_div",
+    "CTCLoss": "ctc",
+    "MarginRankingLoss": "margin_ranking",
+    "HingeEmbeddingLoss": "hinge_embedding",
+    "CosineEmbeddingLoss": "cosine_embedding",
+    "TripletMarginLoss": "triplet",
+    "MultiLabelSoftMarginLoss": "multilabel_soft_margin",
+    "PoissonNLLLoss": "poisson_nll",
+    "GaussianNLLLoss": "gaussian_nll",
+}
+FUNCTIONAL_LOSSES = {
+    "cross_entropy": "cross_entropy",
+    "nll_loss": "nll",
+    "binary_cross_entropy_with_logits": "bce_logits",
+    "binary_cross_entropy": "bce",
+    "mse_loss": "mse",
+    "l1_loss": "l1",
+    "smooth_l1_loss": "smooth_l1",
+    "huber_loss": "huber",
+    "kl_div": "kl_div",
+    "ctc_loss": "ctc",
+}
+
+# Activations whose output kind matters to the loss rules.
+ACTIVATION_FUNCTIONS = {
+    "softmax": "softmax",
+    "log_softmax": "log_softmax",
+    "sigmoid": "sigmoid",
+    "expit": "sigmoid",
+    "logsigmoid": "log_sigmoid",
+}
+ACTIVATION_MODULES = {
+    "Softmax": "softmax",
+    "Softmax2d": "softmax",
+    "LogSoftmax": "log_softmax",
+    "Sigmoid": "sigmoid",
+    "LogSigmoid": "log_sigmoid",
+}
+ACTIVATION_METHODS = {"softmax": "softmax", "log_softmax": "log_softmax", "sigmoid": "sigmoid"}
+
+# Tensor methods that keep the meaning of the values (shape or device changes only).
+PASSTHROUGH_METHODS = {
+    "view", "reshape", "squeeze", "unsqueeze", "flatten", "contiguous", "float", "double",
+    "half", "to", "cuda", "cpu", "permute", "transpose", "type", "type_as", "view_as",
+    "reshape_as", "clone", "t",
+}
+PASSTHROUGH_FUNCTIONS = {"squeeze", "unsqueeze", "flatten", "reshape", "permute", "transpose"}
+
+DROPOUT_MODULES = {"Dropout", "Dropout1d", "Dropout2d", "Dropout3d", "AlphaDropout", "FeatureAlphaDropout"}
+BATCHNORM_MODULES = {"BatchNorm1d", "BatchNorm2d", "BatchNorm3d", "SyncBatchNorm", "LazyBatchNorm1d",
+                     "LazyBatchNorm2d", "LazyBatchNorm3d"}
+NORMALIZATION_MODULES = BATCHNORM_MODULES | {
+    "LayerNorm", "GroupNorm", "InstanceNorm1d", "InstanceNorm2d", "InstanceNorm3d", "LocalResponseNorm",
+    "RMSNorm",
+}
+# Modules without parameters or state: reusing one instance is harmless.
+STATELESS_MODULES = DROPOUT_MODULES | {
+    "ReLU", "ReLU6", "LeakyReLU", "ELU", "SELU", "CELU", "GELU", "SiLU", "Mish", "Tanh", "Sigmoid",
+    "Softmax", "LogSoftmax", "Softplus", "Softsign", "Hardtanh", "Hardswish", "Hardsigmoid",
+    "Tanhshrink", "Softshrink", "Hardshrink", "LogSigmoid", "Identity", "Flatten", "Unflatten",
+    "MaxPool1d", "MaxPool2d", "MaxPool3d", "AvgPool1d", "AvgPool2d", "AvgPool3d",
+    "AdaptiveAvgPool1d", "AdaptiveAvgPool2d", "AdaptiveAvgPool3d", "AdaptiveMaxPool1d",
+    "AdaptiveMaxPool2d", "AdaptiveMaxPool3d", "Upsample", "PixelShuffle", "PixelUnshuffle",
+    "ZeroPad2d", "ConstantPad1d", "ConstantPad2d", "ReflectionPad2d", "ReplicationPad2d",
+}
+CONTAINER_MODULES = {"Sequential", "ModuleList", "ModuleDict", "ParameterList", "ParameterDict"}
+
+FUNCTIONAL_DROPOUTS = {"dropout", "dropout1d", "dropout2d", "dropout3d", "alpha_dropout",
+                       "feature_alpha_dropout"}
+
+OPTIMIZER_CLASSES = {
+    "SGD", "Adam", "AdamW", "Adagrad", "Adadelta", "Adamax", "ASGD", "LBFGS", "NAdam", "RAdam",
+    "RMSprop", "Rprop", "SparseAdam", "Adafactor", "ZeroRedundancyOptimizer",
+}
+SCHEDULER_CLASSES = {
+    "StepLR", "MultiStepLR", "ExponentialLR", "CosineAnnealingLR", "ReduceLROnPlateau", "OneCycleLR",
+    "CyclicLR", "LambdaLR", "MultiplicativeLR", "CosineAnnealingWarmRestarts", "LinearLR",
+    "ConstantLR", "PolynomialLR", "SequentialLR", "ChainedScheduler",
+}
+NO_GRAD_CONTEXTS = {"no_grad", "inference_mode"}
+DATALOADER_CLASSES = {"DataLoader"}
+
+_MODEL_NAME = re.compile(
+    r"(^|_)(model|net|network|classifier|encoder|decoder|backbone|generator|discriminator|"
+    r"student|teacher|policy|critic|actor|module|mlp|cnn|rnn|lstm|transformer|resnet|vit|"
+    r"autoencoder|vae|gan|unet|bert|gpt)s?($|_|\d)|^net[A-Z]|^net\d|^(G|D)$",
+    re.IGNORECASE,
+)
+_NOT_MODEL_NAME = re.compile(r"trainer|runner|engine|loader|dataset|optim|sched|criterion|loss|config|cfg|args")
+_OPTIMIZER_NAME = re.compile(r"(^|_)(opt|optim|optimizer|optimiser)s?($|_|\d)|optimizer|^opt[A-Z_]", re.IGNORECASE)
+_SCHEDULER_NAME = re.compile(r"sched|lr_policy|warmup", re.IGNORECASE)
+_LOADER_NAME = re.compile(r"loader|batches|data_iter|dataiter|train_data|dataset|^ds$|_ds$|^dl$|_dl$|batch_iter",
+                          re.IGNORECASE)
+_EVAL_FUNCTION_NAME = re.compile(r"^_*(eval|evaluate|evaluation|valid|validate|validation|val|test|predict|"
+                                 r"prediction|infer|inference)(_|$)|_(eval|evaluate|validate|validation|val|test|"
+                                 r"predict|infer|inference)$", re.IGNORECASE)
+_TRAIN_LOADER_NAME = re.compile(r"train", re.IGNORECASE)
+
+
+def last_component(qualified: str) -> str:
+    return qualified.rsplit(".", 1)[-1]
+
+
+def is_torch_name(qualified: Optional[str]) -> bool:
+    return bool(qualified) and qualified.split(".", 1)[0] in TORCH_ROOTS
+
+
+def torch_member(qualified: Optional[str], names) -> Optional[str]:
+    """The last component of a torch qualified name when it is one of `names`."""
+    if not qualified or not is_torch_name(qualified):
+        return None
+    last = last_component(qualified)
+    return last if last in names else None
+
+
+def is_module_base(qualified: Optional[str]) -> bool:
+    if not qualified:
+        return False
+    last = last_component(qualified)
+    if last in MODULE_BASES and is_torch_name(qualified):
+        return True
+    return last in LIGHTNING_BASES
+
+
+def is_lightning_base(qualified: Optional[str]) -> bool:
+    return bool(qualified) and last_component(qualified) in LIGHTNING_BASES
+
+
+def looks_like_model(text: Optional[str]) -> bool:
+    """Guess from a variable's name (`model`, `self.net`, `netG`) that it holds an nn.Module."""
+    if not text:
+        return False
+    name = text.rsplit(".", 1)[-1]
+    if text == "self":
+        return True
+    return bool(_MODEL_NAME.search(name)) and not _NOT_MODEL_NAME.search(name.lower())
+
+
+def looks_like_optimizer(text: Optional[str]) -> bool:
+    if not text:
+        return False
+    name = text.rsplit(".", 1)[-1]
+    return bool(_OPTIMIZER_NAME.search(name)) and not _SCHEDULER_NAME.search(name)
+
+
+def looks_like_scheduler(text: Optional[str]) -> bool:
+    return bool(text) and bool(_SCHEDULER_NAME.search(text.rsplit(".", 1)[-1]))
+
+
+def looks_like_loader(text: Optional[str]) -> bool:
+    return bool(text) and bool(_LOADER_NAME.search(text.rsplit(".", 1)[-1]))
+
+
+def looks_like_train_loader(text: Optional[str]) -> bool:
+    return looks_like_loader(text) and bool(_TRAIN_LOADER_NAME.search(text or ""))
+
+
+def is_eval_function_name(name: str) -> bool:
+    return bool(_EVAL_FUNCTION_NAME.search(name))

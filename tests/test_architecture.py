@@ -1,0 +1,60 @@
+"""The layering stays honest: no torch on the static path, formatters and checks stay in their lanes."""
+
+import ast
+import os
+import subprocess
+import sys
+
+from tests.conftest import FIXTURES, ROOT
+
+PACKAGE = os.path.join(ROOT, "dllint")
+
+
+def _imports(path):
+    with open(path, encoding="utf-8") as handle:
+        tree = ast.parse(handle.read())
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names |= {a.name for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names.add(node.module)
+    return names
+
+
+def _modules(subpackage):
+    folder = os.path.join(PACKAGE, subpackage)
+    for directory, _, names in os.walk(folder):
+        for name in names:
+            if name.endswith(".py"):
+                yield os.path.join(directory, name)
+
+
+def test_a_full_lint_run_never_imports_torch():
+    code = ("import sys; from dllint.cli import main\n"
+            "try:\n    main([%r, '--format', 'json'])\nexcept SystemExit:\n    pass\n"
+            "print('torch' in sys.modules)") % FIXTURES
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert result.stdout.strip().splitlines()[-1] == "False"
+
+
+def test_formatters_import_neither_checks_nor_libcst():
+    for path in _modules("output"):
+        for name in _imports(path):
+            assert not name.startswith("dllint.checks") and not name.startswith("libcst"), (path, name)
+
+
+def test_checks_define_no_visitors_and_stay_small():
+    for path in _modules("checks"):
+        with open(path, encoding="utf-8") as handle:
+            text = handle.read()
+        assert "CSTVisitor" not in text and "CSTTransformer" not in text and ".visit(" not in text, path
+        assert len(text.splitlines()) < 150, f"{path} is too long for one rule"
+
+
+def test_model_knows_no_rule_codes():
+    import re
+
+    for path in _modules("model"):
+        with open(path, encoding="utf-8") as handle:
+            assert not re.search(r"DL\d{3}", handle.read()), path

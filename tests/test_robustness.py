@@ -1,0 +1,90 @@
+"""Nothing a user feeds dllint produces a traceback."""
+
+import os
+
+from tests.conftest import run_dllint
+
+GOOD = "import torch\nmodel = torch.nn.Linear(2, 2)\n"
+
+
+def lint(tmp_path, *names):
+    return run_dllint("--format", "json", *names, cwd=tmp_path)
+
+
+def test_unparsable_files_are_reported_and_others_still_linted(tmp_path):
+    (tmp_path / "syntax.py").write_text("import torch\ndef f(:\n    pass\n")
+    (tmp_path / "python2.py").write_text("import torch\nprint 'hello'\n")
+    (tmp_path / "binary.py").write_bytes(b"\x7fELF\x02\x01\x00\x00torch")
+    (tmp_path / "latin.py").write_bytes(b"import torch\nname = '\xff\xfe'\n")
+    (tmp_path / "buggy.py").write_text(
+        "import torch\nfor x, y in loader:\n    loss = model(x).sum()\n    loss.backward()\n    optimizer.step()\n")
+    result = lint(tmp_path, ".")
+    assert result.returncode == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    import json
+
+    findings = {(f["path"], f["code"]): f for f in json.loads(result.stdout)}
+    assert findings[("syntax.py", "DL000")]["line"] == 2
+    assert findings[("python2.py", "DL000")]["line"] == 2
+    assert "null byte" in findings[("binary.py", "DL000")]["message"]
+    latin = findings[("latin.py", "DL000")]
+    assert latin["line"] == 2 and "utf-8" in latin["message"]
+    assert ("buggy.py", "DL101") in findings
+
+
+def test_directory_without_python_files(tmp_path):
+    (tmp_path / "readme.txt").write_text("nothing here")
+    result = run_dllint(str(tmp_path))
+    assert result.returncode == 0
+    assert result.stderr.strip() == "All checks passed (0 files checked)."
+
+
+def test_empty_file(tmp_path):
+    (tmp_path / "empty.py").write_text("")
+    result = run_dllint(str(tmp_path / "empty.py"))
+    assert result.returncode == 0 and "Traceback" not in result.stderr
+
+
+def test_huge_file_is_skipped_with_a_clear_notice(tmp_path):
+    block = "import torch\n" + "".join(f"def f{i}(x):\n    return torch.relu(x) * {i}\n" for i in range(220_000))
+    assert len(block) > 10_000_000
+    (tmp_path / "huge.py").write_text(block)
+    result = run_dllint("huge.py", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "dllint: warning: huge.py is larger than 2 MB: skipped" in result.stderr
+
+
+def test_deeply_nested_code_does_not_crash(tmp_path):
+    (tmp_path / "parens.py").write_text("import torch\nx = " + "(" * 5000 + "1" + ")" * 5000 + "\n")
+    (tmp_path / "unary.py").write_text("import torch\nx = " + "-" * 900 + "1\n")
+    nested = "import torch\n" + "".join("    " * i + f"if x{i}:\n" for i in range(90)) + "    " * 90 + "pass\n"
+    (tmp_path / "blocks.py").write_text(nested)
+    result = lint(tmp_path, ".")
+    assert "Traceback" not in result.stderr
+    assert result.returncode in (0, 1)
+    import json
+
+    codes = {(f["path"], f["code"]) for f in json.loads(result.stdout)}
+    assert ("parens.py", "DL000") in codes
+
+
+def test_a_crashing_rule_becomes_an_internal_error_finding(tmp_path, monkeypatch):
+    from dllint import registry
+    from dllint.engine import lint_paths
+
+    (tmp_path / "a.py").write_text(
+        "import torch\nfor x, y in loader:\n    loss = model(x).sum()\n    loss.backward()\n    optimizer.step()\n")
+    (tmp_path / "b.py").write_text(GOOD)
+    broken = registry.get_rule("DL201")
+
+    def explode(ctx):
+        raise RuntimeError("boom")
+
+    monkeypatch.setitem(registry._RULES, "DL201", registry.Rule(broken.info, explode))
+    result = lint_paths([str(tmp_path)], [r.code for r in registry.all_rules()])
+    by_code = {}
+    for finding in result.findings:
+        by_code.setdefault(finding.code, []).append(finding)
+    assert {os.path.basename(f.path) for f in by_code["DL999"]} == {"a.py", "b.py"}
+    assert all("DL201" in f.message and "boom" in f.message for f in by_code["DL999"])
+    assert "DL101" in by_code  # the other rules still ran
