@@ -1,6 +1,8 @@
 """Every fixture reports exactly the findings annotated in it with `# expect: CODE`."""
 
+import collections
 import os
+import re
 
 import pytest
 
@@ -34,20 +36,38 @@ def test_there_are_enough_fixtures():
     assert len(FIXTURE_UNITS) >= 30
 
 
-def test_every_rule_has_a_buggy_and_a_clean_fixture():
-    """Each check's code is annotated somewhere, and each has a clean near-miss naming it in its docstring."""
-    annotated = set()
-    clean_mentions = set()
+def _declared(path, label):
+    """Codes listed on the `Buggy:` or `Clean near-miss:` line of a fixture's docstring."""
+    with open(path, encoding="utf-8") as handle:
+        head = handle.read(3000)
+    match = re.search(rf"^{label}:(.*)$", head, re.MULTILINE)
+    return set(re.findall(r"DL\d{3}", match.group(1))) if match else set()
+
+
+def _unit_files(unit):
+    return python_files(unit) if os.path.isdir(unit) else [unit]
+
+
+@pytest.mark.parametrize("unit", FIXTURE_UNITS, ids=lambda p: os.path.basename(p))
+def test_fixture_docstring_declares_what_it_exercises(unit):
+    files = _unit_files(unit)
+    annotated = set().union(*({code for _, _, code in expected_findings(f)} for f in files))
+    buggy = set().union(*(_declared(f, "Buggy") for f in files))
+    clean = set().union(*(_declared(f, "Clean near-miss") for f in files))
+    assert buggy == annotated, f"docstring says Buggy: {sorted(buggy)}, annotations say {sorted(annotated)}"
+    assert not buggy & clean
+    assert buggy or clean, "a fixture declares the rules it exercises"
+
+
+def test_every_rule_has_three_buggy_and_three_clean_fixtures():
+    buggy_count = collections.Counter()
+    clean_count = collections.Counter()
     for unit in FIXTURE_UNITS:
-        files = python_files(unit) if os.path.isdir(unit) else [unit]
-        for path in files:
-            annotated |= {code for _, _, code in expected_findings(path)}
-            with open(path, encoding="utf-8") as handle:
-                head = handle.read(2000)
-            if "clean near-miss" in head.lower():
-                clean_mentions |= set(__import__("re").findall(r"DL\d{3}", head))
+        files = _unit_files(unit)
+        buggy_count.update(set().union(*(_declared(f, "Buggy") for f in files)))
+        clean_count.update(set().union(*(_declared(f, "Clean near-miss") for f in files)))
     for rule in registry.all_rules():
         if rule.check is None:
             continue
-        assert rule.code in annotated, f"no buggy fixture for {rule.code}"
-        assert rule.code in clean_mentions, f"no clean near-miss fixture for {rule.code}"
+        assert buggy_count[rule.code] >= 3, f"{rule.code}: {buggy_count[rule.code]} buggy fixtures"
+        assert clean_count[rule.code] >= 3, f"{rule.code}: {clean_count[rule.code]} clean near-miss fixtures"
