@@ -308,6 +308,8 @@ class _Builder:
             self.cls.methods.setdefault(node.name.value, scope)
         elif parent.parent is None and self.cls is None:
             self.facts.functions[node.name.value] = scope
+        else:
+            parent.nested_functions[node.name.value] = scope
         self.facts.scopes.append(scope)
         saved = (self.scope, self.loops, self.no_grad, self.conditions)
         self.scope, self.loops, self.no_grad, self.conditions = scope, (), 0, ()

@@ -96,6 +96,7 @@ class Scope:
     list_repeats: List[Tuple[cst.BinaryOperation, cst.BaseExpression, int]] = field(default_factory=list)
     # `[layer for _ in range(n)]` whose element is a plain name or attribute
     comprehensions: List[Tuple[cst.CSTNode, int]] = field(default_factory=list)
+    nested_functions: Dict[str, "Scope"] = field(default_factory=dict)
     start: int = 0
     end: int = 0
 

@@ -97,6 +97,7 @@ class Analysis:
         self._class_info: Dict[int, "ClassSummary"] = {}
         self._losses: Dict[int, List[LossCall]] = {}
         self._call_index: Dict[int, Dict[int, CallSite]] = {}
+        self._instances: Dict[Tuple[int, int, int], List[Instance]] = {}
 
     # -- names and definitions ---------------------------------------------------
     def qualify(self, expr: Optional[cst.CSTNode], scope: Scope) -> Optional[str]:
@@ -181,9 +182,18 @@ class Analysis:
                 yield from self.origins(argument, call.scope, call.order, path, depth + 1)
 
     # -- what an object is -------------------------------------------------------
-    def instances(self, expr: Optional[cst.BaseExpression], scope: Scope, order: int) -> List[Instance]:
+    def instances(self, expr: Optional[cst.BaseExpression], scope: Scope, order: int,
+                  depth: int = 0) -> List[Instance]:
         """The classes `expr` may be an instance of (empty when nothing is known)."""
+        if depth == 0:
+            key = (id(expr), id(scope), order)
+            cached = self._instances.get(key)
+            if cached is None:
+                cached = self._instances[key] = self.instances(expr, scope, order, 1)
+            return cached
         found: List[Instance] = []
+        if depth > MAX_DEPTH:
+            return found
         for origin in self.origins(expr, scope, order):
             if origin.path:
                 continue
@@ -195,7 +205,7 @@ class Analysis:
             if isinstance(value, cst.Call):
                 wrapped = self._unwrap_parallel(value, origin.scope)
                 if wrapped is not None:
-                    found.extend(self.instances(wrapped, origin.scope, origin.order))
+                    found.extend(self.instances(wrapped, origin.scope, origin.order, depth + 1))
                     continue
                 target = self.project.resolve_name(value.func, origin.scope.file) \
                     if isinstance(value.func, (cst.Name, cst.Attribute)) else None
@@ -448,8 +458,9 @@ class Analysis:
         method, receiver = call.method, call.receiver_text
         node, scope = call.node, call.scope
         if method == "backward":
-            if receiver and ("accelerator" in receiver or "fabric" in receiver):
-                return "backward", receiver
+            qualified = self.qualify(node.func, scope)
+            if qualified is not None and qualified != "torch.autograd.backward":
+                return None, None  # e.g. torch.distributed.autograd.backward: context-local gradients
             return "backward", receiver
         if method == "manual_backward":
             return "backward", receiver
@@ -464,8 +475,10 @@ class Analysis:
             if role == "scheduler":
                 return "scheduler_step", receiver
             return None, None
+        if method in ("eval", "train"):
+            receiver = dotted_name(_strip_device_moves(node.func.value))  # type: ignore[attr-defined]
         if method in ("eval", "train") and receiver and not node.args or (
-                method == "train" and len(node.args) == 1 and _is_bool(node.args[0].value)):
+                receiver and method == "train" and len(node.args) == 1 and _is_bool(node.args[0].value)):
             if not api.looks_like_model(receiver) and receiver != instance_name(scope) and \
                     not self.is_model_expr(node.func.value, scope, call.order):  # type: ignore[attr-defined]
                 return None, None
@@ -478,8 +491,8 @@ class Analysis:
                 return "backward", None
             if api.torch_member(qualified, api.OPTIMIZER_CLASSES) and ".optim" in qualified:
                 return "optimizer_ctor", None
-        if isinstance(node.func, (cst.Name, cst.Attribute)) and self.project.callee(call) is None and \
-                self.is_model_expr(node.func, scope, call.order):
+        if isinstance(node.func, (cst.Name, cst.Attribute)) and qualified is None and \
+                self.project.callee(call) is None and self.is_model_expr(node.func, scope, call.order):
             return "forward", call.callee_text
         return None, None
 
@@ -690,6 +703,14 @@ def _bound_argument(call: cst.Call, name: str, index: int) -> Optional[cst.BaseE
     if 0 <= index < len(positional) and not any(a.star for a in call.args[:index + 1]):
         return positional[index].value
     return None
+
+
+def _strip_device_moves(expr: cst.BaseExpression) -> cst.BaseExpression:
+    """`model.to(device)` -> `model`: device and dtype moves return the same module."""
+    while isinstance(expr, cst.Call) and isinstance(expr.func, cst.Attribute) and \
+            expr.func.attr.value in ("to", "cuda", "cpu", "float", "double", "half", "bfloat16"):
+        expr = expr.func.value
+    return expr
 
 
 def _is_bool(expr: cst.BaseExpression) -> bool:

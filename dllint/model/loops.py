@@ -32,3 +32,16 @@ def same_target(first: Event, second: Event) -> bool:
         return True
     a, b = first.receiver, second.receiver
     return a == b or a.startswith(b + ".") or b.startswith(a + ".")
+
+
+def mutually_exclusive(first_conditions, second_conditions) -> bool:
+    """Do two places sit in different branches of one `if` (so at most one of them runs)?"""
+    for condition in first_conditions:
+        orelse = getattr(condition, "orelse", None)
+        if orelse is not None and any(c is orelse for c in second_conditions):
+            return True
+    for condition in second_conditions:
+        orelse = getattr(condition, "orelse", None)
+        if orelse is not None and any(c is orelse for c in first_conditions):
+            return True
+    return False

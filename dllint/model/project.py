@@ -62,9 +62,12 @@ class Project:
             base = package[:max(keep, 0)]
             rest = qualified_module.lstrip(".")
             qualified_module = ".".join(base + ([rest] if rest else []))
-        found = self.by_module.get(qualified_module)
-        if found is not None:
-            return found
+        # Script-style imports (`from model import Net` next to main.py) resolve beside the importer first.
+        package = facts.module_name.rpartition(".")[0]
+        for candidate in ((f"{package}.{qualified_module}" if package else None), qualified_module):
+            found = self.by_module.get(candidate) if candidate else None
+            if found is not None:
+                return found
         # The linted root may sit above or below the package root: match by suffix.
         suffix = "." + qualified_module
         matches = [f for name, f in self.by_module.items() if name.endswith(suffix) or qualified_module.endswith("." + name)]
@@ -141,6 +144,8 @@ class Project:
         # A name bound by assignment in this scope is a variable, not the function.
         walk: Optional[Scope] = scope
         while walk is not None:
+            if name in walk.nested_functions:
+                return walk.nested_functions[name]
             if walk.parent is not None and name in walk.definitions:
                 return None
             walk = walk.parent

@@ -22,7 +22,7 @@ def check(ctx: CheckContext) -> None:
             if not _is_evaluation_loop(analysis, scope, loop, events):
                 continue
             for forward in in_loop(events, loop):
-                if forward.kind != "forward" or forward.helpers:
+                if forward.kind != "forward" or forward.helpers or _is_own_method(analysis, scope, forward):
                     continue
                 callee = forward.call.node.func
                 if analysis.has_dropout_or_batchnorm(callee, scope, forward.site_order) is False:
@@ -36,6 +36,15 @@ def check(ctx: CheckContext) -> None:
                                          f"(no {_owner(forward.receiver)}.eval() before it), so dropout and "
                                          f"batch-norm behave as in training; call {_owner(forward.receiver)}.eval() "
                                          f"before evaluating and .train() after")
+
+
+def _is_own_method(analysis: Analysis, scope: Scope, forward: Event) -> bool:
+    """A module's own method (e.g. generate()) running itself: its caller decides the mode."""
+    self_name = scope.self_name
+    if scope.cls is None or self_name is None or not analysis.is_module_class(scope.cls):
+        return False
+    receiver = forward.receiver or ""
+    return receiver == self_name or receiver.startswith(self_name + ".")
 
 
 def _owner(receiver: Optional[str]) -> str:

@@ -8,6 +8,7 @@ from dllint.context import CheckContext
 from dllint.model import torch_api as api
 from dllint.model.builder import dotted_name
 from dllint.model.flow import Analysis, Instance
+from dllint.model.loops import mutually_exclusive
 from dllint.registry import rule
 
 _CONTAINERS = {"Sequential", "ModuleList"}
@@ -99,6 +100,7 @@ def _check_norm_reuse_in_forward(ctx, analysis, scope) -> None:
         if isinstance(func, cst.Attribute) and isinstance(func.value, cst.Name) and func.value.value == self_name:
             calls_by_attribute.setdefault(func.attr.value, []).append(call)
     for attribute, calls in calls_by_attribute.items():
+        calls = [c for c in calls if not mutually_exclusive(c.conditions, calls[0].conditions)]
         if len(calls) < 2:
             continue
         instances = analysis.instances(calls[0].node.func, scope, calls[0].order)
