@@ -21,7 +21,7 @@ from dllint.model.facts import (
     Loop,
     Scope,
 )
-from dllint.model.torch_api import IMPLICIT_ALIASES, NO_GRAD_CONTEXTS, last_component
+from dllint.model.torch_api import IMPLICIT_ALIASES, NO_GRAD_CONTEXTS, REQUIRES_GRAD_TYPOS, last_component
 
 # Fields that only hold whitespace, comments or punctuation: never worth a visit.
 _SKIPPED_FIELDS = {
@@ -68,6 +68,7 @@ class _Builder:
         self.loops: Tuple[Loop, ...] = ()
         self.no_grad = 0
         self.conditions: Tuple[cst.CSTNode, ...] = ()
+        self._instance_names: Dict[int, Optional[str]] = {}
 
     # -- entry -----------------------------------------------------------------
     def build(self) -> None:
@@ -192,6 +193,8 @@ class _Builder:
         self.visit(callee)
         for arg in node.args:
             self.visit(arg.value)
+            if arg.keyword is not None and arg.keyword.value in REQUIRES_GRAD_TYPOS:
+                self.facts.requires_grad_typos.append((arg.keyword, arg.keyword.value, self.scope))
         self.scope.calls.append(CallSite(node, self.scope, self.tick(), self.loops, self.no_grad > 0,
                                          self.conditions, callee_text, receiver_text, method))
 
@@ -262,9 +265,32 @@ class _Builder:
                 return isinstance(value, cst.Name) and value.value == "False"
         return False
 
+    def on_attribute(self, node: cst.Attribute) -> None:
+        name = node.attr.value
+        base = node.value
+        if isinstance(base, cst.Name) and base.value == self.instance_name:
+            self.scope.self_attribute_reads.setdefault(name, []).append(node)
+        else:
+            self.facts.foreign_attribute_names.add(name)
+            self.visit(base)
+        if name in REQUIRES_GRAD_TYPOS:
+            self.facts.requires_grad_typos.append((node.attr, name, self.scope))
+
+    @property
+    def instance_name(self) -> Optional[str]:
+        key = id(self.scope)
+        if key not in self._instance_names:
+            scope: Optional[Scope] = self.scope
+            while scope is not None and scope.self_name is None:
+                scope = scope.parent
+            self._instance_names[key] = scope.self_name if scope is not None else None
+        return self._instance_names[key]
+
     def on_binary_operation(self, node: cst.BinaryOperation) -> None:
         self.visit(node.left)
         self.visit(node.right)
+        if isinstance(node.operator, cst.Divide) and isinstance(node.left, cst.Call):
+            self.scope.divisions.append((node, self.tick()))
         if isinstance(node.operator, cst.Multiply):
             for side in (node.left, node.right):
                 if isinstance(side, cst.List) and len(side.elements) == 1:
@@ -360,6 +386,7 @@ _HANDLERS = {
     cst.With: _Builder.on_with,
     cst.Return: _Builder.on_return,
     cst.BinaryOperation: _Builder.on_binary_operation,
+    cst.Attribute: _Builder.on_attribute,
     cst.ListComp: _Builder.on_comprehension,
     cst.GeneratorExp: _Builder.on_comprehension,
     cst.ClassDef: _Builder.on_class,

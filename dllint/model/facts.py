@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, Optional, Set, Tuple
 
 import libcst as cst
 
@@ -97,6 +97,10 @@ class Scope:
     # `[layer for _ in range(n)]` whose element is a plain name or attribute
     comprehensions: List[Tuple[cst.CSTNode, int]] = field(default_factory=list)
     nested_functions: Dict[str, "Scope"] = field(default_factory=dict)
+    # `self.<name>` read anywhere in this scope (not as an assignment target)
+    self_attribute_reads: Dict[str, List[cst.Attribute]] = field(default_factory=dict)
+    # `a / b` where `a` is a call: candidates for a hand-written softmax
+    divisions: List[Tuple[cst.BinaryOperation, int]] = field(default_factory=list)
     start: int = 0
     end: int = 0
 
@@ -134,3 +138,7 @@ class FileFacts:
     classes: Dict[str, ClassFacts] = field(default_factory=dict)
     functions: Dict[str, Scope] = field(default_factory=dict)  # top-level functions by name
     all_class_list: List[ClassFacts] = field(default_factory=list)
+    # attribute names read on objects other than `self` (`model.classifier`): used from outside the class
+    foreign_attribute_names: Set[str] = field(default_factory=set)
+    # attributes and keywords that look like a misspelt `requires_grad`
+    requires_grad_typos: List[Tuple[cst.CSTNode, str, Scope]] = field(default_factory=list)

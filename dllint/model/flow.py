@@ -78,6 +78,7 @@ class Event:
     inner_loops: Tuple[Loop, ...]  # loops inside helpers between the site and the action
     receiver: Optional[str]
     helpers: Tuple[Scope, ...] = ()
+    detail: str = ""  # "scaler" for scaler.step(opt) / scaler.scale(loss).backward()
 
     @property
     def node(self) -> cst.CSTNode:
@@ -152,6 +153,14 @@ class Analysis:
             if path[0] < len(elements):
                 yield from self.origins(elements[path[0]], scope, order, path[1:], depth + 1)
             return
+        if isinstance(expr, cst.Call) and isinstance(expr.func, (cst.Name, cst.Attribute)):
+            call = self.call_site(expr, scope)
+            target = self.project.callee(call) if call is not None else None
+            if isinstance(target, Scope) and target.returns and target.name != "__init__":
+                # A helper's result is what its return statements produce.
+                for return_order, value in target.returns:
+                    yield from self.origins(value, target, return_order, path, depth + 1)
+                return
         if isinstance(expr, cst.Subscript) and len(expr.slice) == 1:
             index = expr.slice[0].slice
             if isinstance(index, cst.Index) and isinstance(index.value, cst.Integer):
@@ -379,8 +388,12 @@ class Analysis:
         return kinds.pop() if len(kinds) == 1 else None
 
     def dependencies(self, expr: Optional[cst.BaseExpression], scope: Scope, order: int,
-                     depth: int = 0, seen: Optional[Set[int]] = None) -> Iterator[Tuple[cst.CSTNode, Scope, int]]:
-        """Every sub-expression that `expr` is computed from, following local names backwards."""
+                     depth: int = 0, seen: Optional[Set[int]] = None,
+                     stop=None) -> Iterator[Tuple[cst.CSTNode, Scope, int]]:
+        """Every sub-expression that `expr` is computed from, following local names backwards.
+
+        `stop(node, scope)` may return True to yield a node but not look inside it.
+        """
         if seen is None:
             seen = set()
         if expr is None or depth > MAX_DEPTH * 3 or id(expr) in seen:
@@ -396,7 +409,9 @@ class Analysis:
                         value = definition.value
                         if isinstance(value, cst.AugAssign):
                             value = value.value
-                        yield from self.dependencies(value, def_scope, definition.order, depth + 1, seen)
+                        yield from self.dependencies(value, def_scope, definition.order, depth + 1, seen, stop)
+                continue
+            if stop is not None and stop(node, scope):
                 continue
             for child in _expression_children(node):
                 stack.append(child)
@@ -441,7 +456,8 @@ class Analysis:
             call: CallSite = item  # type: ignore[assignment]
             kind, receiver = self.classify_call(call)
             if kind is not None:
-                result.append(Event(kind, call, call.node, order, call.loops, (), receiver))
+                result.append(Event(kind, call, call.node, order, call.loops, (), receiver,
+                                    detail=self._detail(call, kind)))
                 continue
             if depth > 0:
                 target = self.project.callee(call)
@@ -449,9 +465,19 @@ class Analysis:
                     for inner in self.events(target, depth - 1):
                         result.append(Event(inner.kind, inner.call, call.node, order, call.loops,
                                             inner.loops + inner.inner_loops, inner.receiver,
-                                            (target,) + inner.helpers))
+                                            (target,) + inner.helpers, inner.detail))
         self._events[key] = result
         return result
+
+    def _detail(self, call: CallSite, kind: str) -> str:
+        func = call.node.func
+        if kind == "step" and isinstance(func, cst.Attribute) and \
+                self.object_role(func.value, call.scope, call.order) == "scaler":
+            return "scaler"
+        if kind == "backward" and isinstance(func, cst.Attribute) and isinstance(func.value, cst.Call) and \
+                isinstance(func.value.func, cst.Attribute) and func.value.func.attr.value == "scale":
+            return "scaler"
+        return ""
 
     def classify_call(self, call: CallSite) -> Tuple[Optional[str], Optional[str]]:
         """The training action a call performs, and on what (receiver text)."""
@@ -466,6 +492,12 @@ class Analysis:
             return "backward", receiver
         if method == "zero_grad":
             return "zero_grad", receiver
+        if method == "set_epoch":
+            return "set_epoch", receiver
+        if method in ("update", "unscale_") and self.object_role(node.func.value, scope, call.order) == "scaler":
+            return ("scaler_update" if method == "update" else "unscale"), receiver
+        if method in ("clip_grad_norm_", "clip_grad_value_", "clip_grad_norm"):
+            return "clip_grad", receiver
         if method == "step":
             role = self.object_role(node.func.value, scope, call.order)  # type: ignore[attr-defined]
             if role == "optimizer":

@@ -45,3 +45,35 @@ def mutually_exclusive(first_conditions, second_conditions) -> bool:
         if orelse is not None and any(c is orelse for c in first_conditions):
             return True
     return False
+
+
+def related_receivers(receiver: Optional[str], other: Optional[str]) -> bool:
+    """Could a mode switch on `receiver` concern a forward through `other` (same object or a parent)?"""
+    if receiver is None or other is None:
+        return True
+    return receiver == other or other.startswith(receiver + ".") or receiver.startswith(other + ".")
+
+
+def mode_before(events: List[Event], order: int, receiver: Optional[str]) -> Optional[str]:
+    """The last mode switch ("eval" or "train") before `order` that may concern `receiver`."""
+    for event in reversed(events):
+        if event.site_order >= order or event.kind not in ("eval", "train"):
+            continue
+        if event.helpers or related_receivers(event.receiver, receiver):
+            return event.kind
+    return None
+
+
+def every_caller_sets_eval(analysis, scope, depth: int = 2) -> bool:
+    """Does every call path into `scope` switch to eval mode first (looking `depth` callers up)?"""
+    callers = analysis.project.callers(scope)
+    if not callers or depth == 0:
+        return False
+    for call in callers:
+        mode = mode_before(analysis.events(call.scope), call.order, None)
+        if mode == "eval":
+            continue
+        if mode is None and every_caller_sets_eval(analysis, call.scope, depth - 1):
+            continue
+        return False
+    return True

@@ -113,6 +113,11 @@ SCHEDULER_CLASSES = {
     "ConstantLR", "PolynomialLR", "SequentialLR", "ChainedScheduler",
 }
 NO_GRAD_CONTEXTS = {"no_grad", "inference_mode"}
+# Misspellings of `requires_grad` that Python silently accepts as new attributes.
+REQUIRES_GRAD_TYPOS = {"require_grad": "requires_grad", "requires_grads": "requires_grad",
+                       "requires_gradient": "requires_grad", "required_grad": "requires_grad",
+                       "require_grads": "requires_grad", "requires_gradients": "requires_grad",
+                       "require_grad_": "requires_grad_", "requires_grads_": "requires_grad_"}
 DATALOADER_CLASSES = {"DataLoader"}
 
 _MODEL_NAME = re.compile(

@@ -6,10 +6,8 @@ from dllint.context import CheckContext
 from dllint.model import torch_api as api
 from dllint.model.facts import Loop, Scope
 from dllint.model.flow import Analysis, Event
-from dllint.model.loops import in_loop
+from dllint.model.loops import every_caller_sets_eval, in_loop, mode_before
 from dllint.registry import rule
-
-CALLER_DEPTH = 2
 
 
 @rule("DL301", "missing-eval", "error",
@@ -27,10 +25,8 @@ def check(ctx: CheckContext) -> None:
                 callee = forward.call.node.func
                 if analysis.has_dropout_or_batchnorm(callee, scope, forward.site_order) is False:
                     continue
-                if _mode_before(events, forward.site_order, forward.receiver) == "eval":
-                    continue
-                if _mode_before(events, forward.site_order, forward.receiver) is None and \
-                        _every_caller_sets_eval(analysis, scope, CALLER_DEPTH):
+                mode = mode_before(events, forward.site_order, forward.receiver)
+                if mode == "eval" or (mode is None and every_caller_sets_eval(analysis, scope)):
                     continue
                 ctx.report(forward.node, f"{forward.receiver} runs in evaluation code but is still in training mode "
                                          f"(no {_owner(forward.receiver)}.eval() before it), so dropout and "
@@ -58,35 +54,3 @@ def _is_evaluation_loop(analysis: Analysis, scope: Scope, loop: Loop, events: Li
     if loop.under_no_grad or any(e.kind == "forward" and e.call.no_grad for e in inside):
         return True
     return api.is_eval_function_name(scope.name) and analysis.is_batch_loop(loop)
-
-
-def _related(receiver: Optional[str], forward_receiver: Optional[str]) -> bool:
-    if receiver is None or forward_receiver is None:
-        return True
-    return (receiver == forward_receiver or forward_receiver.startswith(receiver + ".")
-            or receiver.startswith(forward_receiver + "."))
-
-
-def _mode_before(events: List[Event], order: int, receiver: Optional[str]) -> Optional[str]:
-    """The last mode switch (eval/train) before `order` in this scope that may concern `receiver`."""
-    for event in reversed(events):
-        if event.site_order >= order or event.kind not in ("eval", "train"):
-            continue
-        if event.helpers or _related(event.receiver, receiver):
-            return event.kind
-    return None
-
-
-def _every_caller_sets_eval(analysis: Analysis, scope: Scope, depth: int) -> bool:
-    callers = analysis.project.callers(scope)
-    if not callers or depth == 0:
-        return False
-    for call in callers:
-        caller_events = analysis.events(call.scope)
-        mode = _mode_before(caller_events, call.order, None)
-        if mode == "eval":
-            continue
-        if mode is None and _every_caller_sets_eval(analysis, call.scope, depth - 1):
-            continue
-        return False
-    return True
