@@ -170,7 +170,7 @@ class _Builder:
     def on_aug_assign(self, node: cst.AugAssign) -> None:
         self.visit(node.value)
         order = self.tick()
-        self.scope.aug_assigns.append(AugAssign(node, dotted_name(node.target), order, self.loops))
+        self.scope.aug_assigns.append(AugAssign(node, dotted_name(node.target), order, self.loops, self.no_grad > 0))
         if isinstance(node.target, cst.Name):
             self.define(node.target, node, "augassign", order, node=node)
         else:
@@ -201,7 +201,7 @@ class _Builder:
     # -- control flow ----------------------------------------------------------
     def _open_loop(self, node: cst.CSTNode, iter_expr: Optional[cst.BaseExpression]) -> Loop:
         loop = Loop(node, self.scope, self.loops[-1] if self.loops else None, self.tick(),
-                    iter_expr=iter_expr, under_no_grad=self.no_grad > 0)
+                    iter_expr=iter_expr, under_no_grad=self.no_grad > 0, conditions=self.conditions)
         self.scope.loops.append(loop)
         return loop
 
@@ -271,6 +271,9 @@ class _Builder:
         if isinstance(base, cst.Name) and base.value == self.instance_name:
             self.scope.self_attribute_reads.setdefault(name, []).append(node)
         else:
+            if isinstance(base, cst.Attribute) and isinstance(base.value, cst.Name) and \
+                    base.value.value == self.instance_name:
+                self.scope.member_reads[base.attr.value] = self.scope.member_reads.get(base.attr.value, 0) + 1
             self.facts.foreign_attribute_names.add(name)
             self.visit(base)
         if name in REQUIRES_GRAD_TYPOS:

@@ -20,6 +20,7 @@ class Loop:
     iter_expr: Optional[cst.BaseExpression] = None
     target_names: Tuple[str, ...] = ()
     under_no_grad: bool = False
+    conditions: Tuple[cst.CSTNode, ...] = ()  # the `if` branches around the loop itself
 
     @property
     def depth(self) -> int:
@@ -72,6 +73,7 @@ class AugAssign:
     target_text: Optional[str]
     order: int
     loops: Tuple[Loop, ...]
+    no_grad: bool = False
 
 
 @dataclass(eq=False)
@@ -99,6 +101,8 @@ class Scope:
     nested_functions: Dict[str, "Scope"] = field(default_factory=dict)
     # `self.<name>` read anywhere in this scope (not as an assignment target)
     self_attribute_reads: Dict[str, List[cst.Attribute]] = field(default_factory=dict)
+    # how many of those reads only reach a member (`self.fc.weight`), not the object itself
+    member_reads: Dict[str, int] = field(default_factory=dict)
     # `a / b` where `a` is a call: candidates for a hand-written softmax
     divisions: List[Tuple[cst.BinaryOperation, int]] = field(default_factory=list)
     start: int = 0

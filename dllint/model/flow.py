@@ -186,7 +186,7 @@ class Analysis:
             return
         for call in self.project.callers(scope):
             offset = 1 if scope.self_name is not None else 0
-            argument = _bound_argument(call.node, definition.name, index - offset)
+            argument = bound_argument(call.node, definition.name, index - offset)
             if argument is not None:
                 yield from self.origins(argument, call.scope, call.order, path, depth + 1)
 
@@ -370,8 +370,8 @@ class Analysis:
             if kind is None:
                 continue
             args = call.node.args
-            input_expr = _bound_argument(call.node, "input", 0)
-            target_expr = _bound_argument(call.node, "target", 1)
+            input_expr = bound_argument(call.node, "input", 0)
+            target_expr = bound_argument(call.node, "target", 1)
             if input_expr is not None:
                 found.append(LossCall(call, kind, input_expr, target_expr))
         self._losses[id(scope)] = found
@@ -415,6 +415,38 @@ class Analysis:
                 continue
             for child in _expression_children(node):
                 stack.append(child)
+
+    def backpropagated(self, call: cst.Call) -> Optional[cst.BaseExpression]:
+        """`loss` in `loss.backward()`, `scaler.scale(loss).backward()`, `accelerator.backward(loss)`."""
+        func = call.func
+        if not isinstance(func, cst.Attribute):
+            return call.args[0].value if call.args else None
+        receiver = func.value
+        receiver_text = dotted_name(receiver) or ""
+        if func.attr.value == "manual_backward" or (call.args and (
+                "accelerator" in receiver_text or "fabric" in receiver_text)):
+            return call.args[0].value if call.args else None
+        if isinstance(receiver, cst.Call) and isinstance(receiver.func, cst.Attribute) and \
+                receiver.func.attr.value == "scale" and receiver.args:
+            return receiver.args[0].value
+        return receiver
+
+    def is_gradient_barrier(self, node: cst.CSTNode, scope: Scope) -> bool:
+        """Does this operation cut the autograd graph (detach, .item(), argmax, torch.tensor(...), ...)?"""
+        if isinstance(node, cst.Comparison):
+            return True
+        if isinstance(node, cst.Attribute):
+            return node.attr.value == "data"
+        if not isinstance(node, cst.Call):
+            return False
+        func = node.func
+        qualified = self.qualify(func, scope)
+        if qualified is not None:
+            return api.torch_member(qualified, api.GRADIENT_BARRIER_FUNCTIONS) is not None or \
+                qualified in ("float", "int", "round")
+        if isinstance(func, cst.Attribute):
+            return func.attr.value in api.GRADIENT_BARRIER_METHODS
+        return isinstance(func, cst.Name) and func.value in ("float", "int", "round", "bool")
 
     def is_training_output(self, expr: cst.BaseExpression, scope: Scope, order: int) -> bool:
         """Is `expr` computed from a model's forward or a loss (not from inputs or targets only)?"""
@@ -552,11 +584,16 @@ class Analysis:
     def loop_events(self, loop: Loop) -> List[Event]:
         return [e for e in self.events(loop.scope) if loop in e.loops]
 
-    def is_batch_loop(self, loop: Loop) -> bool:
+    def loop_iterable(self, loop: Loop) -> Optional[cst.BaseExpression]:
+        """What a `for` loop iterates, looking through enumerate(), tqdm(), zip(), iter()."""
         expr = loop.iter_expr
         while isinstance(expr, cst.Call) and expr.args and dotted_name(expr.func) in (
                 "enumerate", "tqdm", "tqdm.tqdm", "iter", "zip", "tqdm.auto.tqdm", "progress_bar", "pbar"):
             expr = expr.args[0].value
+        return expr
+
+    def is_batch_loop(self, loop: Loop) -> bool:
+        expr = self.loop_iterable(loop)
         if expr is None:
             return False
         if api.looks_like_loader(dotted_name(expr)):
@@ -727,7 +764,7 @@ def _expression_children(node: cst.CSTNode) -> List[cst.CSTNode]:
     return []
 
 
-def _bound_argument(call: cst.Call, name: str, index: int) -> Optional[cst.BaseExpression]:
+def bound_argument(call: cst.Call, name: str, index: int) -> Optional[cst.BaseExpression]:
     for arg in call.args:
         if arg.keyword is not None and arg.keyword.value == name:
             return arg.value

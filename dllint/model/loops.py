@@ -77,3 +77,8 @@ def every_caller_sets_eval(analysis, scope, depth: int = 2) -> bool:
             continue
         return False
     return True
+
+
+def conditional_in_loop(call, loop: Loop) -> bool:
+    """Does an `if` inside `loop` guard this call (so it does not run on every iteration)?"""
+    return len(call.conditions) > len(loop.conditions)

@@ -197,3 +197,18 @@ def looks_like_train_loader(text: Optional[str]) -> bool:
 
 def is_eval_function_name(name: str) -> bool:
     return bool(_EVAL_FUNCTION_NAME.search(name))
+
+# Schedulers that expect one step per epoch (CosineAnnealingLR depends on how T_max is sized).
+EPOCH_SCHEDULERS = {"StepLR", "MultiStepLR", "ExponentialLR", "ReduceLROnPlateau", "CosineAnnealingLR"}
+DISTRIBUTED_SAMPLERS = {"DistributedSampler", "ElasticDistributedSampler"}
+TENSOR_FACTORIES = {"randn", "rand", "zeros", "ones", "empty", "tensor", "full", "eye", "normal", "randn_like",
+                    "rand_like", "zeros_like", "ones_like", "empty_like", "full_like", "FloatTensor", "Tensor",
+                    "as_tensor", "linspace", "arange", "randint"}
+PARAMETER_CLASSES = {"Parameter", "UninitializedParameter"}
+# Operations whose result carries no gradient back to their input.
+GRADIENT_BARRIER_METHODS = {"detach", "detach_", "item", "tolist", "numpy", "argmax", "argmin", "round",
+                            "long", "int", "bool", "sign"}
+GRADIENT_BARRIER_FUNCTIONS = {"tensor", "as_tensor", "from_numpy", "argmax", "argmin", "round", "sign"}
+WEIGHT_NAME = re.compile(r"(^|_)(weight|weights|bias|kernel|embedding|embeddings|w|b|W)(_|$|\d)")
+DYNAMIC_MODULE_ACCESS = {"children", "modules", "named_children", "named_modules", "_modules", "__dict__",
+                         "apply"}

@@ -25,7 +25,7 @@ def check(ctx: CheckContext) -> None:
         for event in analysis.events(scope, depth=0):
             if event.kind != "backward":
                 continue
-            loss = _backpropagated(event.call.node)
+            loss = analysis.backpropagated(event.call.node)
             guarded = set()
             for node, node_scope, order in analysis.dependencies(loss, scope, event.site_order):
                 if not isinstance(node, cst.Call):
@@ -45,23 +45,6 @@ def check(ctx: CheckContext) -> None:
                                      f"backpropagated: every clipped element gets zero gradient and stops learning; "
                                      f"remove the clamp from the training path (clamp only for metrics or outputs)",
                                file=node_scope.file)
-
-
-def _backpropagated(call: cst.Call) -> Optional[cst.BaseExpression]:
-    """`loss` in `loss.backward()`, `scaler.scale(loss).backward()`, `accelerator.backward(loss)`."""
-    func = call.func
-    if isinstance(func, cst.Attribute):
-        receiver = func.value
-        if func.attr.value in ("backward", "manual_backward") and call.args and not isinstance(receiver, cst.Call) \
-                and not (dotted_name(receiver) or "").split(".")[-1].startswith("loss"):
-            if func.attr.value == "manual_backward" or "accelerator" in (dotted_name(receiver) or "") or \
-                    "fabric" in (dotted_name(receiver) or ""):
-                return call.args[0].value
-        if isinstance(receiver, cst.Call) and isinstance(receiver.func, cst.Attribute) and \
-                receiver.func.attr.value == "scale" and receiver.args:
-            return receiver.args[0].value
-        return receiver
-    return call.args[0].value if call.args else None
 
 
 def _function_name(call: cst.Call, analysis, scope) -> Optional[str]:

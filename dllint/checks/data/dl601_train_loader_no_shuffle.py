@@ -1,0 +1,49 @@
+"""DL601: the training DataLoader neither shuffles nor uses a sampler."""
+
+import libcst as cst
+
+from dllint.context import CheckContext
+from dllint.model import torch_api as api
+from dllint.model.builder import dotted_name
+from dllint.registry import rule
+
+_NOT_TRAINING = ("val", "valid", "test", "eval", "dev", "holdout", "infer", "predict")
+# Iterable-style datasets cannot be shuffled by the DataLoader (shuffle=True raises).
+_ITERABLE = ("iter", "stream", "pipe", "webdataset", "wds")
+
+
+@rule("DL601", "train-loader-no-shuffle", "warning",
+      "the training DataLoader has neither shuffle=True nor a sampler, so every epoch sees the same order")
+def check(ctx: CheckContext) -> None:
+    analysis = ctx.analysis
+    for scope in ctx.scopes:
+        for call in scope.calls:
+            if not analysis.torch_member(call.node.func, scope, api.DATALOADER_CLASSES):
+                continue
+            keywords = {a.keyword.value: a.value for a in call.node.args if a.keyword is not None}
+            positional = [a for a in call.node.args if a.keyword is None]
+            if any(a.star for a in call.node.args) or len(positional) > 2:
+                continue  # shuffle or a sampler passed positionally or through **kwargs
+            if "sampler" in keywords or "batch_sampler" in keywords:
+                continue
+            shuffle = keywords.get("shuffle")
+            if shuffle is not None and not (isinstance(shuffle, cst.Name) and shuffle.value == "False"):
+                continue
+            if _names_training_data(call, scope, keywords, positional):
+                ctx.report(call.node, "this training DataLoader does not shuffle, so every epoch presents the "
+                                      "batches in the same (often sorted-by-class) order, which biases the "
+                                      "gradient steps; pass shuffle=True (or a sampler)")
+
+
+def _names_training_data(call, scope, keywords, positional) -> bool:
+    names = [scope.name]
+    dataset = keywords.get("dataset") or (positional[0].value if positional else None)
+    if any(marker in (dotted_name(dataset) or "").lower() for marker in _ITERABLE):
+        return False
+    names.append(dotted_name(dataset) or "")
+    names.extend(name for name, definitions in scope.definitions.items()
+                 if any(d.value is call.node for d in definitions))
+    lowered = [n.lower() for n in names]
+    if any(marker in n for n in lowered for marker in _NOT_TRAINING):
+        return False
+    return any("train" in n for n in lowered)

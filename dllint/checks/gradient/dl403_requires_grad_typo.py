@@ -1,0 +1,15 @@
+"""DL403: a misspelt requires_grad silently creates a new attribute or keyword."""
+
+from dllint.context import CheckContext
+from dllint.model import torch_api as api
+from dllint.registry import rule
+
+
+@rule("DL403", "requires-grad-typo", "error",
+      "misspelt requires_grad (require_grad, requires_grads, ...) silently does nothing")
+def check(ctx: CheckContext) -> None:
+    for node, name, _scope in ctx.file.requires_grad_typos:
+        correct = api.REQUIRES_GRAD_TYPOS[name]
+        ctx.report(node, f"'{name}' is not a PyTorch attribute: Python silently creates a new attribute (or the "
+                         f"keyword is ignored or rejected), so gradients are not switched as intended; "
+                         f"write '{correct}'")

@@ -1,0 +1,61 @@
+"""DL204: log(softmax(x)), log(sigmoid(x)) or a hand-written softmax: numerically unstable."""
+
+import libcst as cst
+
+from dllint.context import CheckContext
+from dllint.model import torch_api as api
+from dllint.registry import rule
+
+_STABLE_REPLACEMENT = {"softmax": "log_softmax", "sigmoid": "F.logsigmoid"}
+
+
+@rule("DL204", "log-of-softmax", "warning",
+      "log of softmax/sigmoid, or a hand-written softmax, is numerically unstable; use log_softmax/logsigmoid")
+def check(ctx: CheckContext) -> None:
+    analysis = ctx.analysis
+    for scope in ctx.scopes:
+        for call in scope.calls:
+            argument = _log_argument(analysis, call)
+            if argument is None:
+                continue
+            source = analysis.value_source(argument, scope, call.order)
+            if source is not None and source.kind in _STABLE_REPLACEMENT:
+                ctx.report(call.node, f"log of {ctx.describe_source(source)} underflows to -inf for small "
+                                      f"probabilities; use {_STABLE_REPLACEMENT[source.kind]}, which computes the "
+                                      f"same value stably")
+        for division, order in scope.divisions:
+            if _is_exp(analysis, division.left, scope) and _is_sum_of_exp(analysis, division.right, scope, order):
+                ctx.report(division, "hand-written softmax exp(x) / exp(x).sum() overflows for large logits; "
+                                     "use torch.softmax(x, dim=...) (or log_softmax for a loss)")
+
+
+def _log_argument(analysis, call):
+    node = call.node
+    if analysis.torch_member(node.func, call.scope, {"log"}) and node.args:
+        return node.args[0].value
+    if call.method == "log" and not node.args and analysis.qualify(node.func, call.scope) is None:
+        return node.func.value
+    return None
+
+
+def _is_exp(analysis, expr, scope) -> bool:
+    if not isinstance(expr, cst.Call):
+        return False
+    if analysis.torch_member(expr.func, scope, {"exp"}):
+        return True
+    return isinstance(expr.func, cst.Attribute) and expr.func.attr.value == "exp" and \
+        analysis.qualify(expr.func, scope) is None
+
+
+def _is_sum_of_exp(analysis, expr, scope, order) -> bool:
+    for origin in analysis.origins(expr, scope, order):
+        value = origin.expr
+        if not isinstance(value, cst.Call):
+            continue
+        if isinstance(value.func, cst.Attribute) and value.func.attr.value == "sum" and \
+                _is_exp(analysis, value.func.value, origin.scope):
+            return True
+        if api.torch_member(analysis.qualify(value.func, origin.scope), {"sum"}) and value.args and \
+                _is_exp(analysis, value.args[0].value, origin.scope):
+            return True
+    return False

@@ -1,0 +1,28 @@
+"""DL303: F.dropout inside a module without training=self.training stays on at evaluation."""
+
+from dllint.context import CheckContext
+from dllint.model import torch_api as api
+from dllint.registry import rule
+
+# Position of the `training` parameter in F.dropout(input, p, training, inplace) and its siblings.
+_TRAINING_POSITION = 2
+
+
+@rule("DL303", "functional-dropout-always-on", "error",
+      "F.dropout in a module without training=self.training keeps dropping units during evaluation")
+def check(ctx: CheckContext) -> None:
+    analysis = ctx.analysis
+    for scope in ctx.scopes:
+        if scope.cls is None or not analysis.is_module_class(scope.cls):
+            continue
+        for call in scope.calls:
+            function = analysis.torch_member(call.node.func, scope, api.FUNCTIONAL_DROPOUTS)
+            if not function or ".functional" not in (analysis.qualify(call.node.func, scope) or ""):
+                continue
+            args = call.node.args
+            if any(a.star for a in args) or any(a.keyword is not None and a.keyword.value == "training" for a in args):
+                continue
+            if len([a for a in args if a.keyword is None]) > _TRAINING_POSITION:
+                continue
+            ctx.report(call.node, f"F.{function}() defaults to training=True, so it keeps dropping activations after "
+                                  f"model.eval(); pass training=self.training (or use an nn.Dropout module)")

@@ -1,0 +1,83 @@
+"""DL501: submodules or parameters kept in a plain list, dict or tuple are invisible to nn.Module."""
+
+import libcst as cst
+
+from dllint.context import CheckContext
+from dllint.model import torch_api as api
+from dllint.registry import rule
+
+_WRAPPERS = {cst.List: "nn.ModuleList", cst.Tuple: "nn.ModuleList", cst.Dict: "nn.ModuleDict",
+             cst.ListComp: "nn.ModuleList", cst.DictComp: "nn.ModuleDict"}
+
+
+@rule("DL501", "module-not-registered", "error",
+      "submodules or parameters in a plain list/dict/tuple attribute are not trained, moved or saved")
+def check(ctx: CheckContext) -> None:
+    analysis = ctx.analysis
+    for cls in ctx.file.all_class_list:
+        if not analysis.is_module_class(cls):
+            continue
+        for attribute, definitions in cls.attributes.items():
+            for scope, definition in definitions:
+                value = definition.value
+                if type(value) not in _WRAPPERS or definition.unpack_path:
+                    continue
+                kind = _element_kind(analysis, value, scope, definition.order)
+                if kind is None and _is_empty(value):
+                    kind = _appended_kind(analysis, cls, attribute)
+                if kind is not None:
+                    wrapper = "nn.ParameterList" if kind == "parameter" else _WRAPPERS[type(value)]
+                    if kind == "parameter" and isinstance(value, (cst.Dict, cst.DictComp)):
+                        wrapper = "nn.ParameterDict"
+                    ctx.report(value, f"self.{attribute} holds {kind}s in a plain {type(value).__name__.lower()}, "
+                                      f"so they are not registered: not returned by parameters() (never trained), "
+                                      f"not moved by .to(device), not saved in state_dict; wrap it in {wrapper}")
+
+
+def _elements(value):
+    if isinstance(value, (cst.List, cst.Tuple)):
+        return [e.value for e in value.elements]
+    if isinstance(value, cst.Dict):
+        return [e.value for e in value.elements if isinstance(e, cst.DictElement)]
+    if isinstance(value, cst.ListComp):
+        return [value.elt]
+    if isinstance(value, cst.DictComp):
+        return [value.value]
+    return []
+
+
+def _is_empty(value) -> bool:
+    return isinstance(value, (cst.List, cst.Dict)) and not value.elements
+
+
+def _element_kind(analysis, value, scope, order):
+    for element in _elements(value):
+        for instance in analysis.instances(element, scope, order):
+            kind = _kind(analysis, instance)
+            if kind:
+                return kind
+    return None
+
+
+def _kind(analysis, instance):
+    if instance.project_class is not None:
+        return "submodule" if analysis.is_module_class(instance.project_class) else None
+    if instance.torch_class and instance.torch_class.startswith("torch.nn"):
+        if instance.torch_name in api.PARAMETER_CLASSES:
+            return "parameter"
+        if instance.torch_name and instance.torch_name[0].isupper() and instance.torch_name not in ("Module",):
+            return "submodule"
+    return None
+
+
+def _appended_kind(analysis, cls, attribute):
+    """`self.layers = []` followed by `self.layers.append(nn.Linear(...))`."""
+    for scope in cls.methods.values():
+        for call in scope.calls:
+            if call.method in ("append", "extend", "insert") and call.receiver_text == f"{scope.self_name}.{attribute}":
+                for arg in call.node.args[-1:]:
+                    for instance in analysis.instances(arg.value, scope, call.order):
+                        kind = _kind(analysis, instance)
+                        if kind:
+                            return kind
+    return None

@@ -1,0 +1,47 @@
+"""DL502: a trainable tensor stored on a module without nn.Parameter is never optimised."""
+
+import libcst as cst
+
+from dllint.context import CheckContext
+from dllint.model import torch_api as api
+from dllint.registry import rule
+
+
+@rule("DL502", "tensor-not-parameter", "error",
+      "a tensor meant as a weight is assigned to self without nn.Parameter, so the optimizer never sees it")
+def check(ctx: CheckContext) -> None:
+    analysis = ctx.analysis
+    for cls in ctx.file.all_class_list:
+        if not analysis.is_module_class(cls):
+            continue
+        for attribute, definitions in cls.attributes.items():
+            for scope, definition in definitions:
+                value = definition.value
+                if scope.name != "__init__" or not isinstance(value, cst.Call) or definition.unpack_path:
+                    continue
+                wants_grad = _requests_grad(value)
+                factory = _tensor_factory(analysis, value, scope)
+                if factory is None:
+                    continue
+                if wants_grad or api.WEIGHT_NAME.search(attribute):
+                    ctx.report(value, f"self.{attribute} is a plain tensor, not an nn.Parameter: it is not in "
+                                      f"model.parameters(), so the optimizer never updates it (and .to(device) "
+                                      f"and state_dict skip it); wrap it in nn.Parameter(...) or, for a constant, "
+                                      f"use self.register_buffer")
+
+
+def _requests_grad(call: cst.Call) -> bool:
+    if any(a.keyword is not None and a.keyword.value == "requires_grad" and
+           isinstance(a.value, cst.Name) and a.value.value == "True" for a in call.args):
+        return True
+    return isinstance(call.func, cst.Attribute) and call.func.attr.value == "requires_grad_"
+
+
+def _tensor_factory(analysis, call: cst.Call, scope):
+    """The torch factory building this value (looking through .requires_grad_(), .to(), .cuda())."""
+    while isinstance(call.func, cst.Attribute) and call.func.attr.value in ("requires_grad_", "to", "cuda", "float",
+                                                                             "double", "normal_", "uniform_"):
+        if not isinstance(call.func.value, cst.Call):
+            return None
+        call = call.func.value
+    return analysis.torch_member(call.func, scope, api.TENSOR_FACTORIES)

@@ -1,0 +1,61 @@
+"""DL503: a submodule created in __init__ that no method ever uses."""
+
+from dllint.context import CheckContext
+from dllint.model import torch_api as api
+from dllint.registry import rule
+
+
+@rule("DL503", "unused-submodule", "warning",
+      "a submodule created in __init__ is never used by forward or any other method")
+def check(ctx: CheckContext) -> None:
+    analysis = ctx.analysis
+    project = ctx.project
+    for cls in ctx.file.all_class_list:
+        if not analysis.is_module_class(cls) or project.method_of(cls, "forward") is None:
+            continue
+        family = [cls] + project.base_classes(cls) + _subclasses(project, cls)
+        used = set()
+        for member in family:
+            for scope in _method_scopes(member):
+                reads = scope.self_attribute_reads
+                if scope.name == "__init__" and scope.cls is member:
+                    used.update(name for name, nodes in reads.items() if len(nodes) > scope.member_reads.get(name, 0))
+                else:
+                    used.update(reads)
+        if used & api.DYNAMIC_MODULE_ACCESS or _uses_getattr(cls):
+            continue  # layers reached by name or by iteration: usage is not visible statically
+        foreign = set().union(*(f.foreign_attribute_names for f in project.files))
+        for attribute, definitions in cls.attributes.items():
+            if attribute in used or attribute in foreign:
+                continue
+            for scope, definition in definitions:
+                if scope.name != "__init__" or definition.unpack_path:
+                    continue
+                if _is_module(analysis, definition.value, scope, definition.order):
+                    ctx.report(definition.node, f"self.{attribute} is created in __init__ but never used by forward "
+                                                f"or any other method, so it does nothing (a forgotten dropout or "
+                                                f"layer?); use it in forward or remove it")
+                    break
+
+
+def _method_scopes(cls):
+    return [s for s in cls.file.scopes if s.cls is cls]
+
+
+def _subclasses(project, cls):
+    return [other for f in project.files for other in f.all_class_list if cls in project.base_classes(other)]
+
+
+def _uses_getattr(cls) -> bool:
+    return any(call.callee_text in ("getattr", "setattr") for s in _method_scopes(cls) for call in s.calls)
+
+
+def _is_module(analysis, value, scope, order) -> bool:
+    for instance in analysis.instances(value, scope, order):
+        if instance.project_class is not None and analysis.is_module_class(instance.project_class):
+            return True
+        name = instance.torch_name
+        if instance.torch_class and instance.torch_class.startswith("torch.nn") and name and name[0].isupper() \
+                and name not in api.LOSS_CLASSES and name not in api.PARAMETER_CLASSES:
+            return True
+    return False

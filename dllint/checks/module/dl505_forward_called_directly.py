@@ -1,0 +1,37 @@
+"""DL505: model.forward(x) skips the hooks that model(x) runs."""
+
+import libcst as cst
+
+from dllint.context import CheckContext
+from dllint.model.facts import ClassFacts
+from dllint.model.project import instance_name
+from dllint.registry import rule
+
+
+@rule("DL505", "forward-called-directly", "warning",
+      "calling module.forward(x) directly skips hooks and wrappers (DDP, FSDP, AMP); call module(x)")
+def check(ctx: CheckContext) -> None:
+    analysis = ctx.analysis
+    for scope in ctx.scopes:
+        own = instance_name(scope)
+        for call in scope.calls:
+            if call.method != "forward" or call.receiver_text is None or call.receiver_text == own:
+                continue
+            receiver = call.node.func.value
+            if isinstance(ctx.project.resolve_name(receiver, scope.file), ClassFacts) or \
+                    analysis.qualify(receiver, scope) is not None:
+                continue  # Base.forward(self, x): an explicit call of the parent implementation
+            instances = analysis.instances(receiver, scope, call.order)
+            if instances and all(_not_a_module(analysis, i) for i in instances):
+                continue  # some other class that happens to have a forward method (e.g. an RPC RemoteModule)
+            if not instances and not analysis.is_model_expr(receiver, scope, call.order):
+                continue
+            ctx.report(call.node, f"{call.receiver_text}.forward(...) bypasses nn.Module.__call__, so forward/backward "
+                                  f"hooks and wrappers such as DDP, FSDP or torch.compile are skipped; call "
+                                  f"{call.receiver_text}(...) instead")
+
+
+def _not_a_module(analysis, instance) -> bool:
+    if instance.project_class is not None:
+        return not analysis.is_module_class(instance.project_class)
+    return bool(instance.torch_class) and not instance.torch_class.startswith("torch.nn")

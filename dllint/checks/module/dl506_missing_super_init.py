@@ -1,0 +1,41 @@
+"""DL506: an nn.Module subclass assigns attributes before calling super().__init__()."""
+
+from dllint.context import CheckContext
+from dllint.registry import rule
+
+
+@rule("DL506", "missing-super-init", "error",
+      "an nn.Module subclass assigns attributes in __init__ without calling super().__init__() first")
+def check(ctx: CheckContext) -> None:
+    analysis = ctx.analysis
+    for cls in ctx.file.all_class_list:
+        init = cls.methods.get("__init__")
+        if init is None or not analysis.is_module_class(cls):
+            continue
+        assignments = sorted((d for defs in cls.attributes.values() for s, d in defs if s is init),
+                             key=lambda d: d.order)
+        if not assignments:
+            continue
+        parent_init = [c for c in init.calls if c.method == "__init__"]
+        if parent_init:
+            # Plain values may be set before super().__init__(); modules and parameters may not.
+            early = [d for d in assignments if d.order < parent_init[0].order and
+                     _is_module_or_parameter(analysis, d, init)]
+            if not early:
+                continue
+            first, problem = early[0], "is called only after"
+        else:
+            first, problem = assignments[0], "is never called"
+        ctx.report(first.node, f"{cls.name}.__init__ assigns self.{first.name} but super().__init__() {problem}, so "
+                               f"nn.Module's registries do not exist yet (AttributeError: cannot assign module "
+                               f"before Module.__init__() call); call super().__init__() first")
+
+
+def _is_module_or_parameter(analysis, definition, scope) -> bool:
+    for instance in analysis.instances(definition.value, scope, definition.order):
+        if instance.project_class is not None and analysis.is_module_class(instance.project_class):
+            return True
+        if instance.torch_class and instance.torch_class.startswith("torch.nn") and \
+                (instance.torch_name or "")[:1].isupper():
+            return True
+    return False

@@ -1,0 +1,61 @@
+"""DL104: a running total or list keeps every iteration's loss tensor, and its graph, alive."""
+
+import libcst as cst
+
+from dllint.context import CheckContext
+from dllint.model.builder import dotted_name
+from dllint.registry import rule
+
+
+@rule("DL104", "loss-accumulates-graph", "warning",
+      "a running total or list across iterations receives the loss tensor instead of loss.item()")
+def check(ctx: CheckContext) -> None:
+    analysis = ctx.analysis
+    for scope in ctx.scopes:
+        backwarded = _names_behind_backward(analysis, scope)
+        for aug in scope.aug_assigns:
+            if aug.loops and _accumulates_across(scope, aug.target_text, aug.loops[-1], aug.node) and \
+                    aug.target_text not in backwarded and not aug.no_grad and _is_live_loss(analysis, aug.node.value, scope, aug.order):
+                ctx.report(aug.node, f"{aug.target_text} accumulates the loss tensor itself, keeping every "
+                                     f"iteration's autograd graph alive so memory grows; accumulate "
+                                     f"loss.item() (or loss.detach())")
+        for call in scope.calls:
+            if call.method != "append" or not call.loops or len(call.node.args) != 1:
+                continue
+            if call.receiver_text in backwarded or not _accumulates_across(scope, call.receiver_text, call.loops[-1]):
+                continue
+            value = call.node.args[0].value
+            if not call.no_grad and _is_live_loss(analysis, value, scope, call.order):
+                ctx.report(value, f"{call.receiver_text} collects the loss tensor itself, keeping every "
+                                  f"iteration's autograd graph alive so memory grows; append loss.item() "
+                                  f"(or loss.detach())")
+
+
+def _accumulates_across(scope, name, loop, own=None) -> bool:
+    """Defined before the loop and never reset inside it."""
+    if not name or "." in name:
+        return False
+    definitions = scope.definitions.get(name, [])
+    before = [d for d in definitions if d.order < loop.start]
+    inside = [d for d in definitions if loop.contains(d.order) and d.node is not own and d.kind != "augassign"]
+    return bool(before) and not inside
+
+
+def _is_live_loss(analysis, value, scope, order) -> bool:
+    """A tensor computed from a loss with its graph attached (not .item(), .detach(), float(...))."""
+    for node, node_scope, node_order in analysis.dependencies(value, scope, order, stop=analysis.is_gradient_barrier):
+        if isinstance(node, cst.Call) and not analysis.is_gradient_barrier(node, node_scope) and \
+                analysis.loss_kind_of_node(node, node_scope, node_order):
+            return True
+    return False
+
+
+def _names_behind_backward(analysis, scope):
+    """Names the backpropagated losses are computed from: summing losses into the loss itself is fine."""
+    names = set()
+    for event in analysis.events(scope, depth=0):
+        if event.kind == "backward":
+            loss = analysis.backpropagated(event.call.node)
+            names.update(dotted_name(node) for node, _, _ in analysis.dependencies(loss, scope, event.site_order)
+                         if isinstance(node, cst.Name))
+    return names

@@ -1,0 +1,49 @@
+"""DL106: a DistributedSampler iterated epoch after epoch without set_epoch()."""
+
+from dllint.context import CheckContext
+from dllint.model import torch_api as api
+from dllint.model.flow import bound_argument
+from dllint.model.loops import in_loop
+from dllint.registry import rule
+
+
+@rule("DL106", "missing-set-epoch", "warning",
+      "a DataLoader with a DistributedSampler is iterated each epoch without sampler.set_epoch(epoch)")
+def check(ctx: CheckContext) -> None:
+    analysis = ctx.analysis
+    for scope in ctx.scopes:
+        events = analysis.events(scope)
+        for loop in scope.loops:
+            loader = analysis.loop_iterable(loop)
+            if loader is None or not _has_distributed_sampler(analysis, loader, scope, loop.start):
+                continue
+            if any(e.kind == "set_epoch" for e in events if e.site_order < loop.start or loop.contains(e.site_order)):
+                continue
+            if loop.parent is not None:
+                epoch_loops = [loop.parent]
+                epoch_events = [in_loop(events, loop.parent)]
+            else:
+                callers = [c for c in analysis.project.callers(scope) if c.loops]
+                epoch_loops = [c.loops[-1] for c in callers]
+                epoch_events = [in_loop(analysis.events(c.scope), c.loops[-1]) for c in callers]
+            if not epoch_loops:
+                continue
+            if any(any(e.kind == "set_epoch" for e in found) for found in epoch_events):
+                continue
+            ctx.report(loader, "this DistributedSampler loader is iterated every epoch but set_epoch(epoch) is "
+                               "never called, so every epoch sees the same shuffled order; call "
+                               "sampler.set_epoch(epoch) at the start of each epoch")
+
+
+def _has_distributed_sampler(analysis, loader, scope, order) -> bool:
+    for instance in analysis.instances(loader, scope, order):
+        if instance.torch_name not in api.DATALOADER_CLASSES or instance.ctor is None:
+            continue
+        sampler = bound_argument(instance.ctor, "sampler", 3)
+        ctor_call = analysis.call_site(instance.ctor, instance.scope)
+        if sampler is None or ctor_call is None:
+            continue
+        samplers = analysis.instances(sampler, instance.scope, ctor_call.order)
+        if any(s.torch_name in api.DISTRIBUTED_SAMPLERS for s in samplers):
+            return True
+    return False

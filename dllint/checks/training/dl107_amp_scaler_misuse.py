@@ -1,0 +1,51 @@
+"""DL107: GradScaler used half-way: direct optimizer.step(), no update(), clipping scaled gradients."""
+
+from dllint.context import CheckContext
+from dllint.model.loops import in_loop, mutually_exclusive
+from dllint.registry import rule
+
+
+@rule("DL107", "amp-scaler-misuse", "error",
+      "with scaler.scale(loss).backward(), steps must go through scaler.step(), scaler.update() and unscale_()")
+def check(ctx: CheckContext) -> None:
+    analysis = ctx.analysis
+    for scope in ctx.scopes:
+        events = analysis.events(scope)
+        units = [in_loop(events, loop) for loop in scope.loops]
+        units.append([e for e in events if not e.loops])  # a per-step helper without a loop
+        for unit in units:
+            if any(e.kind == "backward" and e.detail == "scaler" for e in unit):
+                _check_unit(ctx, unit)
+
+
+def _check_unit(ctx: CheckContext, unit) -> None:
+    scaled_backwards = [e for e in unit if e.kind == "backward" and e.detail == "scaler"]
+    # Code in the other branch of `if use_amp:` runs without the scaler.
+    unit = [e for e in unit if not all(_exclusive(e, b) for b in scaled_backwards)]
+    scaled_steps = [e for e in unit if e.kind == "step" and e.detail == "scaler"]
+    for event in unit:
+        if event.kind == "step" and event.detail != "scaler":
+            ctx.report(event.node, f"{event.receiver}.step() is called directly after scaler.scale(loss).backward(): "
+                                   f"it steps with gradients still multiplied by the loss scale and skips the "
+                                   f"inf/NaN check; call scaler.step({event.receiver}) instead",
+                       file=event.call.scope.file)
+    if scaled_steps and not any(e.kind == "scaler_update" for e in unit):
+        step = scaled_steps[-1]
+        ctx.report(step.node, "scaler.step() runs but scaler.update() is never called, so the loss scale never "
+                              "adapts (and after one overflow every step is skipped); call scaler.update() after "
+                              "scaler.step()", file=step.call.scope.file)
+    backward_positions = [i for i, e in enumerate(unit) if e.kind == "backward" and e.detail == "scaler"]
+    for index, event in enumerate(unit):
+        if event.kind != "clip_grad" or not backward_positions or index < backward_positions[0]:
+            continue
+        last_backward = max(i for i in backward_positions if i < index)
+        if not any(e.kind == "unscale" for e in unit[last_backward:index]):
+            ctx.report(event.node, "gradients are clipped while still multiplied by the GradScaler's loss scale, "
+                                   "so the threshold is meaningless; call scaler.unscale_(optimizer) before "
+                                   "clipping", file=event.call.scope.file)
+
+
+def _exclusive(first, second) -> bool:
+    if first.call.scope is not second.call.scope:
+        return False
+    return mutually_exclusive(getattr(first.call, "conditions", ()), getattr(second.call, "conditions", ()))
