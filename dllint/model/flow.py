@@ -20,6 +20,26 @@ MAX_DEPTH = 8
 HELPER_DEPTH = 2  # how many levels of helper calls are expanded into a caller's events
 
 
+ORIGIN_BUDGET = 256
+
+
+class _Walk:
+    """The state of one origins() query: what was visited, and how much budget is left."""
+
+    __slots__ = ("seen", "left")
+
+    def __init__(self) -> None:
+        self.seen: Set[Tuple[int, Tuple[int, ...]]] = set()
+        self.left = ORIGIN_BUDGET
+
+    def enter(self, key: Tuple[int, Tuple[int, ...]]) -> bool:
+        if key in self.seen or self.left <= 0:
+            return False
+        self.seen.add(key)
+        self.left -= 1
+        return True
+
+
 @dataclass(frozen=True)
 class Origin:
     """An expression that produces a value, with the scope and point where it runs."""
@@ -99,6 +119,7 @@ class Analysis:
         self._losses: Dict[int, List[LossCall]] = {}
         self._call_index: Dict[int, Dict[int, CallSite]] = {}
         self._instances: Dict[Tuple[int, int, int], List[Instance]] = {}
+        self._sources: Dict[Tuple[int, int, int], Optional[Source]] = {}
 
     # -- names and definitions ---------------------------------------------------
     def qualify(self, expr: Optional[cst.CSTNode], scope: Scope) -> Optional[str]:
@@ -128,16 +149,24 @@ class Analysis:
 
     def origins(self, expr: Optional[cst.BaseExpression], scope: Scope, order: int,
                 path: Tuple[int, ...] = (), depth: int = 0) -> Iterator[Origin]:
-        """The expressions that produce the value of `expr`, following names, `self.x` and parameters."""
-        if expr is None or depth > MAX_DEPTH:
+        """The expressions that produce the value of `expr`, following names, `self.x` and parameters.
+
+        Each expression is visited once per query, and a query visits at most ORIGIN_BUDGET of them,
+        so recursive helpers and long call chains stay linear.
+        """
+        yield from self._origins(expr, scope, order, path, depth, _Walk())
+
+    def _origins(self, expr: Optional[cst.BaseExpression], scope: Scope, order: int,
+                 path: Tuple[int, ...], depth: int, walk: "_Walk") -> Iterator[Origin]:
+        if expr is None or depth > MAX_DEPTH or not walk.enter((id(expr), path)):
             return
         if isinstance(expr, cst.Name):
             for def_scope, definition in self.reaching(scope, expr.value, order):
                 if definition.kind == "param":
-                    yield from self._parameter_origins(def_scope, definition, path, depth)
+                    yield from self._parameter_origins(def_scope, definition, path, depth, walk)
                 elif definition.kind in ("assign", "with") and definition.value is not None:
-                    yield from self.origins(definition.value, def_scope, definition.order,
-                                            definition.unpack_path + path, depth + 1)
+                    yield from self._origins(definition.value, def_scope, definition.order,
+                                             definition.unpack_path + path, depth + 1, walk)
             return
         if isinstance(expr, cst.Attribute) and isinstance(expr.value, cst.Name):
             self_name = instance_name(scope)
@@ -145,13 +174,13 @@ class Analysis:
             if cls is not None and expr.value.value == self_name:
                 for attr_scope, definition in self._attribute_definitions(cls, expr.attr.value):
                     if definition.value is not None:
-                        yield from self.origins(definition.value, attr_scope, definition.order,
-                                                definition.unpack_path + path, depth + 1)
+                        yield from self._origins(definition.value, attr_scope, definition.order,
+                                                 definition.unpack_path + path, depth + 1, walk)
                 return
         if isinstance(expr, (cst.Tuple, cst.List)) and path:
             elements = [e.value for e in expr.elements]
             if path[0] < len(elements):
-                yield from self.origins(elements[path[0]], scope, order, path[1:], depth + 1)
+                yield from self._origins(elements[path[0]], scope, order, path[1:], depth + 1, walk)
             return
         if isinstance(expr, cst.Call) and isinstance(expr.func, (cst.Name, cst.Attribute)):
             call = self.call_site(expr, scope)
@@ -159,12 +188,12 @@ class Analysis:
             if isinstance(target, Scope) and target.returns and target.name != "__init__":
                 # A helper's result is what its return statements produce.
                 for return_order, value in target.returns:
-                    yield from self.origins(value, target, return_order, path, depth + 1)
+                    yield from self._origins(value, target, return_order, path, depth + 1, walk)
                 return
         if isinstance(expr, cst.Subscript) and len(expr.slice) == 1:
             index = expr.slice[0].slice
             if isinstance(index, cst.Index) and isinstance(index.value, cst.Integer):
-                yield from self.origins(expr.value, scope, order, (int(index.value.value),) + path, depth + 1)
+                yield from self._origins(expr.value, scope, order, (int(index.value.value),) + path, depth + 1, walk)
                 return
         yield Origin(expr, scope, order, path)
 
@@ -176,10 +205,10 @@ class Analysis:
         return found
 
     def _parameter_origins(self, scope: Scope, definition: Definition, path: Tuple[int, ...],
-                           depth: int) -> Iterator[Origin]:
+                           depth: int, walk: "_Walk") -> Iterator[Origin]:
         """Arguments that call sites in the project pass for this parameter."""
         if definition.value is not None:
-            yield from self.origins(definition.value, scope, scope.start, path, depth + 1)
+            yield from self._origins(definition.value, scope, scope.start, path, depth + 1, walk)
         try:
             index = scope.params.index(definition.name)
         except ValueError:
@@ -188,7 +217,7 @@ class Analysis:
             offset = 1 if scope.self_name is not None else 0
             argument = bound_argument(call.node, definition.name, index - offset)
             if argument is not None:
-                yield from self.origins(argument, call.scope, call.order, path, depth + 1)
+                yield from self._origins(argument, call.scope, call.order, path, depth + 1, walk)
 
     # -- what an object is -------------------------------------------------------
     def instances(self, expr: Optional[cst.BaseExpression], scope: Scope, order: int,
@@ -251,6 +280,13 @@ class Analysis:
 
         Known only when every origin agrees on the kind.
         """
+        key = (id(expr), id(scope), order)
+        if key not in self._sources:
+            self._sources[key] = None  # guards recursion
+            self._sources[key] = self._value_source(expr, scope, order)
+        return self._sources[key]
+
+    def _value_source(self, expr, scope, order) -> Optional[Source]:
         found: Optional[Source] = None
         for origin in self.origins(expr, scope, order):
             source = self._origin_source(origin, 0)
@@ -289,7 +325,9 @@ class Analysis:
         return _agree(sources)
 
     def _source_through(self, expr, scope, order, depth) -> Optional[Source]:
-        return _agree([self._origin_source(o, depth + 1) for o in self.origins(expr, scope, order)])
+        if depth > MAX_DEPTH:
+            return None
+        return self.value_source(expr, scope, order)
 
     def module_output_source(self, instance: Instance, path: Tuple[int, ...], depth: int,
                              call: cst.CSTNode) -> Optional[Source]:

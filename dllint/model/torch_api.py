@@ -122,7 +122,7 @@ DATALOADER_CLASSES = {"DataLoader"}
 
 _MODEL_NAME = re.compile(
     r"(^|_)(model|net|network|classifier|encoder|decoder|backbone|generator|discriminator|"
-    r"student|teacher|policy|critic|actor|module|mlp|cnn|rnn|lstm|transformer|resnet|vit|"
+    r"student|teacher|policy|critic|actor|mlp|cnn|rnn|lstm|transformer|resnet|vit|"
     r"autoencoder|vae|gan|unet|bert|gpt)s?($|_|\d)|^net[A-Z]|^net\d|^(G|D)$",
     re.IGNORECASE,
 )
