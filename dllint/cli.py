@@ -122,7 +122,10 @@ def check(paths: Tuple[str, ...], output_format: str, show_source: bool, color_c
 
     if from_stdin:
         name = stdin_filename or "-"
-        data = click.get_binary_stream("stdin").read()
+        stream = getattr(sys.stdin, "buffer", sys.stdin)
+        data = stream.read()
+        if isinstance(data, str):  # a text-only stdin, as some embedders provide
+            data = data.encode("utf-8")
         items = [load_source(name, display_path(name) if stdin_filename else name, data)]
         roots = [os.path.dirname(os.path.abspath(name))]
     else:

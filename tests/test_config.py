@@ -11,6 +11,7 @@ import pytest
 
 from dllint.config import locate_key
 from tests.conftest import ROOT, run_dllint
+from tests.invoke import invoke
 
 # DL201 on line 8 (softmax into cross-entropy), DL101 on line 10 (no zero_grad).
 BUGGY = textwrap.dedent("""\
@@ -40,7 +41,7 @@ def reported(result):
 
 
 def lint(cwd, *args):
-    return reported(run_dllint("--format", "json", *args, cwd=cwd))
+    return reported(invoke("--format", "json", *args, cwd=cwd))
 
 
 def test_settings_come_from_the_nearest_pyproject_above_the_linted_path(tmp_path):
@@ -68,9 +69,9 @@ def test_command_line_overrides_the_file(tmp_path):
     assert lint(tmp_path, "--select", "DL201", "train.py") == [("train.py", "DL201")]
     assert lint(tmp_path, "--extend-select", "DL2", "train.py") == [("train.py", "DL101"), ("train.py", "DL201")]
     assert lint(tmp_path, "--isolated", "train.py") == [("train.py", "DL101"), ("train.py", "DL201")]
-    data = json.loads(run_dllint("--format", "json", "--severity", "DL1=info", "train.py", cwd=tmp_path).stdout)
+    data = json.loads(invoke("--format", "json", "--severity", "DL1=info", "train.py", cwd=tmp_path).stdout)
     assert [(d["code"], d["severity"]) for d in data] == [("DL101", "info")]
-    default = json.loads(run_dllint("--format", "json", "train.py", cwd=tmp_path).stdout)
+    default = json.loads(invoke("--format", "json", "train.py", cwd=tmp_path).stdout)
     assert [(d["code"], d["severity"]) for d in default] == [("DL101", "warning")]
     # --config names the file; a file of our own keeps the settings at the top level.
     write(tmp_path, "ci/dllint.toml", 'select = ["DL2"]\n')
@@ -161,7 +162,7 @@ BAD_CONFIGS = [
 def test_a_bad_config_is_a_one_line_error(tmp_path, text, message):
     write(tmp_path, "pyproject.toml", text)
     write(tmp_path, "train.py", BUGGY)
-    result = run_dllint("train.py", cwd=tmp_path)
+    result = invoke("train.py", cwd=tmp_path)
     assert result.returncode == 2
     assert result.stdout == ""
     assert result.stderr.count("\n") == 1
@@ -171,11 +172,19 @@ def test_a_bad_config_is_a_one_line_error(tmp_path, text, message):
         assert result.stderr == f"dllint: error: {message}\n"
 
 
+def test_a_bad_config_in_a_real_process_leaves_no_traceback(tmp_path):
+    write(tmp_path, "pyproject.toml", '[tool.dllint]\nselect = "DL1"\n')
+    write(tmp_path, "train.py", BUGGY)
+    result = run_dllint("train.py", cwd=tmp_path)
+    assert (result.returncode, result.stdout) == (2, "")
+    assert result.stderr == "dllint: error: pyproject.toml:2: tool.dllint.select: expected an array of strings, got a string\n"
+
+
 def test_bad_flags_and_missing_config_file(tmp_path):
     write(tmp_path, "train.py", BUGGY)
-    missing = run_dllint("--config", "nope.toml", "train.py", cwd=tmp_path)
+    missing = invoke("--config", "nope.toml", "train.py", cwd=tmp_path)
     assert (missing.returncode, missing.stderr) == (2, "dllint: error: nope.toml: configuration file not found\n")
-    severity = run_dllint("--severity", "DL101=loud", "train.py", cwd=tmp_path)
+    severity = invoke("--severity", "DL101=loud", "train.py", cwd=tmp_path)
     assert severity.returncode == 2
     assert severity.stderr == "dllint: error: --severity: expected CODE=error|warning|info, got 'DL101=loud'\n"
 
@@ -189,7 +198,7 @@ def test_config_command_prints_the_effective_settings(tmp_path):
         severity = { DL101 = "warning" }
         """))
     (tmp_path / "sub").mkdir()
-    text = run_dllint("config", cwd=tmp_path / "sub")
+    text = invoke("config", cwd=tmp_path / "sub")
     assert text.returncode == 0, text.stderr
     lines = text.stdout.splitlines()
     config_file = os.path.realpath(tmp_path / "pyproject.toml")
@@ -198,13 +207,13 @@ def test_config_command_prints_the_effective_settings(tmp_path):
     assert 'per-file-ignores = { "tests/*" = ["DL101", "DL102"] }' in lines
     assert 'severity = { "DL101" = "warning" }' in lines
     assert "respect-gitignore = true" in lines
-    data = json.loads(run_dllint("config", "--format", "json", "--ignore", "DL102", "--no-respect-gitignore",
+    data = json.loads(invoke("config", "--format", "json", "--ignore", "DL102", "--no-respect-gitignore",
                                  cwd=tmp_path).stdout)
     assert os.path.realpath(data["config-file"]) == config_file
     assert data["select"] == ["DL000", "DL101", "DL201", "DL998", "DL999"]
     assert data["exclude"][-1] == "generated" and ".venv" in data["exclude"]
     assert data["respect-gitignore"] is False
-    isolated = json.loads(run_dllint("config", "--format", "json", "--isolated", cwd=tmp_path).stdout)
+    isolated = json.loads(invoke("config", "--format", "json", "--isolated", cwd=tmp_path).stdout)
     assert isolated["config-file"] is None and "DL504" in isolated["select"]
 
 

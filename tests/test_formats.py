@@ -13,6 +13,7 @@ import pytest
 from dllint.findings import Finding
 from dllint.output import OutputOptions, get_formatter
 from tests.conftest import ROOT, run_dllint
+from tests.invoke import invoke
 
 SARIF_SCHEMA = os.path.join(ROOT, "..", "shared", "schemas", "sarif-schema-2.1.0.json")
 
@@ -73,12 +74,14 @@ def test_text_with_source_and_caret(tmp_path):
 
 def test_colour_only_when_asked_or_on_a_terminal(tmp_path):
     write(tmp_path, "train.py", BUGGY)
-    piped = run_dllint("train.py", cwd=tmp_path, env=no_color_env())
+    unset = {"NO_COLOR": None, "FORCE_COLOR": None}
+    piped = invoke("train.py", cwd=tmp_path, env=unset)
     assert "\033[" not in piped.stdout
-    forced = run_dllint("--color", "always", "train.py", cwd=tmp_path, env=no_color_env(NO_COLOR="1"))
+    # An explicit --color always wins over NO_COLOR, as https://no-color.org asks.
+    forced = invoke("--color", "always", "train.py", cwd=tmp_path, env={"NO_COLOR": "1"})
     assert "\033[1;31mDL201\033[0m" in forced.stdout
-    never = run_dllint("--color", "never", "--show-source", "train.py", cwd=tmp_path, env=no_color_env())
-    assert never.stdout == run_dllint("--show-source", "train.py", cwd=tmp_path, env=no_color_env()).stdout
+    never = invoke("--color", "never", "--show-source", "train.py", cwd=tmp_path, env=unset)
+    assert never.stdout == invoke("--show-source", "train.py", cwd=tmp_path, env=unset).stdout
 
 
 @pytest.mark.skipif(os.name != "posix", reason="needs a pseudo-terminal")
@@ -111,8 +114,8 @@ def test_auto_colour_on_a_terminal_honours_no_color(tmp_path):
 
 def test_json_and_jsonl_carry_the_same_objects(tmp_path):
     write(tmp_path, "train.py", BUGGY)
-    listed = json.loads(run_dllint("--format", "json", "train.py", cwd=tmp_path).stdout)
-    lines = run_dllint("--format", "jsonl", "train.py", cwd=tmp_path).stdout.splitlines()
+    listed = json.loads(invoke("--format", "json", "train.py", cwd=tmp_path).stdout)
+    lines = invoke("--format", "jsonl", "train.py", cwd=tmp_path).stdout.splitlines()
     assert [json.loads(line) for line in lines] == listed
     assert [d["code"] for d in listed] == ["DL201", "DL101"]
 
@@ -128,7 +131,7 @@ def repository(tmp_path):
 
 
 def sarif(cwd, *args):
-    result = run_dllint("--format", "sarif", *args, cwd=cwd)
+    result = invoke("--format", "sarif", *args, cwd=cwd)
     assert result.returncode in (0, 1), result.stderr
     document = json.loads(result.stdout)
     validate_sarif(document)
@@ -199,11 +202,11 @@ def test_sarif_without_findings_is_valid(tmp_path):
 
 @pytest.mark.skipif(shutil.which("git") is None, reason="git is not installed")
 def test_github_annotations(repository):
-    result = run_dllint("--format", "github", "--severity", "DL101=warning", "train.py", cwd=repository / "src")
+    result = invoke("--format", "github", "--severity", "DL101=warning", "train.py", cwd=repository / "src")
     assert result.returncode == 1
     assert result.stdout.splitlines() == [
         "::error file=src/train.py,line=8,col=19,endLine=8,endColumn=49,title=DL201 softmax-into-cross-entropy::"
-        + json.loads(run_dllint("--format", "json", "train.py", cwd=repository / "src").stdout)[0]["message"],
+        + json.loads(invoke("--format", "json", "train.py", cwd=repository / "src").stdout)[0]["message"],
         "::warning file=src/train.py,line=10,col=2,endLine=10,endColumn=18,title=DL101 missing-zero-grad::"
         "optimizer.step() runs every iteration but gradients are never cleared in this loop; call "
         "optimizer.zero_grad() before backward()",
@@ -219,7 +222,7 @@ def test_github_escapes_what_workflow_commands_would_misread():
 
 @pytest.mark.skipif(shutil.which("git") is None, reason="git is not installed")
 def test_gitlab_code_quality(repository):
-    result = run_dllint("--format", "gitlab", "--severity", "DL101=warning", "src", cwd=repository)
+    result = invoke("--format", "gitlab", "--severity", "DL101=warning", "src", cwd=repository)
     issues = json.loads(result.stdout)
     assert [(i["check_name"], i["severity"], i["location"]) for i in issues] == [
         ("DL201", "major", {"path": "src/train.py", "lines": {"begin": 8, "end": 8}}),
@@ -233,7 +236,7 @@ def test_gitlab_code_quality(repository):
 def test_junit_report(tmp_path):
     write(tmp_path, "train.py", BUGGY)
     write(tmp_path, "clean.py", CLEAN)
-    result = run_dllint("--format", "junit", ".", cwd=tmp_path)
+    result = invoke("--format", "junit", ".", cwd=tmp_path)
     assert result.returncode == 1
     root = ElementTree.fromstring(result.stdout)
     assert root.tag == "testsuites"
@@ -244,5 +247,5 @@ def test_junit_report(tmp_path):
     failures = [case.find("failure") for case in suites["train.py"].findall("testcase")]
     assert [f.get("type") for f in failures] == ["DL201", "DL101"]
     assert failures[1].text.startswith("train.py:10:2: DL101 [missing-zero-grad] ")
-    clean_run = ElementTree.fromstring(run_dllint("--format", "junit", "clean.py", cwd=tmp_path).stdout)
+    clean_run = ElementTree.fromstring(invoke("--format", "junit", "clean.py", cwd=tmp_path).stdout)
     assert (clean_run.get("tests"), clean_run.get("failures")) == ("1", "0")

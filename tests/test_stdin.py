@@ -5,6 +5,7 @@ import os
 import textwrap
 
 from tests.conftest import run_dllint
+from tests.invoke import invoke
 
 # DL201 on line 8 (softmax into cross-entropy), DL101 on line 10 (no zero_grad).
 BUGGY = textwrap.dedent("""\
@@ -53,28 +54,28 @@ def test_config_and_per_file_ignores_apply_to_the_name(tmp_path):
         """))
     name = str(project / "tests" / "test_train.py")
     # Run from elsewhere, as editors do: the config is found from the name, not from the cwd.
-    result = run_dllint("--format", "json", "--stdin-filename", name, "-", cwd=tmp_path, input=BUGGY)
+    result = invoke("--format", "json", "--stdin-filename", name, "-", cwd=tmp_path, input=BUGGY)
     data = json.loads(result.stdout)
     assert [(d["code"], d["severity"]) for d in data] == [("DL201", "warning")]
-    outside = run_dllint("--format", "json", "--stdin-filename", str(project / "train.py"), "-", cwd=tmp_path,
+    outside = invoke("--format", "json", "--stdin-filename", str(project / "train.py"), "-", cwd=tmp_path,
                          input=BUGGY)
     assert [code for _, _, code in codes_at(outside)] == ["DL201", "DL101"]
-    isolated = run_dllint("--format", "json", "--isolated", "--stdin-filename", name, "-", cwd=tmp_path,
+    isolated = invoke("--format", "json", "--isolated", "--stdin-filename", name, "-", cwd=tmp_path,
                           input=BUGGY)
     assert [d["severity"] for d in json.loads(isolated.stdout)] == ["error", "error"]
 
 
 def test_suppressions_and_parse_errors_in_the_buffer(tmp_path):
     suppressed = BUGGY.replace("optimizer.step()", "optimizer.step()  # dllint: ignore[DL101]")
-    result = run_dllint("--format", "json", "--stdin-filename", "train.py", "-", cwd=tmp_path, input=suppressed)
+    result = invoke("--format", "json", "--stdin-filename", "train.py", "-", cwd=tmp_path, input=suppressed)
     assert codes_at(result) == [("train.py", 8, "DL201")]
-    broken = run_dllint("--format", "json", "--stdin-filename", "train.py", "-", cwd=tmp_path,
+    broken = invoke("--format", "json", "--stdin-filename", "train.py", "-", cwd=tmp_path,
                         input="import torch\ndef f(:\n")
     assert codes_at(broken) == [("train.py", 2, "DL000")]
 
 
 def test_stdin_cannot_be_mixed_with_paths(tmp_path):
     (tmp_path / "a.py").write_text("import torch\n")
-    result = run_dllint("--stdin-filename", "b.py", "-", "a.py", cwd=tmp_path, input=BUGGY)
+    result = invoke("--stdin-filename", "b.py", "-", "a.py", cwd=tmp_path, input=BUGGY)
     assert result.returncode == 2
     assert result.stderr == "dllint: error: `-` (stdin) cannot be combined with other paths\n"

@@ -5,6 +5,7 @@ import textwrap
 
 from dllint.suppressions import parse_suppressions
 from tests.conftest import run_dllint
+from tests.invoke import invoke
 
 HEADER = textwrap.dedent("""\
     import torch
@@ -71,7 +72,7 @@ def test_a_comment_on_the_first_line_covers_the_whole_statement(tmp_path):
         ")  # dllint: ignore[DL201]",
     ])
     (tmp_path / "train.py").write_text(source)
-    result = run_dllint("--format", "json", "train.py", cwd=tmp_path)
+    result = invoke("--format", "json", "train.py", cwd=tmp_path)
     second = line_of(source, "def only_its_line(")
     # A comment on the last line of a statement covers that line only, not the softmax above it.
     assert findings(result) == [("train.py", line_of(source, "softmax(dim=1)", second), "DL201")]
@@ -83,7 +84,7 @@ def test_file_level_directives(tmp_path):
     (tmp_path / "no_zero_grad_check.py").write_text("# dllint: ignore-file[DL101]\n" + buggy)
     (tmp_path / "broken.py").write_text("# dllint: skip-file\nimport torch\nprint 'python 2'\n")
     (tmp_path / "reported.py").write_text(buggy)
-    result = run_dllint("--format", "json", ".", cwd=tmp_path)
+    result = invoke("--format", "json", ".", cwd=tmp_path)
     assert {(path, code) for path, _, code in findings(result)} == {
         ("no_zero_grad_check.py", "DL201"), ("reported.py", "DL101"), ("reported.py", "DL201")}
 
@@ -92,14 +93,14 @@ def test_show_suppressed_lists_what_was_silenced(tmp_path):
     source = HEADER + loop("train", "# noqa: DL101")
     (tmp_path / "train.py").write_text(source)
     step = line_of(source, "optimizer.step()")
-    text = run_dllint("--show-suppressed", "train.py", cwd=tmp_path)
+    text = invoke("--show-suppressed", "train.py", cwd=tmp_path)
     assert text.returncode == 0
     assert text.stdout.startswith(f"train.py:{step}:9: DL101 [missing-zero-grad] ")
     assert text.stdout.rstrip().endswith(f"(suppressed by `# noqa: DL101` on line {step})")
     assert text.stderr.strip() == "All checks passed (1 files checked; 1 suppressed)."
-    data = json.loads(run_dllint("--format", "json", "--show-suppressed", "train.py", cwd=tmp_path).stdout)
+    data = json.loads(invoke("--format", "json", "--show-suppressed", "train.py", cwd=tmp_path).stdout)
     assert [(d["code"], d["suppressed_by"]) for d in data] == [("DL101", f"`# noqa: DL101` on line {step}")]
-    quiet = run_dllint("train.py", cwd=tmp_path)
+    quiet = invoke("train.py", cwd=tmp_path)
     assert quiet.stdout == "" and quiet.stderr.strip() == "All checks passed (1 files checked)."
 
 
@@ -117,9 +118,9 @@ def test_warn_unused_suppressions_reports_dl998(tmp_path):
         """)
     (tmp_path / "train.py").write_text(source)
     (tmp_path / "generated.py").write_text("# dllint: skip-file\nimport torch\nx = 1  # dllint: ignore\n")
-    plain = run_dllint("train.py", "generated.py", cwd=tmp_path)
+    plain = invoke("train.py", "generated.py", cwd=tmp_path)
     assert plain.returncode == 0 and plain.stdout == ""
-    result = run_dllint("--format", "json", "--warn-unused-suppressions", ".", cwd=tmp_path)
+    result = invoke("--format", "json", "--warn-unused-suppressions", ".", cwd=tmp_path)
     assert result.returncode == 1
     data = json.loads(result.stdout)
     assert {d["code"] for d in data} == {"DL998"}
@@ -136,10 +137,10 @@ def test_warn_unused_suppressions_reports_dl998(tmp_path):
     assert by_line[predict]["message"].startswith("`# noqa: DL201` silences nothing")
     assert "DL601 is not a dllint rule" in by_line[file_level]["message"]
     # A code that is not selected in this run may still match in a run that selects it.
-    only_dl1 = run_dllint("--format", "json", "--warn-unused-suppressions", "--select", "DL1", "train.py",
+    only_dl1 = invoke("--format", "json", "--warn-unused-suppressions", "--select", "DL1", "train.py",
                           cwd=tmp_path)
     assert [d["line"] for d in json.loads(only_dl1.stdout)] == [file_level]
-    ignored = run_dllint("--warn-unused-suppressions", "--ignore", "DL998", "train.py", cwd=tmp_path)
+    ignored = invoke("--warn-unused-suppressions", "--ignore", "DL998", "train.py", cwd=tmp_path)
     assert ignored.returncode == 0 and ignored.stdout == ""
 
 
