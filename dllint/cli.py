@@ -1,4 +1,4 @@
-"""The command line: `dllint PATH...`, `dllint check`, `dllint list-rules`, `dllint explain`."""
+"""The command line: `dllint PATH...`, `dllint check`, `dllint config`, `dllint list-rules`, `dllint explain`."""
 
 from __future__ import annotations
 
@@ -106,8 +106,8 @@ def check(paths: Tuple[str, ...], output_format: str, show_source: bool, color_c
     """Lint PATHS (files or directories) for PyTorch training bugs; `-` reads stdin."""
     from dllint import registry
     from dllint.config import search_start
-    from dllint.discovery import PathError, discover_files, repository_root
-    from dllint.engine import display_path, lint_sources, load_source
+    from dllint.discovery import repository_root
+    from dllint.engine import lint_sources
     from dllint.output import OutputOptions, get_formatter
     from dllint.output.text_format import summary_line
     from dllint.suppressions import apply_per_file_ignores, apply_suppressions
@@ -119,30 +119,16 @@ def check(paths: Tuple[str, ...], output_format: str, show_source: bool, color_c
         _fail("no paths given; usage: dllint [OPTIONS] PATH...")
     targets = [stdin_filename or os.getcwd()] if from_stdin else list(paths)
     settings = _load_settings(targets, flags)
-
-    if from_stdin:
-        name = stdin_filename or "-"
-        stream = getattr(sys.stdin, "buffer", sys.stdin)
-        data = stream.read()
-        if isinstance(data, str):  # a text-only stdin, as some embedders provide
-            data = data.encode("utf-8")
-        items = [load_source(name, display_path(name) if stdin_filename else name, data)]
-        roots = [os.path.dirname(os.path.abspath(name))]
-    else:
-        try:
-            found = discover_files(paths, settings.exclude, settings.base_directory, settings.respect_gitignore)
-        except PathError as error:
-            _fail(str(error))
-        items = [load_source(path, display_path(path)) for path in found.files]
-        roots = found.roots
+    items, roots = _read_stdin(stdin_filename) if from_stdin else _read_files(paths, settings)
     result = lint_sources(items, settings.active_codes, roots)
     sources = {item.display_path: item.source for item in items}
 
+    # Per-file ignores first, then comments, so that a comment made redundant by the config shows as unused.
     per_file = apply_per_file_ignores(result.findings, settings.ignored_codes_for)
-    suppressed = apply_suppressions(per_file.findings, sources, settings.active_codes, warn_unused_suppressions)
-    findings = [settings.adjusted(f) for f in suppressed.findings]
-    silenced = sorted(((settings.adjusted(f), reason) for f, reason in [*per_file.suppressed, *suppressed.suppressed]),
-                      key=lambda pair: pair[0])
+    commented = apply_suppressions(per_file.findings, sources, settings.active_codes, warn_unused_suppressions)
+    findings = [settings.adjusted(f) for f in commented.findings]
+    silenced = sorted(((settings.adjusted(f), reason) for f, reason in [*per_file.suppressed, *commented.suppressed]),
+                      key=lambda pair: pair[0]) if show_suppressed else []
 
     for notice in result.notices:
         click.echo(f"dllint: warning: {notice}", err=True)
@@ -150,13 +136,36 @@ def check(paths: Tuple[str, ...], output_format: str, show_source: bool, color_c
     options = OutputOptions(
         show_source=show_source, color=output_format == "text" and _use_color(color_choice), sources=sources,
         repository_root=(repository_root(search_start(targets)) or os.getcwd()) if needs_root else None,
-        suppressed=silenced if show_suppressed else (), checked_paths=[item.display_path for item in items])
+        suppressed=silenced, checked_paths=[item.display_path for item in items])
     infos = settings.rule_infos([r.info for r in registry.all_rules()])
     click.echo(get_formatter(output_format)(findings, infos, options), nl=False, color=options.color)
     files_with_findings = len({f.path for f in findings})
-    click.echo(summary_line(len(findings), files_with_findings, result.files_checked,
-                            len(silenced) if show_suppressed else 0), err=True)
+    click.echo(summary_line(len(findings), files_with_findings, result.files_checked, len(silenced)), err=True)
     sys.exit(EXIT_FINDINGS if findings else EXIT_CLEAN)
+
+
+def _read_stdin(stdin_filename: Optional[str]):
+    """The buffer on stdin as one loaded file, named after --stdin-filename (else `-`)."""
+    from dllint.engine import display_path, load_source
+
+    name = stdin_filename or "-"
+    stream = getattr(sys.stdin, "buffer", sys.stdin)
+    data = stream.read()
+    if isinstance(data, str):  # a text-only stdin, as some embedders provide
+        data = data.encode("utf-8")
+    return [load_source(name, display_path(name) if stdin_filename else name, data)], \
+        [os.path.dirname(os.path.abspath(name))]
+
+
+def _read_files(paths: Sequence[str], settings):
+    from dllint.discovery import PathError, discover_files
+    from dllint.engine import display_path, load_source
+
+    try:
+        found = discover_files(paths, settings.exclude, settings.base_directory, settings.respect_gitignore)
+    except PathError as error:
+        _fail(str(error))
+    return [load_source(path, display_path(path)) for path in found.files], found.roots
 
 
 @main.command("config")

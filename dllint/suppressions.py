@@ -232,7 +232,8 @@ def _unused_message(suppression: Suppression, known: Set[str], active: Set[str])
         return None
     reasons = []
     if unknown:
-        reasons.append(f"{', '.join(unknown)} {'is not a dllint rule' if len(unknown) == 1 else 'are not dllint rules'}")
+        verb = "is not a dllint rule" if len(unknown) == 1 else "are not dllint rules"
+        reasons.append(f"{', '.join(unknown)} {verb}")
     if unused:
         reasons.append(f"no {', '.join(unused)} finding {where}")
     stale = unknown + unused

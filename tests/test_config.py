@@ -177,7 +177,8 @@ def test_a_bad_config_in_a_real_process_leaves_no_traceback(tmp_path):
     write(tmp_path, "train.py", BUGGY)
     result = run_dllint("train.py", cwd=tmp_path)
     assert (result.returncode, result.stdout) == (2, "")
-    assert result.stderr == "dllint: error: pyproject.toml:2: tool.dllint.select: expected an array of strings, got a string\n"
+    assert result.stderr == ("dllint: error: pyproject.toml:2: tool.dllint.select: "
+                             "expected an array of strings, got a string\n")
 
 
 def test_bad_flags_and_missing_config_file(tmp_path):
