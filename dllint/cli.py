@@ -126,8 +126,11 @@ def check(paths: Tuple[str, ...], output_format: str, show_source: bool, color_c
     # Per-file ignores first, then comments, so that a comment made redundant by the config shows as unused.
     per_file = apply_per_file_ignores(result.findings, settings.ignored_codes_for)
     commented = apply_suppressions(per_file.findings, sources, settings.active_codes, warn_unused_suppressions)
-    findings = [settings.adjusted(f) for f in commented.findings]
-    silenced = sorted(((settings.adjusted(f), reason) for f, reason in [*per_file.suppressed, *commented.suppressed]),
+    # Unused-suppression findings (DL998) are new: per-file ignores apply to them as well.
+    unused = apply_per_file_ignores(commented.findings, settings.ignored_codes_for)
+    findings = [settings.adjusted(f) for f in unused.findings]
+    everything_silenced = [*per_file.suppressed, *commented.suppressed, *unused.suppressed]
+    silenced = sorted(((settings.adjusted(f), reason) for f, reason in everything_silenced),
                       key=lambda pair: pair[0]) if show_suppressed else []
 
     for notice in result.notices:

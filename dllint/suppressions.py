@@ -212,8 +212,16 @@ def apply_suppressions(findings: Iterable[Finding], sources: Mapping[str, Option
                 continue  # a skipped file reports nothing, not even its stale comments
             for suppression in in_file.all():
                 message = _unused_message(suppression, known, active)
-                if message:
-                    kept.append(_unused_finding(path, suppression, message))
+                if not message:
+                    continue
+                unused = _unused_finding(path, suppression, message)
+                # `ignore-file[DL998]`, or DL998 named on that line, keeps a suppression on purpose.
+                keepers = [s for s in [*in_file.file_level, *in_file.by_line.get(suppression.line, ())]
+                           if s.codes and UNUSED_CODE in s.codes]
+                if keepers:
+                    suppressed.append((unused, keepers[0].describe()))
+                else:
+                    kept.append(unused)
     return Outcome(sorted(kept), suppressed)
 
 
@@ -227,7 +235,8 @@ def _unused_message(suppression: Suppression, known: Set[str], active: Set[str])
         return f"`{suppression.text}` silences nothing: no finding {where}; remove the comment"
     unknown = [c for c in suppression.codes if c not in known]
     # A code that is not selected in this run might still match in a run that selects it.
-    unused = [c for c in suppression.codes if c in active and c not in suppression.used_codes]
+    unused = [c for c in suppression.codes
+              if c in active and c not in suppression.used_codes and c != UNUSED_CODE]
     if not unknown and not unused:
         return None
     reasons = []

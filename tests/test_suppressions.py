@@ -157,3 +157,18 @@ def test_comment_markers_inside_strings_are_not_suppressions():
     assert sorted(parsed.by_line) == [6]
     (suppression,) = parsed.by_line[6]
     assert suppression.codes == ("DL101", "DL201") and suppression.column == 12
+
+
+def test_unused_suppressions_can_themselves_be_kept_on_purpose(tmp_path):
+    stale = HEADER + loop("train", "# dllint: ignore[DL101, DL201]")
+    (tmp_path / "kept_by_comment.py").write_text("# dllint: ignore-file[DL998]\n" + stale)
+    (tmp_path / "kept_by_config.py").write_text(stale)
+    (tmp_path / "reported.py").write_text(stale)
+    (tmp_path / "pyproject.toml").write_text('[tool.dllint]\nper-file-ignores = { "kept_by_config.py" = ["DL998"] }\n')
+    result = invoke("--format", "json", "--warn-unused-suppressions", "--show-suppressed", ".", cwd=tmp_path)
+    data = json.loads(result.stdout)
+    reported = [(d["path"], d["code"]) for d in data if "suppressed_by" not in d]
+    assert reported == [("reported.py", "DL998")]
+    kept = {d["path"]: d["suppressed_by"] for d in data if d["code"] == "DL998" and "suppressed_by" in d}
+    assert kept == {"kept_by_comment.py": "`# dllint: ignore-file[DL998]` in this file",
+                    "kept_by_config.py": "per-file-ignores 'kept_by_config.py'"}
