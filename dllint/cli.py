@@ -176,8 +176,10 @@ def _read_files(paths: Sequence[str], settings):
 @_settings_options
 @click.option("--format", "output_format", type=click.Choice(["text", "json"]), default="text", show_default=True)
 def config_command(paths: Tuple[str, ...], output_format: str, **flags: Any) -> None:
-    """Print the effective settings for PATHS (default: here): the file they came from, then the
-    flags on top."""
+    """Print the effective settings and the file they came from.
+
+    The file is the one found for PATHS (default: the working directory); the flags apply on top.
+    """
     from dllint.config import describe
 
     settings = _load_settings(list(paths), flags)
