@@ -9,6 +9,7 @@ import textwrap
 
 import pytest
 
+from dllint import registry
 from dllint.config import locate_key
 from tests.conftest import ROOT, run_dllint
 from tests.invoke import invoke
@@ -199,23 +200,25 @@ def test_config_command_prints_the_effective_settings(tmp_path):
         severity = { DL101 = "warning" }
         """))
     (tmp_path / "sub").mkdir()
+    training_rules = [rule.code for rule in registry.all_rules() if rule.code.startswith("DL1")]
+    selected = sorted({"DL000", "DL201", "DL998", "DL999", *training_rules})
     text = invoke("config", cwd=tmp_path / "sub")
     assert text.returncode == 0, text.stderr
     lines = text.stdout.splitlines()
     config_file = os.path.realpath(tmp_path / "pyproject.toml")
     assert os.path.realpath(lines[0].split("settings from ")[1].split(",")[0]) == config_file
-    assert 'select = ["DL000", "DL101", "DL102", "DL201", "DL998", "DL999"]' in lines
-    assert 'per-file-ignores = { "tests/*" = ["DL101", "DL102"] }' in lines
+    assert f"select = {json.dumps(selected)}" in lines
+    assert f'per-file-ignores = {{ "tests/*" = {json.dumps(training_rules)} }}' in lines
     assert 'severity = { "DL101" = "warning" }' in lines
     assert "respect-gitignore = true" in lines
     data = json.loads(invoke("config", "--format", "json", "--ignore", "DL102", "--no-respect-gitignore",
-                                 cwd=tmp_path).stdout)
+                             cwd=tmp_path).stdout)
     assert os.path.realpath(data["config-file"]) == config_file
-    assert data["select"] == ["DL000", "DL101", "DL201", "DL998", "DL999"]
+    assert data["select"] == [code for code in selected if code != "DL102"]
     assert data["exclude"][-1] == "generated" and ".venv" in data["exclude"]
     assert data["respect-gitignore"] is False
     isolated = json.loads(invoke("config", "--format", "json", "--isolated", cwd=tmp_path).stdout)
-    assert isolated["config-file"] is None and "DL504" in isolated["select"]
+    assert isolated["config-file"] is None and isolated["select"] == [r.code for r in registry.all_rules()]
 
 
 def test_locate_key_finds_tables_dotted_keys_and_inline_tables():

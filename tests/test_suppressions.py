@@ -114,7 +114,7 @@ def test_warn_unused_suppressions_reports_dl998(tmp_path):
 
         def predict(model, batch):
             return torch.softmax(model(batch), dim=-1)  # noqa: DL201
-        # dllint: ignore-file[DL601]
+        # dllint: ignore-file[DL990]
         """)
     (tmp_path / "train.py").write_text(source)
     (tmp_path / "generated.py").write_text("# dllint: skip-file\nimport torch\nx = 1  # dllint: ignore\n")
@@ -128,14 +128,14 @@ def test_warn_unused_suppressions_reports_dl998(tmp_path):
     by_line = {d["line"]: d for d in data}
     partly = line_of(source, "optimizer.step()", line_of(source, "def partly_used("))
     predict = line_of(source, "# noqa: DL201")
-    file_level = line_of(source, "ignore-file[DL601]")
+    file_level = line_of(source, "ignore-file[DL990]")
     assert sorted(by_line) == [partly, predict, file_level]
     assert by_line[partly]["message"] == (
         "DL201 in `# dllint: ignore[DL101, DL201]` silences nothing: no DL201 finding on this line; "
         "remove DL201 from the comment")
     assert by_line[partly]["column"] == source.splitlines()[partly - 1].index("#") + 1
     assert by_line[predict]["message"].startswith("`# noqa: DL201` silences nothing")
-    assert "DL601 is not a dllint rule" in by_line[file_level]["message"]
+    assert "DL990 is not a dllint rule" in by_line[file_level]["message"]
     # A code that is not selected in this run may still match in a run that selects it.
     only_dl1 = invoke("--format", "json", "--warn-unused-suppressions", "--select", "DL1", "train.py",
                           cwd=tmp_path)
