@@ -1,15 +1,16 @@
-"""The command line: `dllint PATH...`, `dllint check`, `dllint list-rules`, `dllint explain`."""
+"""The command line: `dllint PATH...`, `dllint check`, `dllint config`, `dllint list-rules`, `dllint explain`."""
 
 from __future__ import annotations
 
 import json
 import os
 import sys
-from typing import List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import click
 
 from dllint import __version__
+from dllint.output import FORMAT_NAMES
 
 EXIT_CLEAN, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
 
@@ -38,37 +39,173 @@ def main() -> None:
     """
 
 
+def _settings_options(command):
+    """The flags that make up the settings, shared by `check` and `config`; they override the file."""
+    options = [
+        click.option("--config", "config_file", type=click.Path(dir_okay=False), metavar="PATH",
+                     help="Read settings from PATH instead of the nearest pyproject.toml with [tool.dllint]."),
+        click.option("--isolated", is_flag=True, help="Ignore every configuration file."),
+        click.option("--select", multiple=True, metavar="CODES",
+                     help="Comma-separated codes or prefixes to enable (replaces the configured selection)."),
+        click.option("--extend-select", multiple=True, metavar="CODES",
+                     help="Comma-separated codes or prefixes to enable on top of the selection."),
+        click.option("--ignore", multiple=True, metavar="CODES", help="Comma-separated codes or prefixes to disable."),
+        click.option("--per-file-ignores", multiple=True, metavar="GLOB:CODES",
+                     help="Disable CODES in files matching GLOB."),
+        click.option("--exclude", multiple=True, metavar="GLOB",
+                     help="Skip files and directories matching GLOB (in addition to the configured excludes)."),
+        click.option("--severity", multiple=True, metavar="CODE=LEVEL",
+                     help="Report CODE (or a prefix) as error, warning or info."),
+        click.option("--respect-gitignore/--no-respect-gitignore", default=None,
+                     help="Skip files that git ignores, unless named explicitly (default: on)."),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def _load_settings(paths: Sequence[str], flags: Dict[str, Any]):
+    from dllint.config import ConfigError, command_line_layer, load_settings
+
+    select = _split_codes(flags["select"])
+    try:
+        layer = command_line_layer(select=select or None, extend_select=_split_codes(flags["extend_select"]),
+                                   ignore=_split_codes(flags["ignore"]), exclude=list(flags["exclude"]),
+                                   per_file_ignores=flags["per_file_ignores"], severity=flags["severity"],
+                                   respect_gitignore=flags["respect_gitignore"])
+        return load_settings(paths, layer, flags["config_file"], flags["isolated"])
+    except ConfigError as error:
+        _fail(str(error))
+
+
+def _use_color(choice: str) -> bool:
+    if choice != "auto":
+        return choice == "always"
+    # https://no-color.org: any non-empty NO_COLOR turns colour off; an explicit --color always wins.
+    if os.environ.get("NO_COLOR"):
+        return False
+    return sys.stdout.isatty()
+
+
 @main.command("check")
 @click.argument("paths", nargs=-1, type=click.Path())
-@click.option("--select", multiple=True, metavar="CODES", help="Comma-separated codes or prefixes to enable.")
-@click.option("--ignore", multiple=True, metavar="CODES", help="Comma-separated codes or prefixes to disable.")
-@click.option("--exclude", multiple=True, metavar="GLOB", help="Skip files and directories matching GLOB.")
-@click.option("--format", "output_format", type=click.Choice(["text", "json"]), default="text",
+@_settings_options
+@click.option("--format", "output_format", type=click.Choice(FORMAT_NAMES), default="text",
               show_default=True, help="Output format.")
-def check(paths: Tuple[str, ...], select, ignore, exclude, output_format: str) -> None:
-    """Lint PATHS (files or directories) for PyTorch training bugs."""
+@click.option("--show-source", is_flag=True, help="Text format: print the source line and a caret under the finding.")
+@click.option("--color", "color_choice", type=click.Choice(["auto", "always", "never"]), default="auto",
+              show_default=True, help="Colour the text output (auto: only on a terminal, and not with NO_COLOR).")
+@click.option("--show-suppressed", is_flag=True, help="Also list the findings that suppressions silenced.")
+@click.option("--warn-unused-suppressions", is_flag=True,
+              help="Report suppression comments that silence nothing (DL998).")
+@click.option("--stdin-filename", metavar="PATH",
+              help="With PATH `-`: the name of the buffer read from stdin (settings apply to that name).")
+def check(paths: Tuple[str, ...], output_format: str, show_source: bool, color_choice: str,
+          show_suppressed: bool, warn_unused_suppressions: bool, stdin_filename: Optional[str],
+          **flags: Any) -> None:
+    """Lint PATHS (files or directories) for PyTorch training bugs; `-` reads stdin."""
     from dllint import registry
-    from dllint.discovery import PathError
-    from dllint.engine import lint_paths
-    from dllint.output import get_formatter
+    from dllint.config import search_start
+    from dllint.discovery import repository_root
+    from dllint.engine import lint_sources
+    from dllint.output import OutputOptions, get_formatter
     from dllint.output.text_format import summary_line
+    from dllint.suppressions import apply_per_file_ignores, apply_suppressions
 
-    if not paths:
+    from_stdin = "-" in paths or (stdin_filename is not None and not paths)
+    if from_stdin and len(paths) > 1:
+        _fail("`-` (stdin) cannot be combined with other paths")
+    if not paths and not from_stdin:
         _fail("no paths given; usage: dllint [OPTIONS] PATH...")
-    try:
-        codes = registry.select_codes(_split_codes(select), _split_codes(ignore))
-    except registry.UnknownCodeError as error:
-        _fail(str(error))
-    try:
-        result = lint_paths(paths, codes, exclude)
-    except PathError as error:
-        _fail(str(error))
+    targets = [stdin_filename or os.getcwd()] if from_stdin else list(paths)
+    settings = _load_settings(targets, flags)
+    items, roots = _read_stdin(stdin_filename) if from_stdin else _read_files(paths, settings)
+    result = lint_sources(items, settings.active_codes, roots)
+    sources = {item.display_path: item.source for item in items}
+
+    # Per-file ignores first, then comments, so that a comment made redundant by the config shows as unused.
+    per_file = apply_per_file_ignores(result.findings, settings.ignored_codes_for)
+    commented = apply_suppressions(per_file.findings, sources, settings.active_codes, warn_unused_suppressions)
+    # Unused-suppression findings (DL998) are new: per-file ignores apply to them as well.
+    unused = apply_per_file_ignores(commented.findings, settings.ignored_codes_for)
+    findings = [settings.adjusted(f) for f in unused.findings]
+    everything_silenced = [*per_file.suppressed, *commented.suppressed, *unused.suppressed]
+    silenced = sorted(((settings.adjusted(f), reason) for f, reason in everything_silenced),
+                      key=lambda pair: pair[0]) if show_suppressed else []
+
     for notice in result.notices:
         click.echo(f"dllint: warning: {notice}", err=True)
-    infos = [r.info for r in registry.all_rules()]
-    click.echo(get_formatter(output_format)(result.findings, infos), nl=False)
-    click.echo(summary_line(len(result.findings), result.files_with_findings, result.files_checked), err=True)
-    sys.exit(EXIT_FINDINGS if result.findings else EXIT_CLEAN)
+    needs_root = output_format in ("sarif", "github", "gitlab")
+    options = OutputOptions(
+        show_source=show_source, color=output_format == "text" and _use_color(color_choice), sources=sources,
+        repository_root=(repository_root(search_start(targets)) or os.getcwd()) if needs_root else None,
+        suppressed=silenced, checked_paths=[item.display_path for item in items])
+    infos = settings.rule_infos([r.info for r in registry.all_rules()])
+    click.echo(get_formatter(output_format)(findings, infos, options), nl=False, color=options.color)
+    files_with_findings = len({f.path for f in findings})
+    click.echo(summary_line(len(findings), files_with_findings, result.files_checked, len(silenced)), err=True)
+    sys.exit(EXIT_FINDINGS if findings else EXIT_CLEAN)
+
+
+def _read_stdin(stdin_filename: Optional[str]):
+    """The buffer on stdin as one loaded file, named after --stdin-filename (else `-`)."""
+    from dllint.engine import display_path, load_source
+
+    name = stdin_filename or "-"
+    stream = getattr(sys.stdin, "buffer", sys.stdin)
+    data = stream.read()
+    if isinstance(data, str):  # a text-only stdin, as some embedders provide
+        data = data.encode("utf-8")
+    return [load_source(name, display_path(name) if stdin_filename else name, data)], \
+        [os.path.dirname(os.path.abspath(name))]
+
+
+def _read_files(paths: Sequence[str], settings):
+    from dllint.discovery import PathError, discover_files
+    from dllint.engine import display_path, load_source
+
+    try:
+        found = discover_files(paths, settings.exclude, settings.base_directory, settings.respect_gitignore)
+    except PathError as error:
+        _fail(str(error))
+    return [load_source(path, display_path(path)) for path in found.files], found.roots
+
+
+@main.command("config")
+@click.argument("paths", nargs=-1, type=click.Path())
+@_settings_options
+@click.option("--format", "output_format", type=click.Choice(["text", "json"]), default="text", show_default=True)
+def config_command(paths: Tuple[str, ...], output_format: str, **flags: Any) -> None:
+    """Print the effective settings and the file they came from.
+
+    The file is the one found for PATHS (default: the working directory); the flags apply on top.
+    """
+    from dllint.config import describe
+
+    settings = _load_settings(list(paths), flags)
+    described = describe(settings)
+    if output_format == "json":
+        click.echo(json.dumps(described, indent=2))
+        return
+    if settings.config_path:
+        click.echo(f"# settings from {settings.config_path}, then the command line")
+    else:
+        click.echo("# no configuration file: built-in defaults, then the command line")
+    click.echo(f"# paths in per-file-ignores and exclude are relative to {settings.base_directory}")
+    for key in ("select", "per-file-ignores", "exclude", "severity", "respect-gitignore"):
+        click.echo(f"{key} = {_toml_value(described[key])}")
+
+
+def _toml_value(value: Any) -> str:
+    """A value written as TOML, so that the output can be pasted into [tool.dllint]."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, dict):
+        return "{ " + ", ".join(f"{json.dumps(k)} = {_toml_value(v)}" for k, v in value.items()) + " }" \
+            if value else "{}"
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    return json.dumps(value)
 
 
 @main.command("list-rules")

@@ -1,51 +1,164 @@
-"""Which files to lint: explicit files always, directories recursively, minus excluded names."""
+"""Which files to lint: explicit files always, directories recursively, minus excluded and git-ignored names."""
 
 from __future__ import annotations
 
 import fnmatch
 import os
-from typing import Iterable, List, Sequence, Tuple
+import subprocess
+from dataclasses import dataclass, field
+from typing import Iterable, List, Optional, Sequence, Set, Tuple
 
-SKIPPED_DIRECTORIES = {".git", ".hg", ".svn", ".venv", "venv", "env", "build", "dist", "__pycache__",
-                       "node_modules", ".tox", ".eggs", ".nox", ".mypy_cache", ".pytest_cache",
-                       ".dllint_cache"}
+from dllint.config import DEFAULT_EXCLUDES
+
+# Kept for callers that predate configurable excludes.
+SKIPPED_DIRECTORIES = set(DEFAULT_EXCLUDES)
 
 
 class PathError(Exception):
     """A path given on the command line that cannot be linted."""
 
 
-def _excluded(path: str, patterns: Sequence[str]) -> bool:
-    name = os.path.basename(path)
-    normalized = path.replace(os.sep, "/")
-    return any(fnmatch.fnmatch(name, p) or fnmatch.fnmatch(normalized, p) or
-               fnmatch.fnmatch(normalized, f"*/{p}") for p in patterns)
+def _relative_posix(path: str, base: Optional[str]) -> str:
+    absolute = os.path.abspath(path)
+    if base:
+        relative = os.path.relpath(absolute, base)
+        if not relative.startswith(".."):
+            return relative.replace(os.sep, "/")
+    return os.path.normpath(path).replace(os.sep, "/")
 
 
-def discover(paths: Iterable[str], exclude: Sequence[str] = ()) -> Tuple[List[str], List[str]]:
-    """Return (files to lint, roots they were found under). Raises PathError for a missing path."""
-    files: List[str] = []
-    roots: List[str] = []
-    seen = set()
+def path_matches(pattern: str, path: str, base: Optional[str] = None) -> bool:
+    """Does a glob from the command line or the config match `path`?
+
+    A pattern without a slash (`generated`, `*_pb2.py`) matches any component of the path. A pattern
+    with one (`tests/*.py`, `src/legacy`) matches the path relative to `base` (the directory of the
+    config file), or any trailing part of it, or a directory above the file. `*` crosses slashes.
+    """
+    pattern = pattern.replace(os.sep, "/").strip()
+    if not pattern:
+        return False
+    if os.path.isabs(pattern):
+        absolute = os.path.abspath(path).replace(os.sep, "/")
+        trimmed = pattern.rstrip("/")
+        return fnmatch.fnmatch(absolute, trimmed) or fnmatch.fnmatch(absolute, trimmed + "/*")
+    while pattern.startswith("./"):
+        pattern = pattern[2:]
+    if pattern.startswith("**/"):
+        pattern = pattern[3:]
+    pattern = pattern.rstrip("/")
+    relative = _relative_posix(path, base)
+    if "/" not in pattern:
+        return any(fnmatch.fnmatch(part, pattern) for part in relative.split("/") if part not in ("", ".", ".."))
+    return any(fnmatch.fnmatch(relative, candidate)
+               for candidate in (pattern, f"*/{pattern}", f"{pattern}/*", f"*/{pattern}/*"))
+
+
+def is_excluded(path: str, patterns: Sequence[str], base: Optional[str] = None) -> bool:
+    return any(path_matches(p, path, base) for p in patterns)
+
+
+@dataclass
+class Discovery:
+    files: List[str] = field(default_factory=list)
+    roots: List[str] = field(default_factory=list)  # directories the files were found under
+    git_ignored: int = 0  # files skipped because git ignores them
+
+
+def discover_files(paths: Iterable[str], exclude: Sequence[str] = DEFAULT_EXCLUDES, base: Optional[str] = None,
+                   respect_gitignore: bool = False) -> Discovery:
+    """Files named in `paths` are always linted; files found by walking a directory are skipped when
+    they match `exclude` or, with `respect_gitignore`, when git ignores them. Raises PathError for a
+    missing path."""
+    found = Discovery()
+    walked: List[str] = []
+    named_directories: List[str] = []
+    seen: Set[str] = set()
+
+    # Patterns with a slash are written relative to the config file (`src/legacy/*`), so they are also
+    # matched from there.
+    anchored = [p for p in exclude if "/" in p.replace(os.sep, "/").strip("/")]
+
+    def excluded(named: str, path: str) -> bool:
+        # Below the named directory only: naming an excluded directory (or one inside `build/`) still
+        # lints it.
+        return is_excluded(os.path.relpath(path, named), exclude) or \
+            (base is not None and is_excluded(path, anchored, base))
+
+    def add(path: str, from_walk: bool) -> None:
+        key = os.path.realpath(path)
+        if key not in seen:
+            seen.add(key)
+            found.files.append(os.path.normpath(path))
+            if from_walk:
+                walked.append(found.files[-1])
+
     for given in paths:
         if not os.path.exists(given):
             raise PathError(f"{given}: no such file or directory")
         if os.path.isfile(given):
-            found = [given]
-            roots.append(os.path.dirname(os.path.abspath(given)))
-        else:
-            found = []
-            roots.append(os.path.abspath(given))
-            for directory, subdirs, names in os.walk(given):
-                subdirs[:] = sorted(d for d in subdirs if d not in SKIPPED_DIRECTORIES
-                                    and not _excluded(os.path.join(directory, d), exclude))
-                for name in sorted(names):
-                    full = os.path.join(directory, name)
-                    if name.endswith(".py") and not _excluded(full, exclude):
-                        found.append(full)
-        for path in found:
-            key = os.path.realpath(path)
-            if key not in seen:
-                seen.add(key)
-                files.append(os.path.normpath(path))
-    return files, roots
+            found.roots.append(os.path.dirname(os.path.abspath(given)))
+            add(given, from_walk=False)
+            continue
+        found.roots.append(os.path.abspath(given))
+        named_directories.append(given)
+        for directory, subdirs, names in os.walk(given):
+            subdirs[:] = sorted(d for d in subdirs if not excluded(given, os.path.join(directory, d)))
+            for name in sorted(names):
+                full = os.path.join(directory, name)
+                if name.endswith(".py") and not excluded(given, full):
+                    add(full, from_walk=True)
+    if respect_gitignore and walked:
+        ignored = git_ignored([*named_directories, *walked])
+        # A directory that git ignores but the user named explicitly is linted all the same.
+        honoured = {f for f in walked if os.path.abspath(f) in ignored and
+                    not any(os.path.abspath(d) in ignored and _is_under(f, d) for d in named_directories)}
+        found.files = [f for f in found.files if f not in honoured]
+        found.git_ignored = len(honoured)
+    return found
+
+
+def _is_under(path: str, directory: str) -> bool:
+    absolute, folder = os.path.abspath(path), os.path.abspath(directory)
+    return absolute == folder or absolute.startswith(folder.rstrip(os.sep) + os.sep)
+
+
+def discover(paths: Iterable[str], exclude: Sequence[str] = ()) -> Tuple[List[str], List[str]]:
+    """Return (files to lint, roots they were found under), skipping the default excludes and `exclude`."""
+    found = discover_files(paths, (*DEFAULT_EXCLUDES, *exclude))
+    return found.files, found.roots
+
+
+def git_ignored(paths: Sequence[str]) -> Set[str]:
+    """Absolute paths among `paths` that git ignores, asked in one `git check-ignore` call. Outside a
+    repository, or without git, nothing is ignored."""
+    if not paths:
+        return set()
+    absolute = [os.path.abspath(p) for p in paths]
+    try:
+        base = os.path.commonpath([p if os.path.isdir(p) else os.path.dirname(p) for p in absolute])
+    except ValueError:
+        return set()
+    relative = [os.path.relpath(p, base) for p in absolute]
+    try:
+        result = subprocess.run(["git", "check-ignore", "--stdin", "-z"], cwd=base,
+                                input="\0".join(relative).encode("utf-8", "surrogateescape"),
+                                capture_output=True, timeout=60)
+    except (OSError, subprocess.SubprocessError):
+        return set()
+    # 0: some paths are ignored, 1: none are; anything else (not a repository, a path inside a
+    # submodule) means git cannot tell, and then nothing is skipped.
+    if result.returncode not in (0, 1):
+        return set()
+    names = result.stdout.decode("utf-8", "surrogateescape").split("\0")
+    return {os.path.normpath(os.path.join(base, name)) for name in names if name}
+
+
+def repository_root(start: str) -> Optional[str]:
+    """The git top-level directory containing `start`, or None outside a repository (or without git)."""
+    try:
+        result = subprocess.run(["git", "rev-parse", "--show-toplevel"], cwd=os.path.abspath(start),
+                                capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    top = result.stdout.strip()
+    return os.path.abspath(top) if result.returncode == 0 and top else None

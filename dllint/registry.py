@@ -16,6 +16,9 @@ CheckFunction = Callable[["CheckContext"], None]
 
 # Codes the engine itself emits; they have pages but no check function.
 PARSE_ERROR = RuleInfo("DL000", "parse-error", "error", "The file could not be parsed as Python.")
+UNUSED_SUPPRESSION = RuleInfo(
+    "DL998", "unused-suppression", "warning", "A suppression comment silences no finding."
+)
 INTERNAL_ERROR = RuleInfo(
     "DL999", "internal-error", "error", "A rule crashed on this file; the other rules still ran."
 )
@@ -55,6 +58,7 @@ def _load() -> None:
         return
     _loaded = True
     _RULES[PARSE_ERROR.code] = Rule(PARSE_ERROR, None)
+    _RULES[UNUSED_SUPPRESSION.code] = Rule(UNUSED_SUPPRESSION, None)
     _RULES[INTERNAL_ERROR.code] = Rule(INTERNAL_ERROR, None)
     import dllint.checks as package
 

@@ -7,6 +7,7 @@ import pytest
 
 from dllint import registry
 from dllint.engine import lint_sources, load_source
+from dllint.suppressions import apply_suppressions
 from tests.conftest import RULES
 
 _BLOCK = re.compile(r"```python (bad|good)\n(.*?)```", re.DOTALL)
@@ -20,7 +21,9 @@ def _page(code):
 
 def _lint_snippet(code_text, name):
     loaded = load_source(name, name, code_text.encode("utf-8"))
-    return lint_sources([loaded], RULE_CODES).findings
+    findings = lint_sources([loaded], RULE_CODES).findings
+    # Suppression comments apply as on the command line, with unused ones reported (DL998).
+    return apply_suppressions(findings, {name: loaded.source}, RULE_CODES, warn_unused=True).findings
 
 
 def test_every_rule_has_a_page_and_every_page_a_rule():

@@ -2,21 +2,54 @@
 
 from __future__ import annotations
 
-from typing import Callable, Dict, List, Sequence
+from dataclasses import dataclass, field
+from typing import Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from dllint.findings import Finding, RuleInfo
 
-Formatter = Callable[[Sequence[Finding], Sequence[RuleInfo]], str]
+# Where dllint lives; rule links (SARIF helpUri, editors) point at the pages in its rules/ folder.
+PROJECT_URL = "https://github.com/dllint/dllint"
+
+
+def rule_url(code: str) -> str:
+    return f"{PROJECT_URL}/blob/main/rules/{code}.md"
+
+
+@dataclass
+class OutputOptions:
+    """What a formatter may know beyond the findings: plain data, never a parse tree."""
+
+    show_source: bool = False
+    color: bool = False
+    # Source text by finding path, for --show-source and for fingerprints that survive moved lines.
+    sources: Mapping[str, Optional[str]] = field(default_factory=dict)
+    # Paths in SARIF, GitHub and GitLab reports are relative to it (the git top level, else the cwd).
+    repository_root: Optional[str] = None
+    # (finding, what silenced it), listed only with --show-suppressed.
+    suppressed: Sequence[Tuple[Finding, str]] = ()
+    # Every file linted, so that reports such as JUnit can show the clean ones as passing.
+    checked_paths: Sequence[str] = ()
+
+
+Formatter = Callable[[Sequence[Finding], Sequence[RuleInfo], OutputOptions], str]
+
+FORMAT_NAMES: List[str] = ["text", "json", "jsonl", "sarif", "github", "gitlab", "junit"]
 
 
 def _load() -> Dict[str, Formatter]:
-    from dllint.output import json_format, text_format
+    from dllint.output import (github_format, gitlab_format, json_format, junit_format, sarif_format,
+                               text_format)
 
-    return {"text": text_format.format_findings, "json": json_format.format_findings}
+    return {"text": text_format.format_findings, "json": json_format.format_findings,
+            "jsonl": json_format.format_lines, "sarif": sarif_format.format_findings,
+            "github": github_format.format_findings, "gitlab": gitlab_format.format_findings,
+            "junit": junit_format.format_findings}
 
 
-FORMAT_NAMES: List[str] = ["text", "json"]
+def get_formatter(name: str) -> Callable[..., str]:
+    formatter = _load()[name]
 
+    def run(findings: Sequence[Finding], rules: Sequence[RuleInfo], options: Optional[OutputOptions] = None) -> str:
+        return formatter(findings, rules, options or OutputOptions())
 
-def get_formatter(name: str) -> Formatter:
-    return _load()[name]
+    return run

@@ -1,0 +1,96 @@
+"""SARIF 2.1.0, the format code scanning services (GitHub, Azure DevOps, IDE viewers) read."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Sequence
+from urllib.parse import quote
+
+from dllint import __version__
+from dllint.findings import Finding, RuleInfo
+from dllint.output import PROJECT_URL, OutputOptions, rule_url
+from dllint.output.locations import fingerprints, repository_path
+from dllint.pages import read_page
+
+SCHEMA_URI = "https://json.schemastore.org/sarif-2.1.0.json"
+_LEVELS = {"error": "error", "warning": "warning", "info": "note"}
+_ROOT_ID = "SRCROOT"
+
+
+def _section(page: str, title: str) -> Optional[str]:
+    match = re.search(rf"^## {re.escape(title)}\n(.*?)(?=^## |\Z)", page, re.DOTALL | re.MULTILINE)
+    if not match:
+        return None
+    return " ".join(match.group(1).split()) or None
+
+
+def _rule(info: RuleInfo) -> Dict[str, Any]:
+    page = read_page(info.code)
+    descriptor: Dict[str, Any] = {
+        "id": info.code,
+        "name": info.name,
+        "shortDescription": {"text": info.summary},
+        "fullDescription": {"text": (page and _section(page, "What it does")) or info.summary},
+        "helpUri": rule_url(info.code),
+        "defaultConfiguration": {"level": _LEVELS.get(info.severity, "warning")},
+    }
+    if page:
+        descriptor["help"] = {"text": page, "markdown": page}
+    return descriptor
+
+
+def _location(finding: Finding, root: str) -> Dict[str, Any]:
+    relative = repository_path(finding.path, root)
+    if os.path.isabs(relative):
+        artifact = {"uri": Path(relative).as_uri()}
+    else:
+        artifact = {"uri": quote(relative), "uriBaseId": _ROOT_ID}
+    return {"physicalLocation": {
+        "artifactLocation": artifact,
+        "region": {"startLine": finding.line, "startColumn": finding.column,
+                   "endLine": finding.end_line, "endColumn": finding.end_column},
+    }}
+
+
+def format_findings(findings: Sequence[Finding], rules: Sequence[RuleInfo], options: OutputOptions) -> str:
+    root = os.path.abspath(options.repository_root or os.getcwd())
+    index_of = {info.code: index for index, info in enumerate(rules)}
+    everything: List[Finding] = list(findings) + [finding for finding, _ in options.suppressed]
+    prints = fingerprints(everything, options.sources, root)
+    reasons = [None] * len(findings) + [reason for _, reason in options.suppressed]
+    results = []
+    for index, finding in enumerate(everything):
+        result: Dict[str, Any] = {
+            "ruleId": finding.code,
+            "level": _LEVELS.get(finding.severity, "warning"),
+            "message": {"text": finding.message},
+            "locations": [_location(finding, root)],
+            "partialFingerprints": {"dllintFingerprint/v1": prints[index]},
+        }
+        if finding.code in index_of:
+            result["ruleIndex"] = index_of[finding.code]
+        reason = reasons[index]
+        if reason is not None:
+            kind = "external" if reason.startswith("per-file-ignores") else "inSource"
+            result["suppressions"] = [{"kind": kind, "justification": reason}]
+        results.append(result)
+    document = {
+        "$schema": SCHEMA_URI,
+        "version": "2.1.0",
+        "runs": [{
+            "tool": {"driver": {
+                "name": "dllint",
+                "version": __version__,
+                "semanticVersion": __version__,
+                "informationUri": PROJECT_URL,
+                "rules": [_rule(info) for info in rules],
+            }},
+            "originalUriBaseIds": {_ROOT_ID: {"uri": Path(root).as_uri().rstrip("/") + "/"}},
+            "columnKind": "unicodeCodePoints",
+            "results": results,
+        }],
+    }
+    return json.dumps(document, indent=2) + "\n"
