@@ -193,7 +193,8 @@ class _Builder:
         self.visit(callee)
         for arg in node.args:
             self.visit(arg.value)
-            if arg.keyword is not None and arg.keyword.value in REQUIRES_GRAD_TYPOS:
+            # Tensor._make_subclass really spells its keyword `require_grad`.
+            if arg.keyword is not None and arg.keyword.value in REQUIRES_GRAD_TYPOS and method != "_make_subclass":
                 self.facts.requires_grad_typos.append((arg.keyword, arg.keyword.value, self.scope))
         self.scope.calls.append(CallSite(node, self.scope, self.tick(), self.loops, self.no_grad > 0,
                                          self.conditions, callee_text, receiver_text, method))

@@ -38,7 +38,14 @@ class Project:
                 self._classes_by_name.setdefault(cls.name, []).append(cls)
             for name, scope in facts.functions.items():
                 self._functions_by_name.setdefault(name, []).append(scope)
+        self._by_suffix: Dict[str, List[FileFacts]] = {}
+        for facts in self.files:
+            parts = facts.module_name.split(".")
+            for start in range(1, len(parts)):
+                self._by_suffix.setdefault(".".join(parts[start:]), []).append(facts)
         self._callers: Optional[Dict[int, List[CallSite]]] = None
+        self._subclasses: Optional[Dict[int, List[ClassFacts]]] = None
+        self._foreign_attributes: Optional[set] = None
         self._callee_cache: Dict[int, Optional[Target]] = {}
 
     # -- names -------------------------------------------------------------------
@@ -69,9 +76,15 @@ class Project:
             if found is not None:
                 return found
         # The linted root may sit above or below the package root: match by suffix.
-        suffix = "." + qualified_module
-        matches = [f for name, f in self.by_module.items() if name.endswith(suffix) or qualified_module.endswith("." + name)]
-        return matches[0] if len(matches) == 1 else None
+        matches = self._by_suffix.get(qualified_module, [])
+        if len(matches) == 1:
+            return matches[0]
+        parts = qualified_module.split(".")
+        for start in range(1, len(parts)):
+            found = self.by_module.get(".".join(parts[start:]))
+            if found is not None:
+                return found
+        return None
 
     def lookup(self, qualified: str, facts: FileFacts) -> Optional[Target]:
         """A class or top-level function of the project by its import-qualified name."""
@@ -119,6 +132,24 @@ class Project:
             if found is not None:
                 return found
         return None
+
+    def subclasses(self, cls: ClassFacts) -> List[ClassFacts]:
+        """Project classes that name `cls` as a direct base."""
+        if self._subclasses is None:
+            index: Dict[int, List[ClassFacts]] = {}
+            for facts in self.files:
+                for other in facts.all_class_list:
+                    for base in self.base_classes(other):
+                        index.setdefault(id(base), []).append(other)
+            self._subclasses = index
+        return self._subclasses.get(id(cls), [])
+
+    @property
+    def foreign_attribute_names(self) -> set:
+        """Attribute names read on objects other than `self`, anywhere in the project."""
+        if self._foreign_attributes is None:
+            self._foreign_attributes = set().union(*(f.foreign_attribute_names for f in self.files))
+        return self._foreign_attributes
 
     # -- calls -------------------------------------------------------------------
     def callee(self, call: CallSite) -> Optional[Target]:

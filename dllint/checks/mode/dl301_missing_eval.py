@@ -26,7 +26,8 @@ def check(ctx: CheckContext) -> None:
                 if analysis.has_dropout_or_batchnorm(callee, scope, forward.site_order) is False:
                     continue
                 mode = mode_before(events, forward.site_order, forward.receiver)
-                if mode == "eval" or (mode is None and every_caller_sets_eval(analysis, scope)):
+                # An explicit train() before a no-grad loop is deliberate (e.g. recomputing batch-norm statistics).
+                if mode is not None or every_caller_sets_eval(analysis, scope):
                     continue
                 ctx.report(forward.node, f"{forward.receiver} runs in evaluation code but is still in training mode "
                                          f"(no {_owner(forward.receiver)}.eval() before it), so dropout and "

@@ -23,7 +23,7 @@ def check(ctx: CheckContext) -> None:
                 factory = _tensor_factory(analysis, value, scope)
                 if factory is None:
                     continue
-                if wants_grad or api.WEIGHT_NAME.search(attribute):
+                if wants_grad or (api.WEIGHT_NAME.search(attribute) and not _registers_explicitly(cls)):
                     ctx.report(value, f"self.{attribute} is a plain tensor, not an nn.Parameter: it is not in "
                                       f"model.parameters(), so the optimizer never updates it (and .to(device) "
                                       f"and state_dict skip it); wrap it in nn.Parameter(...) or, for a constant, "
@@ -45,3 +45,9 @@ def _tensor_factory(analysis, call: cst.Call, scope):
             return None
         call = call.func.value
     return analysis.torch_member(call.func, scope, api.TENSOR_FACTORIES)
+
+
+def _registers_explicitly(cls) -> bool:
+    """A class that calls register_buffer/register_parameter keeps plain tensors on purpose."""
+    return any(call.method in ("register_buffer", "register_parameter")
+               for scope in cls.methods.values() for call in scope.calls)

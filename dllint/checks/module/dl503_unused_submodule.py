@@ -13,7 +13,7 @@ def check(ctx: CheckContext) -> None:
     for cls in ctx.file.all_class_list:
         if not analysis.is_module_class(cls) or project.method_of(cls, "forward") is None:
             continue
-        family = [cls] + project.base_classes(cls) + _subclasses(project, cls)
+        family = [cls] + project.base_classes(cls) + project.subclasses(cls)
         used = set()
         for member in family:
             for scope in _method_scopes(member):
@@ -24,7 +24,7 @@ def check(ctx: CheckContext) -> None:
                     used.update(reads)
         if used & api.DYNAMIC_MODULE_ACCESS or _uses_getattr(cls):
             continue  # layers reached by name or by iteration: usage is not visible statically
-        foreign = set().union(*(f.foreign_attribute_names for f in project.files))
+        foreign = project.foreign_attribute_names
         for attribute, definitions in cls.attributes.items():
             if attribute in used or attribute in foreign:
                 continue
@@ -40,10 +40,6 @@ def check(ctx: CheckContext) -> None:
 
 def _method_scopes(cls):
     return [s for s in cls.file.scopes if s.cls is cls]
-
-
-def _subclasses(project, cls):
-    return [other for f in project.files for other in f.all_class_list if cls in project.base_classes(other)]
 
 
 def _uses_getattr(cls) -> bool:
