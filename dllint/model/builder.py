@@ -148,7 +148,7 @@ class _Builder:
                 definition = Definition(target.attr.value, value, order, kind, path, self.loops, node)
                 self.cls.attributes.setdefault(target.attr.value, []).append((self.scope, definition))
             if target.attr.value == "grad" and isinstance(value, cst.Name) and value.value == "None":
-                self.scope.grad_clears.append(GradClear(target, order, self.loops))
+                self.scope.grad_clears.append(GradClear(target, order, self.loops, self.scope, self.conditions))
             if not path:
                 self.visit(target.value)
         elif isinstance(target, cst.StarredElement):
@@ -189,7 +189,7 @@ class _Builder:
             method = callee.attr.value
             receiver_text = dotted_name(callee.value)
             if method == "zero_" and isinstance(callee.value, cst.Attribute) and callee.value.attr.value == "grad":
-                self.scope.grad_clears.append(GradClear(node, self.order + 1, self.loops))
+                self.scope.grad_clears.append(GradClear(node, self.order + 1, self.loops, self.scope, self.conditions))
         self.visit(callee)
         for arg in node.args:
             self.visit(arg.value)
@@ -232,6 +232,10 @@ class _Builder:
 
     def on_if(self, node: cst.If) -> None:
         self.visit(node.test)
+        if _ends_by_leaving(node.body):
+            self.facts.exiting_branches.add(id(node))
+        if isinstance(node.orelse, cst.Else) and _ends_by_leaving(node.orelse.body):
+            self.facts.exiting_branches.add(id(node.orelse))
         outer = self.conditions
         self.conditions = outer + (node,)
         self.visit(node.body)
@@ -364,6 +368,17 @@ class _Builder:
             return True
         callee = dotted_name(expr)
         return callee is not None and last_component(callee) in NO_GRAD_CONTEXTS
+
+
+def _ends_by_leaving(block: cst.BaseSuite) -> bool:
+    """Does the block end in continue, break, return or raise (so what follows it is skipped)?"""
+    body = getattr(block, "body", ())
+    if not body:
+        return False
+    last = body[-1]
+    if isinstance(last, cst.SimpleStatementLine):
+        return bool(last.body) and isinstance(last.body[-1], (cst.Continue, cst.Break, cst.Return, cst.Raise))
+    return isinstance(last, (cst.Continue, cst.Break, cst.Return, cst.Raise))
 
 
 def _names_in(target: cst.BaseExpression):

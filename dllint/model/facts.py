@@ -65,6 +65,8 @@ class GradClear:
     node: cst.CSTNode
     order: int
     loops: Tuple[Loop, ...]
+    scope: Optional["Scope"] = None
+    conditions: Tuple[cst.CSTNode, ...] = ()
 
 
 @dataclass(eq=False)
@@ -144,5 +146,7 @@ class FileFacts:
     all_class_list: List[ClassFacts] = field(default_factory=list)
     # attribute names read on objects other than `self` (`model.classifier`): used from outside the class
     foreign_attribute_names: Set[str] = field(default_factory=set)
+    # ids of `if`/`else` bodies that end in continue/break/return/raise
+    exiting_branches: Set[int] = field(default_factory=set)
     # attributes and keywords that look like a misspelt `requires_grad`
     requires_grad_typos: List[Tuple[cst.CSTNode, str, Scope]] = field(default_factory=list)

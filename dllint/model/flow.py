@@ -106,7 +106,7 @@ class Event:
 
     @property
     def scope(self) -> Scope:
-        return self.call.scope if isinstance(self.call, CallSite) else None  # type: ignore[return-value]
+        return self.call.scope  # type: ignore[return-value]
 
 
 class Analysis:
@@ -597,6 +597,24 @@ class Analysis:
                 self.project.callee(call) is None and self.is_model_expr(node.func, scope, call.order):
             return "forward", call.callee_text
         return None, None
+
+    def optimized_model(self, step_call: CallSite) -> Optional[str]:
+        """`model` when the optimizer stepped here was built as `SGD(model.parameters(), ...)`."""
+        func = step_call.node.func
+        if not isinstance(func, cst.Attribute):
+            return None
+        optimizer = func.value
+        if self.object_role(optimizer, step_call.scope, step_call.order) == "scaler" and step_call.node.args:
+            optimizer = step_call.node.args[0].value
+        models = set()
+        for instance in self.instances(optimizer, step_call.scope, step_call.order):
+            params = bound_argument(instance.ctor, "params", 0) if instance.ctor is not None else None
+            if isinstance(params, cst.Call) and isinstance(params.func, cst.Attribute) and \
+                    params.func.attr.value in ("parameters", "named_parameters"):
+                models.add(dotted_name(params.func.value))
+            else:
+                models.add(None)
+        return models.pop() if len(models) == 1 else None
 
     def object_role(self, expr: cst.BaseExpression, scope: Scope, order: int) -> Optional[str]:
         """optimizer | scheduler | scaler | None, from how the object was built or named."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Iterable, List, Optional, Tuple
 
 from dllint.model.facts import Loop
+from dllint.model.torch_api import looks_like_optimizer
 from dllint.model.flow import Event
 
 
@@ -82,3 +83,30 @@ def every_caller_sets_eval(analysis, scope, depth: int = 2) -> bool:
 def conditional_in_loop(call, loop: Loop) -> bool:
     """Does an `if` inside `loop` guard this call (so it does not run on every iteration)?"""
     return len(call.conditions) > len(loop.conditions)
+
+
+def leaves_early(call) -> bool:
+    """Is the call inside a branch that ends in continue/break/return/raise?"""
+    exiting = call.scope.file.exiting_branches
+    return any(id(condition) in exiting for condition in getattr(call, "conditions", ()))
+
+
+def clears_gradients_for(analysis, zero_grad: Event, step: Event) -> bool:
+    """Does this zero_grad (or p.grad = None) clear the gradients that `step` applies?"""
+    if zero_grad.receiver is None or step.receiver is None or zero_grad.call.scope is not step.call.scope:
+        return True
+    if same_target(zero_grad, step):
+        return True
+    if _is_optimizer(analysis, zero_grad):
+        return not looks_like_optimizer(step.receiver) or same_target(zero_grad, step)
+    # model.zero_grad() clears the parameters of that model only.
+    model = analysis.optimized_model(step.call)
+    return model is None or related_receivers(zero_grad.receiver, model)
+
+
+def _is_optimizer(analysis, event: Event) -> bool:
+    func = getattr(event.call.node, "func", None)
+    if func is not None and hasattr(func, "value") and \
+            analysis.object_role(func.value, event.call.scope, event.call.order) == "optimizer":
+        return True
+    return looks_like_optimizer(event.receiver)

@@ -1,8 +1,7 @@
 """DL101: gradients are never cleared in the loop that steps the optimizer."""
 
 from dllint.context import CheckContext
-from dllint.model import torch_api as api
-from dllint.model.loops import in_loop, loop_chain, innermost_shared_loop, same_target
+from dllint.model.loops import clears_gradients_for, in_loop, innermost_shared_loop, loop_chain
 from dllint.registry import rule
 
 
@@ -16,26 +15,21 @@ def check(ctx: CheckContext) -> None:
             loop = innermost_shared_loop(step, backwards)
             if loop is None:
                 continue  # no loop seen from here; a caller's view may have one
-            clears = [e for e in in_loop(events, loop) if e.kind == "zero_grad" and _clears(e, step)]
+            clears = [e for e in in_loop(events, loop)
+                      if e.kind == "zero_grad" and clears_gradients_for(ctx.analysis, e, step)]
             if clears:
                 continue
             optimizer = step.receiver or "optimizer"
             chain = loop_chain(step)
             enclosing = chain[:[id(l) for l in chain].index(id(loop))]
             outside = [e for outer in enclosing for e in in_loop(events, outer)
-                       if e.kind == "zero_grad" and _clears(e, step)]
+                       if e.kind == "zero_grad" and clears_gradients_for(ctx.analysis, e, step)]
             if outside:
                 message = (f"{optimizer}.step() runs every iteration but gradients are cleared only outside this "
-                           f"loop ({ctx.location(outside[-1].site)}), so they accumulate; "
+                           f"loop ({ctx.location(outside[-1].node, outside[-1].call.scope.file)}), so they accumulate; "
                            f"call {optimizer}.zero_grad() inside the loop")
             else:
                 message = (f"{optimizer}.step() runs every iteration but gradients are never cleared in this loop; "
                            f"call {optimizer}.zero_grad() before backward()")
             ctx.report(step.node, message, file=step.call.scope.file)
 
-
-def _clears(zero_grad, step) -> bool:
-    # Zeroing one named optimizer does not clear another optimizer's parameters (GANs).
-    if api.looks_like_optimizer(zero_grad.receiver) and api.looks_like_optimizer(step.receiver):
-        return same_target(zero_grad, step)
-    return True

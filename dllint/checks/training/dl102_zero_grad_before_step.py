@@ -1,7 +1,7 @@
 """DL102: gradients are cleared between backward() and step(), so the step uses zeros."""
 
 from dllint.context import CheckContext
-from dllint.model.loops import loop_chain, same_target
+from dllint.model.loops import clears_gradients_for, leaves_early, loop_chain
 from dllint.registry import rule
 
 
@@ -13,36 +13,30 @@ def check(ctx: CheckContext) -> None:
         for index, step in enumerate(events):
             if step.kind != "step":
                 continue
-            innermost = _innermost(step)
-            # Walk back from the step to the backward that feeds it.
+            # Walk back from the step to the backward that feeds it, within one iteration.
+            cleared = None
             for earlier in reversed(events[:index]):
-                if _innermost(earlier) is not innermost:
+                if not _same_iteration(earlier, step):
                     continue
-                if earlier.kind == "backward":
+                if earlier.kind in ("backward", "step"):
+                    if earlier.kind == "backward" and cleared is not None:
+                        ctx.report(cleared.node, f"gradients are cleared after backward() and before "
+                                                 f"{step.receiver or 'optimizer'}.step(), so the step uses zero "
+                                                 f"gradients; move zero_grad() before backward() or after step()",
+                                   file=cleared.call.scope.file)
                     break
-                if earlier.kind == "step":
-                    break
-                if earlier.kind == "zero_grad" and same_target(earlier, step) and _after_backward(events, earlier):
-                    ctx.report(earlier.node, f"gradients are cleared after backward() and before "
-                                             f"{step.receiver or 'optimizer'}.step(), so the step uses zero "
-                                             f"gradients; move zero_grad() before backward() or after step()",
-                               file=earlier.call.scope.file)
-                    break
+                if earlier.kind == "zero_grad" and clears_gradients_for(ctx.analysis, earlier, step) and \
+                        not (leaves_early(earlier.call) and not _shares_branch(earlier, step)):
+                    cleared = earlier
 
 
-def _innermost(event):
-    chain = loop_chain(event)
-    return chain[-1] if chain else None
+def _same_iteration(earlier, step) -> bool:
+    """`earlier` runs in the step's iteration: inside the same loops (or loops nested within them)."""
+    step_chain = loop_chain(step)
+    earlier_chain = loop_chain(earlier)
+    return len(earlier_chain) >= len(step_chain) and all(a is b for a, b in zip(earlier_chain, step_chain))
 
 
-def _after_backward(events, zero_grad) -> bool:
-    position = events.index(zero_grad)
-    innermost = _innermost(zero_grad)
-    for earlier in reversed(events[:position]):
-        if _innermost(earlier) is not innermost:
-            continue
-        if earlier.kind == "backward":
-            return True
-        if earlier.kind in ("step", "zero_grad"):
-            return False
-    return False
+def _shares_branch(first, second) -> bool:
+    conditions = getattr(second.call, "conditions", ())
+    return any(c in conditions for c in getattr(first.call, "conditions", ()))
