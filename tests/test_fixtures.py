@@ -13,7 +13,7 @@ from tests.expectations import expected_findings, python_files
 
 # A fixture is a single file or a directory (a multi-file package linted as one project).
 FIXTURE_UNITS = sorted(os.path.join(FIXTURES, name) for name in os.listdir(FIXTURES)
-                       if name.endswith(".py") or os.path.isdir(os.path.join(FIXTURES, name)))
+                       if not name.startswith((".", "_")) and (name.endswith(".py") or os.path.isdir(os.path.join(FIXTURES, name))))
 
 
 @pytest.mark.parametrize("unit", FIXTURE_UNITS, ids=lambda p: os.path.basename(p))

@@ -17,6 +17,7 @@ from dllint.model.facts import CallSite, ClassFacts, Definition, GradClear, Loop
 from dllint.model.project import Project, instance_name
 
 MAX_DEPTH = 8
+MAX_CALLERS = 8  # call sites followed backwards from one parameter
 HELPER_DEPTH = 2  # how many levels of helper calls are expanded into a caller's events
 
 
@@ -139,10 +140,11 @@ class Analysis:
                 before = [d for d in defs if d.order < order]
                 if before:
                     last = before[-1]
-                    # Inside a loop, a later definition in the same loop also reaches (next iteration).
-                    loop_defs = [d for d in defs if d.order >= order and d.loops and last.loops
-                                 and d.loops[-1] is last.loops[-1] and d.kind != "for"]
-                    return [(walk, last)] + [(walk, d) for d in loop_defs]
+                    # In a loop, a definition later in the body reaches the next iteration's use, unless
+                    # the name is always redefined first in the loop itself.
+                    carried = [d for d in defs if d.order >= order and d.kind != "for" and d.loops and
+                               d.loops[-1].contains(order) and last.order < d.loops[-1].start]
+                    return [(walk, last)] + [(walk, d) for d in carried]
                 return [(walk, defs[-1])]
             walk = walk.parent
         return []
@@ -190,11 +192,23 @@ class Analysis:
                 for return_order, value in target.returns:
                     yield from self._origins(value, target, return_order, path, depth + 1, walk)
                 return
+        if isinstance(expr, cst.Dict) and path and isinstance(path[0], str):
+            for element in expr.elements:
+                if isinstance(element, cst.DictElement) and isinstance(element.key, cst.SimpleString) and \
+                        element.key.evaluated_value == path[0]:
+                    yield from self._origins(element.value, scope, order, path[1:], depth + 1, walk)
+            return
         if isinstance(expr, cst.Subscript) and len(expr.slice) == 1:
             index = expr.slice[0].slice
             if isinstance(index, cst.Index) and isinstance(index.value, cst.Integer):
                 yield from self._origins(expr.value, scope, order, (int(index.value.value),) + path, depth + 1, walk)
                 return
+            if isinstance(index, cst.Index) and isinstance(index.value, cst.SimpleString):
+                # outputs["probs"] where forward returns {"logits": ..., "probs": ...}
+                key = index.value.evaluated_value
+                if isinstance(key, str):
+                    yield from self._origins(expr.value, scope, order, (key,) + path, depth + 1, walk)
+                    return
         yield Origin(expr, scope, order, path)
 
     def _attribute_definitions(self, cls: ClassFacts, attr: str) -> List[Tuple[Scope, Definition]]:
@@ -339,11 +353,30 @@ class Analysis:
         if name in api.ACTIVATION_MODULES:
             return Source(api.ACTIVATION_MODULES[name], call, instance.scope)
         if name == "Sequential" and instance.ctor is not None and instance.ctor.args and instance.scope:
-            last = instance.ctor.args[-1]
-            if last.star:
+            last_layer = self._last_layer(instance.ctor, instance.scope)
+            if last_layer is None:
                 return None
-            inner = self.instances(last.value, instance.scope, 0)
-            return _agree([self.module_output_source(i, (), depth + 1, last.value) for i in inner])
+            inner = self.instances(last_layer, instance.scope, 0)
+            return _agree([self.module_output_source(i, (), depth + 1, last_layer) for i in inner])
+        return None
+
+    def _last_layer(self, ctor: cst.Call, scope: Scope) -> Optional[cst.BaseExpression]:
+        """The last layer of nn.Sequential(a, b, c) or nn.Sequential(*layers)."""
+        last = ctor.args[-1]
+        if not last.star:
+            return last.value
+        if not isinstance(last.value, cst.Name):
+            return None
+        call = self.call_site(ctor, scope)
+        order = call.order if call is not None else scope.end
+        appends = [c for c in scope.calls if c.method == "append" and c.receiver_text == last.value.value
+                   and c.order < order and len(c.node.args) == 1]
+        if appends:
+            return appends[-1].node.args[0].value
+        for origin in self.origins(last.value, scope, order):
+            if isinstance(origin.expr, (cst.List, cst.Tuple)) and origin.expr.elements:
+                element = origin.expr.elements[-1]
+                return None if isinstance(element, cst.StarredElement) else element.value
         return None
 
     def is_model_expr(self, expr: Optional[cst.BaseExpression], scope: Scope, order: int) -> bool:
@@ -426,14 +459,17 @@ class Analysis:
         return kinds.pop() if len(kinds) == 1 else None
 
     def dependencies(self, expr: Optional[cst.BaseExpression], scope: Scope, order: int,
-                     depth: int = 0, seen: Optional[Set[int]] = None,
-                     stop=None) -> Iterator[Tuple[cst.CSTNode, Scope, int]]:
-        """Every sub-expression that `expr` is computed from, following local names backwards.
+                     depth: int = 0, seen: Optional[Set[int]] = None, stop=None,
+                     bindings: Optional[Dict[Tuple[int, str], Tuple[cst.BaseExpression, Scope, int]]] = None,
+                     ) -> Iterator[Tuple[cst.CSTNode, Scope, int]]:
+        """Every sub-expression that `expr` is computed from, following local names backwards
+        and into the return statements of project helpers (their parameters bound to the arguments).
 
         `stop(node, scope)` may return True to yield a node but not look inside it.
         """
         if seen is None:
             seen = set()
+        bindings = bindings or {}
         if expr is None or depth > MAX_DEPTH * 3 or id(expr) in seen:
             return
         seen.add(id(expr))
@@ -442,17 +478,69 @@ class Analysis:
             node = stack.pop()
             yield node, scope, order
             if isinstance(node, cst.Name):
-                for def_scope, definition in self.reaching(scope, node.value, order):
-                    if definition.value is not None and definition.kind in ("assign", "augassign", "with"):
-                        value = definition.value
-                        if isinstance(value, cst.AugAssign):
-                            value = value.value
-                        yield from self.dependencies(value, def_scope, definition.order, depth + 1, seen, stop)
+                yield from self._name_dependencies(node.value, scope, order, depth, seen, stop, bindings)
                 continue
             if stop is not None and stop(node, scope):
                 continue
+            if isinstance(node, cst.Call) and depth < MAX_DEPTH:
+                call = self.call_site(node, scope)
+                target = self.project.callee(call) if call is not None else None
+                if isinstance(target, Scope) and target.returns and target.name != "__init__":
+                    inner = dict(bindings)
+                    offset = 1 if target.self_name is not None else 0
+                    for index, param in enumerate(target.params):
+                        argument = bound_argument(node, param, index - offset)
+                        if argument is not None:
+                            inner[(id(target), param)] = (argument, scope, call.order)
+                    for return_order, value in target.returns:
+                        yield from self.dependencies(value, target, return_order, depth + 1, seen, stop, inner)
             for child in _expression_children(node):
                 stack.append(child)
+
+    def _name_dependencies(self, name, scope, order, depth, seen, stop, bindings):
+        for def_scope, definition in self.reaching(scope, name, order):
+            if definition.kind == "param":
+                bound = bindings.get((id(def_scope), name))
+                if bound is not None:
+                    argument, caller, caller_order = bound
+                    yield from self.dependencies(argument, caller, caller_order, depth + 1, seen, stop, bindings)
+                    continue
+                # Unbound: what any call site in the project passes.
+                index = def_scope.params.index(name) if name in def_scope.params else -1
+                offset = 1 if def_scope.self_name is not None else 0
+                for call in self.project.callers(def_scope)[:MAX_CALLERS]:
+                    argument = bound_argument(call.node, name, index - offset)
+                    if argument is not None:
+                        yield from self.dependencies(argument, call.scope, call.order, depth + 1, seen, stop,
+                                                     bindings)
+                continue
+            if definition.value is None or definition.kind not in ("assign", "augassign", "with"):
+                continue
+            value = definition.value
+            if isinstance(value, cst.AugAssign):
+                # `total += x` depends on x and on what total was before.
+                value = value.value
+                key = id(definition)
+                if key not in seen:
+                    seen.add(key)
+                    yield from self._name_dependencies(name, def_scope, definition.order, depth + 1, seen, stop,
+                                                       bindings)
+            yield from self.dependencies(value, def_scope, definition.order, depth + 1, seen, stop, bindings)
+
+    def backpropagated_losses(self, scope: Scope) -> List[Tuple[cst.BaseExpression, int, cst.CSTNode]]:
+        """(loss expression, order, backward node) for every backward in a scope; a Lightning
+        training_step's returned loss counts too, since the framework backpropagates it."""
+        found = []
+        for event in self.events(scope, depth=0):
+            if event.kind == "backward":
+                loss = self.backpropagated(event.call.node)
+                if loss is not None:
+                    found.append((loss, event.site_order, event.node))
+        if scope.name == "training_step" and scope.cls is not None and self.class_summary(scope.cls).is_lightning:
+            for order, value in scope.returns:
+                if value is not None:
+                    found.append((value, order, value))
+        return found
 
     def backpropagated(self, call: cst.Call) -> Optional[cst.BaseExpression]:
         """`loss` in `loss.backward()`, `scaler.scale(loss).backward()`, `accelerator.backward(loss)`."""

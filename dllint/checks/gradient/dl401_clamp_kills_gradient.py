@@ -22,12 +22,10 @@ _CONSTANT_TENSORS = {"tensor", "zeros_like", "ones_like", "full_like", "as_tenso
 def check(ctx: CheckContext) -> None:
     analysis = ctx.analysis
     for scope in ctx.scopes:
-        for event in analysis.events(scope, depth=0):
-            if event.kind != "backward":
-                continue
-            loss = analysis.backpropagated(event.call.node)
+        for loss, loss_order, _ in analysis.backpropagated_losses(scope):
             guarded = set()
-            for node, node_scope, order in analysis.dependencies(loss, scope, event.site_order):
+            for node, node_scope, order in analysis.dependencies(loss, scope, loss_order,
+                                                                 stop=analysis.is_gradient_barrier):
                 if not isinstance(node, cst.Call):
                     continue
                 name = _function_name(node, analysis, node_scope)
@@ -36,15 +34,61 @@ def check(ctx: CheckContext) -> None:
                     if isinstance(node.func, cst.Attribute):
                         guarded.add(id(node.func.value))
                 clamped = _clamped_value(node, name, analysis, node_scope)
-                if clamped is None or id(node) in guarded:
+                if clamped is None or id(node) in guarded or _is_epsilon_guard(analysis, node, node_scope):
                     continue
-                if isinstance(clamped, (cst.BinaryOperation, cst.UnaryOperation)):
-                    continue  # a margin such as clamp(1 - y * out, min=0) is a hinge loss, on purpose
+                if _lower_bound(analysis, node, node_scope) == 0 and _is_margin(analysis, clamped, node_scope, order):
+                    continue  # clamp(1 - y * out, min=0) is a hinge loss, on purpose
                 if analysis.is_training_output(clamped, node_scope, order):
                     ctx.report(node, f"{name}() with a constant bound on a model output or loss that is "
                                      f"backpropagated: every clipped element gets zero gradient and stops learning; "
                                      f"remove the clamp from the training path (clamp only for metrics or outputs)",
                                file=node_scope.file)
+
+
+def _is_margin(analysis, clamped, scope, order) -> bool:
+    """Arithmetic on the output (a margin), directly or through a name."""
+    values = [o.expr for o in analysis.origins(clamped, scope, order)] or [clamped]
+    return all(isinstance(v, cst.UnaryOperation) or (isinstance(v, cst.BinaryOperation) and
+                                                     isinstance(v.operator, (cst.Subtract, cst.Add)))
+               for v in values)
+
+
+def _is_epsilon_guard(analysis, call: cst.Call, scope) -> bool:
+    """clamp(min=1e-7) only keeps values off zero (before a log or a division): not a real clip."""
+    low = _lower_bound(analysis, call, scope)
+    return low is not None and 0 < low <= 1e-3
+
+
+def _lower_bound(analysis, call: cst.Call, scope) -> Optional[float]:
+    """The constant of a lower-bound-only clamp (clamp(min=c), clamp_min(c), max(x, c)), else None."""
+    method = isinstance(call.func, cst.Attribute) and not analysis.qualify(call.func, scope)
+    name = call.func.attr.value if isinstance(call.func, cst.Attribute) else dotted_name(call.func)
+    name = (name or "").rsplit(".", 1)[-1].rstrip("_")
+    args = list(call.args) if method else list(call.args[1:])
+    if any(a.keyword is not None and a.keyword.value == "max" for a in args):
+        return None
+    bounds = [a.value for a in args if a.keyword is None or a.keyword.value == "min"]
+    if len(bounds) != 1 or (name in ("clamp", "clip") and any(a.keyword is None for a in args[1:])):
+        return None
+    if name not in ("clamp", "clip", "clamp_min", "max", "maximum"):
+        return None
+    return _number_value(analysis, bounds[0], scope)
+
+
+def _number_value(analysis, expr, scope) -> Optional[float]:
+    """The value of a numeric literal, or of an UPPER_CASE constant bound to one."""
+    if isinstance(expr, cst.Name) and expr.value.isupper():
+        values = [o.expr for o in analysis.origins(expr, scope, 10 ** 9)]
+        expr = values[0] if len(values) == 1 else expr
+    if isinstance(expr, cst.Call) and expr.args and analysis.torch_member(expr.func, scope, _CONSTANT_TENSORS):
+        expr = expr.args[0].value
+    negative = isinstance(expr, cst.UnaryOperation) and isinstance(expr.operator, cst.Minus)
+    if negative:
+        expr = expr.expression
+    if isinstance(expr, (cst.Integer, cst.Float)):
+        value = float(expr.value.replace("_", ""))
+        return -value if negative else value
+    return None
 
 
 def _function_name(call: cst.Call, analysis, scope) -> Optional[str]:
@@ -71,9 +115,9 @@ def _clamped_value(call: cst.Call, name: Optional[str], analysis, scope) -> Opti
     if name in _BOUND_FUNCTIONS and len(args) == 2 and not any(a.keyword for a in args):
         first, second = args[0].value, args[1].value
         if isinstance(call.func, cst.Name):  # Python's builtin min/max
-            if _is_number(second):
+            if _is_constant(second, analysis, scope):
                 return first
-            if _is_number(first):
+            if _is_constant(first, analysis, scope):
                 return second
             return None
         if not method and _is_constant_tensor(second, analysis, scope):

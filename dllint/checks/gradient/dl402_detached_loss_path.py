@@ -11,13 +11,10 @@ from dllint.registry import rule
 def check(ctx: CheckContext) -> None:
     analysis = ctx.analysis
     for scope in ctx.scopes:
-        for event in analysis.events(scope, depth=0):
-            if event.kind != "backward":
-                continue
-            loss = analysis.backpropagated(event.call.node)
+        for loss, loss_order, _ in analysis.backpropagated_losses(scope):
             barriers = []
             reaches_model = False
-            for node, node_scope, order in analysis.dependencies(loss, scope, event.site_order,
+            for node, node_scope, order in analysis.dependencies(loss, scope, loss_order,
                                                                  stop=analysis.is_gradient_barrier):
                 if analysis.is_gradient_barrier(node, node_scope):
                     barriers.append((node, node_scope, order))

@@ -53,9 +53,7 @@ def _is_live_loss(analysis, value, scope, order) -> bool:
 def _names_behind_backward(analysis, scope):
     """Names the backpropagated losses are computed from: summing losses into the loss itself is fine."""
     names = set()
-    for event in analysis.events(scope, depth=0):
-        if event.kind == "backward":
-            loss = analysis.backpropagated(event.call.node)
-            names.update(dotted_name(node) for node, _, _ in analysis.dependencies(loss, scope, event.site_order)
-                         if isinstance(node, cst.Name))
+    for loss, order, _ in analysis.backpropagated_losses(scope):
+        names.update(dotted_name(node) for node, _, _ in analysis.dependencies(loss, scope, order)
+                     if isinstance(node, cst.Name))
     return names
