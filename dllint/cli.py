@@ -100,15 +100,19 @@ def _use_color(choice: str) -> bool:
               help="Report suppression comments that silence nothing (DL998).")
 @click.option("--stdin-filename", metavar="PATH",
               help="With PATH `-`: the name of the buffer read from stdin (settings apply to that name).")
+@click.option("--jobs", "-j", type=click.IntRange(min=1), default=None, metavar="N",
+              help="Worker processes (default: the number of usable cores).")
+@click.option("--no-cache", is_flag=True, help="Neither read nor write the result cache (.dllint_cache/).")
 def check(paths: Tuple[str, ...], output_format: str, show_source: bool, color_choice: str,
           show_suppressed: bool, warn_unused_suppressions: bool, stdin_filename: Optional[str],
-          **flags: Any) -> None:
+          jobs: Optional[int], no_cache: bool, **flags: Any) -> None:
     """Lint PATHS (files or directories) for PyTorch training bugs; `-` reads stdin."""
     from dllint import registry
     from dllint.config import search_start
     from dllint.discovery import repository_root
-    from dllint.engine import lint_sources
+    from dllint.cache import CACHE_DIRECTORY, ResultCache
     from dllint.output import OutputOptions, get_formatter
+    from dllint.runner import lint_items, usable_cores
     from dllint.output.text_format import summary_line
     from dllint.suppressions import apply_per_file_ignores, apply_suppressions
 
@@ -120,7 +124,8 @@ def check(paths: Tuple[str, ...], output_format: str, show_source: bool, color_c
     targets = [stdin_filename or os.getcwd()] if from_stdin else list(paths)
     settings = _load_settings(targets, flags)
     items, roots = _read_stdin(stdin_filename) if from_stdin else _read_files(paths, settings)
-    result = lint_sources(items, settings.active_codes, roots)
+    cache = None if no_cache or from_stdin else ResultCache(os.path.join(settings.base_directory, CACHE_DIRECTORY))
+    result = lint_items(items, settings.active_codes, roots, jobs=jobs or usable_cores(), cache=cache)
     sources = {item.display_path: item.source for item in items}
 
     # Per-file ignores first, then comments, so that a comment made redundant by the config shows as unused.
@@ -206,6 +211,21 @@ def _toml_value(value: Any) -> str:
     if isinstance(value, list):
         return "[" + ", ".join(_toml_value(v) for v in value) + "]"
     return json.dumps(value)
+
+
+@main.command("clean")
+@click.argument("paths", nargs=-1, type=click.Path())
+@_settings_options
+def clean(paths: Tuple[str, ...], **flags: Any) -> None:
+    """Delete the result cache (.dllint_cache/ next to the configuration)."""
+    from dllint.cache import CACHE_DIRECTORY, clear
+
+    settings = _load_settings(list(paths) or [os.getcwd()], flags)
+    directory = os.path.join(settings.base_directory, CACHE_DIRECTORY)
+    if clear(directory):
+        click.echo(f"Removed {directory}", err=True)
+    else:
+        click.echo(f"No cache at {directory}", err=True)
 
 
 @main.command("list-rules")

@@ -18,7 +18,7 @@ from dllint import registry
 from dllint.findings import Finding
 
 # Files that never mention these are not analysed (they cannot hold a training bug).
-_TORCH_MARKERS = (b"torch", b"lightning")
+TORCH_MARKERS = ("torch", "lightning")
 # Larger files (generated tables, vendored bundles) are skipped with a notice: even a syntax check
 # takes seconds, a full analysis minutes, and nobody writes a training loop that size by hand.
 MAX_ANALYSED_BYTES = 2_000_000
@@ -87,24 +87,27 @@ def load_source(path: str, shown: str, data: Optional[bytes] = None) -> SourceFi
     if item.error is not None:
         return item
     item.too_large = len(data) > MAX_ANALYSED_BYTES
-    if item.too_large:
-        return item
-    # CPython's parser is fast and guards libcst's native parser against input that would crash it
-    # (thousands of nested brackets); it also gives the best error positions.
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            ast.parse(item.source, filename=path)
-    except SyntaxError as error:
-        item.error = _parse_error(shown, error.lineno or 1, error.offset or 1, f"syntax error: {error.msg}")
-    except (RecursionError, MemoryError, ValueError, OverflowError):
-        item.error = _parse_error(shown, 1, 1, "file is too deeply nested to parse")
     return item
 
 
+def check_syntax(item: SourceFile) -> None:
+    """CPython's parser is fast and guards libcst's native parser against input that would crash it
+    (thousands of nested brackets); it also gives the best error positions."""
+    if item.error is not None or item.source is None or item.too_large:
+        return
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ast.parse(item.source, filename=item.path)
+    except SyntaxError as error:
+        item.error = _parse_error(item.display_path, error.lineno or 1, error.offset or 1,
+                                  f"syntax error: {error.msg}")
+    except (RecursionError, MemoryError, ValueError, OverflowError):
+        item.error = _parse_error(item.display_path, 1, 1, "file is too deeply nested to parse")
+
+
 def mentions_torch(source: str) -> bool:
-    data = source.encode("utf-8", "ignore")
-    return any(marker in data for marker in _TORCH_MARKERS)
+    return any(marker in source for marker in TORCH_MARKERS)
 
 
 def parse_facts(item: SourceFile, module_name: str):
@@ -113,6 +116,7 @@ def parse_facts(item: SourceFile, module_name: str):
 
     from dllint.model.builder import build_file_facts
 
+    check_syntax(item)
     if item.error is not None or item.source is None or item.too_large or not mentions_torch(item.source):
         return None
     try:
@@ -150,7 +154,7 @@ def lint_sources(items: Sequence[SourceFile], codes: Sequence[str], roots: Seque
 def _lint_sources(items: Sequence[SourceFile], codes: Sequence[str], roots: Sequence[str]) -> LintResult:
     from dllint.context import CheckContext
     from dllint.model.flow import Analysis
-    from dllint.model.project import Project, module_name_for
+    from dllint.model.project import Project, module_name_for, root_for
     from dllint.positions import forget, span_of
 
     findings: List[Finding] = []
@@ -160,7 +164,7 @@ def _lint_sources(items: Sequence[SourceFile], codes: Sequence[str], roots: Sequ
         if item.too_large and item.error is None:
             notices.append(f"{item.display_path} is larger than {MAX_ANALYSED_BYTES // 1_000_000} MB: "
                            f"skipped")
-        root = _root_for(item.path, roots)
+        root = root_for(item.path, roots)
         try:
             facts = parse_facts(item, module_name_for(item.path, root))
         except RecursionError:
@@ -200,15 +204,6 @@ def _lint_sources(items: Sequence[SourceFile], codes: Sequence[str], roots: Sequ
     for facts in all_facts:
         forget(facts)
     return LintResult(sorted(set(findings)), files_checked=len(items), notices=notices)
-
-
-def _root_for(path: str, roots: Sequence[str]) -> Optional[str]:
-    absolute = os.path.abspath(path)
-    best = None
-    for root in roots:
-        if absolute.startswith(root.rstrip(os.sep) + os.sep) and (best is None or len(root) > len(best)):
-            best = root
-    return best
 
 
 def _internal_error(path: str, code: str, error: BaseException) -> Finding:

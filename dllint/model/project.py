@@ -13,6 +13,44 @@ from dllint.model.facts import CallSite, ClassFacts, FileFacts, Scope
 Target = Union[Scope, ClassFacts]
 
 
+class ModuleTable:
+    """Finds the file an import names, the way the linted code would: beside the importer first
+    (script-style imports), then by full name, then by unique suffix (the linted root may sit
+    above or below the package root)."""
+
+    def __init__(self, entries) -> None:
+        self.by_module: Dict[str, object] = {}
+        self.by_suffix: Dict[str, List[object]] = {}
+        for name, entry in entries:
+            self.by_module[name] = entry
+            parts = name.split(".")
+            for start in range(1, len(parts)):
+                self.by_suffix.setdefault(".".join(parts[start:]), []).append(entry)
+
+    def resolve(self, qualified_module: str, importer: str, importer_path: str):
+        if qualified_module.startswith("."):
+            level = len(qualified_module) - len(qualified_module.lstrip("."))
+            package = importer.split(".") if importer else []
+            is_package = os.path.basename(importer_path) == "__init__.py"
+            keep = len(package) - (level - 1) - (0 if is_package else 1)
+            rest = qualified_module.lstrip(".")
+            qualified_module = ".".join(package[:max(keep, 0)] + ([rest] if rest else []))
+        package = importer.rpartition(".")[0]
+        for candidate in ((f"{package}.{qualified_module}" if package else None), qualified_module):
+            found = self.by_module.get(candidate) if candidate else None
+            if found is not None:
+                return found
+        matches = self.by_suffix.get(qualified_module, [])
+        if len(matches) == 1:
+            return matches[0]
+        parts = qualified_module.split(".")
+        for start in range(1, len(parts)):
+            found = self.by_module.get(".".join(parts[start:]))
+            if found is not None:
+                return found
+        return None
+
+
 def module_name_for(path: str, root: Optional[str]) -> str:
     """`pkg/models/resnet.py` -> `pkg.models.resnet`, relative to the linted root."""
     base = os.path.relpath(path, root) if root else os.path.basename(path)
@@ -25,12 +63,21 @@ def module_name_for(path: str, root: Optional[str]) -> str:
     return ".".join(parts)
 
 
+def root_for(path: str, roots) -> Optional[str]:
+    """The longest linted root that contains `path`."""
+    absolute = os.path.abspath(path)
+    best = None
+    for root in roots:
+        if absolute.startswith(root.rstrip(os.sep) + os.sep) and (best is None or len(root) > len(best)):
+            best = root
+    return best
+
+
 class Project:
     """All files linted together. A single file is a project of one."""
 
     def __init__(self, files: Iterable[FileFacts]) -> None:
         self.files: List[FileFacts] = list(files)
-        self.by_module: Dict[str, FileFacts] = {f.module_name: f for f in self.files}
         self._classes_by_name: Dict[str, List[ClassFacts]] = {}
         self._functions_by_name: Dict[str, List[Scope]] = {}
         for facts in self.files:
@@ -38,11 +85,7 @@ class Project:
                 self._classes_by_name.setdefault(cls.name, []).append(cls)
             for name, scope in facts.functions.items():
                 self._functions_by_name.setdefault(name, []).append(scope)
-        self._by_suffix: Dict[str, List[FileFacts]] = {}
-        for facts in self.files:
-            parts = facts.module_name.split(".")
-            for start in range(1, len(parts)):
-                self._by_suffix.setdefault(".".join(parts[start:]), []).append(facts)
+        self.modules = ModuleTable([(f.module_name, f) for f in self.files])
         self._callers: Optional[Dict[int, List[CallSite]]] = None
         self._subclasses: Optional[Dict[int, List[ClassFacts]]] = None
         self._foreign_attributes: Optional[set] = None
@@ -61,30 +104,7 @@ class Project:
         return f"{qualified}.{rest}" if rest else qualified
 
     def _module_for(self, qualified_module: str, facts: FileFacts) -> Optional[FileFacts]:
-        if qualified_module.startswith("."):
-            level = len(qualified_module) - len(qualified_module.lstrip("."))
-            package = facts.module_name.split(".")
-            is_package = os.path.basename(facts.path) == "__init__.py"
-            keep = len(package) - (level - 1) - (0 if is_package else 1)
-            base = package[:max(keep, 0)]
-            rest = qualified_module.lstrip(".")
-            qualified_module = ".".join(base + ([rest] if rest else []))
-        # Script-style imports (`from model import Net` next to main.py) resolve beside the importer first.
-        package = facts.module_name.rpartition(".")[0]
-        for candidate in ((f"{package}.{qualified_module}" if package else None), qualified_module):
-            found = self.by_module.get(candidate) if candidate else None
-            if found is not None:
-                return found
-        # The linted root may sit above or below the package root: match by suffix.
-        matches = self._by_suffix.get(qualified_module, [])
-        if len(matches) == 1:
-            return matches[0]
-        parts = qualified_module.split(".")
-        for start in range(1, len(parts)):
-            found = self.by_module.get(".".join(parts[start:]))
-            if found is not None:
-                return found
-        return None
+        return self.modules.resolve(qualified_module, facts.module_name, facts.path)
 
     def lookup(self, qualified: str, facts: FileFacts) -> Optional[Target]:
         """A class or top-level function of the project by its import-qualified name."""

@@ -1,0 +1,99 @@
+"""Results cached per component, keyed by dllint's version, the active rules and every file's content.
+
+Entries are JSON files written atomically (a temporary file, then os.replace), so concurrent
+runs never see half an entry; anything unreadable or from another version is ignored.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from typing import List, Optional, Sequence
+
+from dllint import __version__
+from dllint.findings import Finding
+
+CACHE_DIRECTORY = ".dllint_cache"
+_FORMAT = 1
+
+
+_BUILD: List[str] = []
+
+
+def build_fingerprint() -> str:
+    """dllint's version plus the size and time of its own sources, so that an edited
+    development install never reads results computed by older code."""
+    if not _BUILD:
+        package = os.path.dirname(os.path.abspath(__file__))
+        digest = hashlib.sha256(__version__.encode())
+        for directory, subdirs, names in os.walk(package):
+            subdirs.sort()
+            for name in sorted(names):
+                if name.endswith(".py"):
+                    stat = os.stat(os.path.join(directory, name))
+                    digest.update(f"{directory}/{name}:{stat.st_size}:{stat.st_mtime_ns}".encode())
+        _BUILD.append(digest.hexdigest())
+    return _BUILD[0]
+
+
+def component_key(items, codes: Sequence[str]) -> str:
+    digest = hashlib.sha256(f"dllint {build_fingerprint()} format {_FORMAT}\n".encode())
+    digest.update((",".join(sorted(codes)) + "\n").encode())
+    for item in items:
+        digest.update(f"{item.path}\0{item.display_path}\0".encode())
+        digest.update(hashlib.sha256((item.source or "").encode("utf-8", "surrogatepass")).digest())
+        digest.update(repr((item.too_large, item.error)).encode())
+    return digest.hexdigest()
+
+
+class ResultCache:
+    def __init__(self, directory: str) -> None:
+        self.directory = directory
+
+    def _path(self, key: str) -> str:
+        return os.path.join(self.directory, key[:2], key + ".json")
+
+    def get(self, key: str) -> Optional[dict]:
+        try:
+            with open(self._path(key), encoding="utf-8") as handle:
+                entry = json.load(handle)
+            if entry.get("version") != __version__ or entry.get("format") != _FORMAT or entry.get("key") != key:
+                return None
+            findings = [Finding(**f) for f in entry["findings"]]
+            notices = [str(n) for n in entry["notices"]]
+            return {"findings": findings, "notices": notices}
+        except (OSError, ValueError, TypeError, KeyError, AttributeError):
+            return None  # missing, corrupt or foreign: recompute
+
+    def put(self, key: str, findings: List[Finding], notices: List[str]) -> None:
+        entry = {"version": __version__, "format": _FORMAT, "key": key,
+                 "findings": [f.to_dict() for f in findings], "notices": list(notices)}
+        try:
+            self._prepare()
+            target = self._path(key)
+            os.makedirs(os.path.dirname(target), exist_ok=True)
+            handle, temporary = tempfile.mkstemp(dir=os.path.dirname(target), suffix=".tmp")
+            with os.fdopen(handle, "w", encoding="utf-8") as stream:
+                json.dump(entry, stream)
+            os.replace(temporary, target)
+        except OSError:
+            pass  # a read-only tree just runs uncached
+
+    def _prepare(self) -> None:
+        if not os.path.isdir(self.directory):
+            os.makedirs(self.directory, exist_ok=True)
+        ignore = os.path.join(self.directory, ".gitignore")
+        if not os.path.exists(ignore):
+            with open(ignore, "w", encoding="utf-8") as handle:
+                handle.write("# Created by dllint: cached results, safe to delete.\n*\n")
+
+
+def clear(directory: str) -> bool:
+    """Delete a cache directory; True when there was one."""
+    if not os.path.isdir(directory) or not os.path.exists(os.path.join(directory, ".gitignore")):
+        return False
+    shutil.rmtree(directory, ignore_errors=True)
+    return True
