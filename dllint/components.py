@@ -9,28 +9,31 @@ from __future__ import annotations
 
 import os
 import re
-from typing import Dict, List, Sequence
+from typing import Dict, List, Sequence, Set, Tuple
 
 from dllint.engine import SourceFile, mentions_torch
 from dllint.model.project import ModuleTable, module_name_for, root_for
 
-_IMPORT = re.compile(r"^[ \t]*(?:from[ \t]+(\.*[\w.]*)[ \t]+import[ \t]+\(?([\w, \t.]*)|import[ \t]+([\w., \t]+))",
-                     re.MULTILINE)
+_FROM_IMPORT = re.compile(r"^[ \t]*from[ \t]+(\.*[\w.]*)[ \t]+import[ \t]+(\([^)]*\)|[^\n#;]*)", re.MULTILINE)
+_PLAIN_IMPORT = re.compile(r"^[ \t]*import[ \t]+([\w., \t]+)", re.MULTILINE)
+_DEFINITION = re.compile(r"^(?:async[ \t]+)?(?:def|class)[ \t]+(\w+)", re.MULTILINE)
 
 
-def imported_modules(source: str) -> List[str]:
-    """Module names a file imports (`from .models import Net` gives `.models` and `.models.Net`)."""
-    found: List[str] = []
-    for match in _IMPORT.finditer(source):
-        module, names, plain = match.groups()
-        if plain is not None:
-            found.extend(part.split(" as ")[0].strip() for part in plain.split(","))
-        elif module is not None:
-            found.append(module)
-            joiner = "" if module.endswith(".") else "."
-            found.extend(f"{module}{joiner}{name.split(' as ')[0].strip()}" for name in names.split(",")
-                         if name.strip())
-    return [name for name in found if name]
+def imports(source: str) -> List[Tuple[str, List[str]]]:
+    """(module, imported names) pairs: `from .models import Net` gives (".models", ["Net"]),
+    `import models` gives ("models", [])."""
+    found: List[Tuple[str, List[str]]] = []
+    for match in _FROM_IMPORT.finditer(source):
+        names = [n.split(" as ")[0].strip() for n in match.group(2).strip("()").replace("\\", " ").split(",")]
+        found.append((match.group(1), [n for n in names if n and n != "*"]))
+    for match in _PLAIN_IMPORT.finditer(source):
+        found.extend((part.split(" as ")[0].strip(), []) for part in match.group(1).split(",") if part.strip())
+    return found
+
+
+def defined_names(source: str) -> Set[str]:
+    """Top-level classes and functions: the only things other files can learn facts about."""
+    return set(_DEFINITION.findall(source))
 
 
 def components(items: Sequence[SourceFile], roots: Sequence[str]) -> List[List[SourceFile]]:
@@ -47,11 +50,24 @@ def components(items: Sequence[SourceFile], roots: Sequence[str]) -> List[List[S
             key = parent[key]
         return key
 
+    defined = {id(i): defined_names(i.source or "") for i in analysed}
     for item in analysed:
-        for module in imported_modules(item.source or ""):
-            target = table.resolve(module, names[id(item)], item.path)
-            if target is not None and target is not item:
-                parent[find(id(item))] = find(id(target))
+        importer = names[id(item)]
+        for module, imported in imports(item.source or ""):
+            # A link matters only when it reaches a file that defines what is imported; package
+            # __init__ files that merely re-export would otherwise glue everything together.
+            targets = []
+            target = table.resolve(module, importer, item.path)
+            if target is not None and (not imported or defined[id(target)] & set(imported)):
+                targets.append(target)
+            joiner = "" if module.endswith(".") else "."
+            for name in imported:
+                submodule = table.resolve(f"{module}{joiner}{name}", importer, item.path)
+                if submodule is not None:
+                    targets.append(submodule)
+            for target in targets:
+                if target is not item and defined[id(target)]:
+                    parent[find(id(item))] = find(id(target))
     groups: Dict[int, List[SourceFile]] = {}
     for item in analysed:
         groups.setdefault(find(id(item)), []).append(item)

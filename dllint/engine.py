@@ -214,10 +214,11 @@ def _internal_error(path: str, code: str, error: BaseException) -> Finding:
     return Finding(path, 1, 1, 1, 1, info.code, info.name, info.severity, message)
 
 
-def lint_paths(paths: Iterable[str], codes: Sequence[str], exclude: Sequence[str] = ()) -> LintResult:
+def lint_paths(paths: Iterable[str], codes: Sequence[str], exclude: Sequence[str] = (), jobs: int = 1) -> LintResult:
+    """Lint files and directories exactly as the command line does (without config or cache)."""
     from dllint.discovery import discover
+    from dllint.runner import lint_items
 
     files, roots = discover(paths, exclude)
-    with _without_cyclic_gc():
-        items = [load_source(path, display_path(path)) for path in files]
-    return lint_sources(items, codes, roots)
+    items = [load_source(path, display_path(path)) for path in files]
+    return lint_items(items, codes, roots, jobs=jobs)

@@ -1,0 +1,170 @@
+"""Benchmark: dllint against the bare libcst parse of the same files.
+
+Usage: python bench/bench.py [--limit N] [--jobs N] [DIRECTORY ...]
+
+Without directories, the corpus is the installed torch package's Python sources (found
+without importing torch) plus the project's fixtures. Measures, on the same files:
+(a) read + libcst.parse_module only, (b) parse + the facts dllint collects, (c) dllint cold
+with one job and with all cores, (d) dllint warm (cache hit), (e) warm after touching one file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import importlib.util
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+
+def torch_sources():
+    spec = importlib.util.find_spec("torch")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return list(spec.submodule_search_locations)[0]
+
+
+def python_files(directories, limit):
+    files = []
+    for directory in directories:
+        for folder, subdirs, names in os.walk(directory):
+            subdirs[:] = sorted(d for d in subdirs if d != "__pycache__")
+            files.extend(os.path.join(folder, n) for n in sorted(names) if n.endswith(".py"))
+    return files[:limit] if limit else files
+
+
+def copy_corpus(files, destination):
+    """Copy the corpus so that the cache and the touched file never alter the originals."""
+    common = os.path.commonpath([os.path.abspath(f) for f in files])
+    for path in files:
+        target = os.path.join(destination, os.path.relpath(os.path.abspath(path), common))
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        shutil.copyfile(path, target)
+    return destination
+
+
+def measure_in_process(function):
+    start_wall, start_cpu = time.perf_counter(), time.process_time()
+    function()
+    return time.perf_counter() - start_wall, time.process_time() - start_cpu
+
+
+def bare_parse(files):
+    import libcst
+
+    def run():
+        gc.disable()
+        try:
+            for path in files:
+                with open(path, "rb") as handle:
+                    data = handle.read()
+                try:
+                    libcst.parse_module(data.decode("utf-8"))
+                except Exception:
+                    pass
+        finally:
+            gc.enable()
+    return measure_in_process(run)
+
+
+def parse_and_facts(files):
+    import libcst
+
+    from dllint.model.builder import build_file_facts
+
+    def run():
+        gc.disable()
+        try:
+            for path in files:
+                with open(path, "rb") as handle:
+                    source = handle.read().decode("utf-8", "replace")
+                try:
+                    tree = libcst.parse_module(source)
+                except Exception:
+                    continue
+                build_file_facts(path, "m", source, tree)
+        finally:
+            gc.enable()
+    return measure_in_process(run)
+
+
+_WRAPPER = ("import resource, subprocess, sys, time; t = time.perf_counter(); "
+            "r = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL); "
+            "u = resource.getrusage(resource.RUSAGE_CHILDREN); "
+            "print(time.perf_counter() - t, u.ru_utime + u.ru_stime, u.ru_maxrss, r.returncode)")
+
+
+def run_dllint(corpus, *flags):
+    command = [sys.executable, "-c", _WRAPPER, sys.executable, "-m", "dllint", corpus, *flags]
+    output = subprocess.run(command, capture_output=True, text=True, cwd=os.path.dirname(corpus),
+                            env={**os.environ, "PYTHONPATH": ROOT}).stdout.split()
+    wall, cpu, rss_kb, code = float(output[0]), float(output[1]), int(output[2]), int(output[3])
+    if code not in (0, 1):
+        raise SystemExit(f"dllint failed with exit code {code}")
+    return wall, cpu, rss_kb / 1024
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("directories", nargs="*")
+    parser.add_argument("--limit", type=int, default=1000, help="at most this many files (0: all)")
+    parser.add_argument("--jobs", type=int, default=len(os.sched_getaffinity(0)))
+    parser.add_argument("--json", action="store_true", help="print the results as JSON")
+    args = parser.parse_args()
+    directories = args.directories or [d for d in (torch_sources(), os.path.join(ROOT, "fixtures")) if d]
+    files = python_files(directories, args.limit)
+    lines = sum(open(f, encoding="utf-8", errors="replace").read().count("\n") for f in files)
+    work = tempfile.mkdtemp(prefix="dllint-bench-")
+    try:
+        corpus = copy_corpus(files, os.path.join(work, "corpus"))
+        copied = python_files([corpus], 0)
+        rows = {}
+        rows["(a) read + libcst parse"] = (*bare_parse(copied), None)
+        rows["(b) parse + dllint facts"] = (*parse_and_facts(copied), None)
+        cache = os.path.join(work, ".dllint_cache")
+        rows["(c) dllint cold, 1 job"] = run_dllint(corpus, "--jobs", "1", "--no-cache")
+        rows[f"(c) dllint cold, {args.jobs} jobs"] = run_dllint(corpus, "--jobs", str(args.jobs), "--no-cache")
+        shutil.rmtree(cache, ignore_errors=True)
+        run_dllint(corpus, "--jobs", str(args.jobs))  # fill the cache
+        rows["(d) dllint warm, nothing changed"] = run_dllint(corpus, "--jobs", str(args.jobs))
+        touched = copied[len(copied) // 2]
+        with open(touched, "a", encoding="utf-8") as handle:
+            handle.write("\n# touched by the benchmark\n")
+        rows["(e) dllint warm, one file touched"] = run_dllint(corpus, "--jobs", str(args.jobs))
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+    a = rows["(a) read + libcst parse"][0]
+    b = rows["(b) parse + dllint facts"][0]
+    c1 = rows["(c) dllint cold, 1 job"][0]
+    cn = rows[f"(c) dllint cold, {args.jobs} jobs"][0]
+    d = rows["(d) dllint warm, nothing changed"][0]
+    ratios = {"(c1)/(a)": c1 / a, "(c1)/(b)": c1 / b, "speed-up from cores": c1 / cn, "(d)/(c1)": d / c1}
+    machine = f"{platform.processor() or platform.machine()}, {len(os.sched_getaffinity(0))} cores, " \
+              f"Python {platform.python_version()}"
+    if args.json:
+        print(json.dumps({"files": len(files), "lines": lines, "machine": machine, "rows": rows, "ratios": ratios},
+                         indent=2))
+        return
+    print(f"Corpus: {len(files)} files, {lines} lines ({', '.join(directories)}); machine: {machine}\n")
+    print("| measurement | wall s | CPU s | files/s | KLOC/s | peak RSS MB |")
+    print("|---|---|---|---|---|---|")
+    for name, (wall, cpu, rss) in rows.items():
+        rss_text = f"{rss:.0f}" if rss is not None else "–"
+        print(f"| {name} | {wall:.2f} | {cpu:.2f} | {len(files) / wall:.0f} | {lines / wall / 1000:.1f} | {rss_text} |")
+    print()
+    for name, value in ratios.items():
+        print(f"- {name}: {value:.2f}")
+
+
+if __name__ == "__main__":
+    main()
