@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import json
 import os
 import sys
@@ -103,9 +104,12 @@ def _use_color(choice: str) -> bool:
 @click.option("--jobs", "-j", type=click.IntRange(min=1), default=None, metavar="N",
               help="Worker processes (default: the number of usable cores).")
 @click.option("--no-cache", is_flag=True, help="Neither read nor write the result cache (.dllint_cache/).")
+@click.option("--fix", is_flag=True, help="Apply the fixes that are certainly safe, then report what is left.")
+@click.option("--unsafe-fixes", is_flag=True, help="With --fix or --diff: also apply fixes that change behaviour.")
+@click.option("--diff", is_flag=True, help="Print the fixes as a unified diff and change nothing.")
 def check(paths: Tuple[str, ...], output_format: str, show_source: bool, color_choice: str,
           show_suppressed: bool, warn_unused_suppressions: bool, stdin_filename: Optional[str],
-          jobs: Optional[int], no_cache: bool, **flags: Any) -> None:
+          jobs: Optional[int], no_cache: bool, fix: bool, unsafe_fixes: bool, diff: bool, **flags: Any) -> None:
     """Lint PATHS (files or directories) for PyTorch training bugs; `-` reads stdin."""
     from dllint import registry
     from dllint.config import search_start
@@ -123,20 +127,46 @@ def check(paths: Tuple[str, ...], output_format: str, show_source: bool, color_c
         _fail("no paths given; usage: dllint [OPTIONS] PATH...")
     targets = [stdin_filename or os.getcwd()] if from_stdin else list(paths)
     settings = _load_settings(targets, flags)
-    items, roots = _read_stdin(stdin_filename) if from_stdin else _read_files(paths, settings)
+    if (fix or diff) and from_stdin:
+        _fail("--fix and --diff work on files, not on stdin")
     cache = None if no_cache or from_stdin else ResultCache(os.path.join(settings.base_directory, CACHE_DIRECTORY))
-    result = lint_items(items, settings.active_codes, roots, jobs=jobs or usable_cores(), cache=cache)
-    sources = {item.display_path: item.source for item in items}
 
-    # Per-file ignores first, then comments, so that a comment made redundant by the config shows as unused.
-    per_file = apply_per_file_ignores(result.findings, settings.ignored_codes_for)
-    commented = apply_suppressions(per_file.findings, sources, settings.active_codes, warn_unused_suppressions)
-    # Unused-suppression findings (DL998) are new: per-file ignores apply to them as well.
-    unused = apply_per_file_ignores(commented.findings, settings.ignored_codes_for)
-    findings = [settings.adjusted(f) for f in unused.findings]
-    everything_silenced = [*per_file.suppressed, *commented.suppressed, *unused.suppressed]
-    silenced = sorted(((settings.adjusted(f), reason) for f, reason in everything_silenced),
-                      key=lambda pair: pair[0]) if show_suppressed else []
+    def lint_once():
+        items, roots = _read_stdin(stdin_filename) if from_stdin else _read_files(paths, settings)
+        result = lint_items(items, settings.active_codes, roots, jobs=jobs or usable_cores(), cache=cache)
+        sources = {item.display_path: item.source for item in items}
+        # Per-file ignores first, then comments, so that a comment made redundant by the config shows as unused.
+        per_file = apply_per_file_ignores(result.findings, settings.ignored_codes_for)
+        commented = apply_suppressions(per_file.findings, sources, settings.active_codes, warn_unused_suppressions)
+        # Unused-suppression findings (DL998) are new: per-file ignores apply to them as well.
+        unused = apply_per_file_ignores(commented.findings, settings.ignored_codes_for)
+        findings = [settings.adjusted(f) for f in unused.findings]
+        everything_silenced = [*per_file.suppressed, *commented.suppressed, *unused.suppressed]
+        silenced = sorted(((settings.adjusted(f), reason) for f, reason in everything_silenced),
+                          key=lambda pair: pair[0]) if show_suppressed else []
+        return items, result, sources, findings, silenced
+
+    items, result, sources, findings, silenced = lint_once()
+    if diff:
+        changed = fixed_sources(findings, sources, unsafe_fixes)
+        for path, text in sorted(changed.items()):
+            click.echo("".join(difflib.unified_diff(sources[path].splitlines(True), text.splitlines(True),
+                                                    f"a/{path}", f"b/{path}")), nl=False)
+        click.echo(f"Would fix {len(changed)} file{'s' if len(changed) != 1 else ''}.", err=True)
+        sys.exit(EXIT_FINDINGS if changed else EXIT_CLEAN)
+    if fix:
+        fixed_count = 0
+        for _ in range(MAX_FIX_ROUNDS):  # a fix may make room for another one
+            changed = fixed_sources(findings, sources, unsafe_fixes)
+            if not changed:
+                break
+            for path, text in changed.items():
+                with open(path, "w", encoding="utf-8", newline="") as handle:
+                    handle.write(text)
+            fixed_count += sum(1 for f in findings if f.fix and f.path in changed and
+                               (unsafe_fixes or f.fix["applicability"] == "safe"))
+            items, result, sources, findings, silenced = lint_once()
+        click.echo(f"Fixed {fixed_count} problem{'s' if fixed_count != 1 else ''}.", err=True)
 
     for notice in result.notices:
         click.echo(f"dllint: warning: {notice}", err=True)
@@ -150,6 +180,25 @@ def check(paths: Tuple[str, ...], output_format: str, show_source: bool, color_c
     files_with_findings = len({f.path for f in findings})
     click.echo(summary_line(len(findings), files_with_findings, result.files_checked, len(silenced)), err=True)
     sys.exit(EXIT_FINDINGS if findings else EXIT_CLEAN)
+
+
+MAX_FIX_ROUNDS = 5
+
+
+def fixed_sources(findings, sources, unsafe: bool) -> Dict[str, str]:
+    """New text of every file that the applicable fixes change."""
+    from dllint.fixes import SAFE, apply_edits
+
+    by_path: Dict[str, list] = {}
+    for finding in findings:
+        if finding.fix and (unsafe or finding.fix["applicability"] == SAFE):
+            by_path.setdefault(finding.path, []).append(finding.fix)
+    changed = {}
+    for path, fixes in by_path.items():
+        text, applied = apply_edits(sources[path], fixes)
+        if applied and text != sources[path]:
+            changed[path] = text
+    return changed
 
 
 def _read_stdin(stdin_filename: Optional[str]):

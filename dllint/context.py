@@ -8,6 +8,7 @@ from typing import List, Optional
 
 import libcst as cst
 
+from dllint.fixes import Fix
 from dllint.model.facts import FileFacts
 from dllint.model.flow import Analysis, Source
 from dllint.model.project import Project
@@ -21,6 +22,7 @@ class Report:
     file: FileFacts
     node: cst.CSTNode
     message: str
+    fix: Optional[Fix] = None
 
 
 class CheckContext:
@@ -35,9 +37,10 @@ class CheckContext:
     def scopes(self):
         return self.file.scopes
 
-    def report(self, node: cst.CSTNode, message: str, file: Optional[FileFacts] = None) -> None:
+    def report(self, node: cst.CSTNode, message: str, file: Optional[FileFacts] = None,
+               fix: Optional[Fix] = None) -> None:
         """Report at `node`, which lies in this file unless another file is named."""
-        self.reports.append(Report(self.code, file or self.file, node, message))
+        self.reports.append(Report(self.code, file or self.file, node, message, fix))
 
     def line(self, node: cst.CSTNode, file: Optional[FileFacts] = None) -> int:
         from dllint.positions import line_of
@@ -57,3 +60,8 @@ class CheckContext:
         if source.model_class is not None:
             return f"model {source.model_class.name} ({where}) returns {source.kind}"
         return f"{source.kind} ({where})"
+
+
+def scope_source(facts: FileFacts, scope) -> str:
+    """The source text of a function (or the whole module)."""
+    return facts.source if isinstance(scope.node, cst.Module) else facts.tree.code_for_node(scope.node)

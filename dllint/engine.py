@@ -155,6 +155,7 @@ def _lint_sources(items: Sequence[SourceFile], codes: Sequence[str], roots: Sequ
     from dllint.context import CheckContext
     from dllint.model.flow import Analysis
     from dllint.model.project import Project, module_name_for, root_for
+    from dllint.fixes import edit_for
     from dllint.positions import forget, span_of
 
     findings: List[Finding] = []
@@ -199,8 +200,9 @@ def _lint_sources(items: Sequence[SourceFile], codes: Sequence[str], roots: Sequ
             findings.append(_internal_error(report.file.path, report.code, error))
             continue
         info = rule.info
+        fix = edit_for(report.file.tree, report.file.source, report.fix) if report.fix is not None else None
         findings.append(Finding(report.file.path, line, column, end_line, end_column, info.code, info.name,
-                                info.severity, report.message))
+                                info.severity, report.message, fix))
     for facts in all_facts:
         forget(facts)
     return LintResult(sorted(set(findings)), files_checked=len(items), notices=notices)

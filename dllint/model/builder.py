@@ -147,6 +147,8 @@ class _Builder:
                     and target.value.value == self_name):
                 definition = Definition(target.attr.value, value, order, kind, path, self.loops, node)
                 self.cls.attributes.setdefault(target.attr.value, []).append((self.scope, definition))
+            if target.attr.value in REQUIRES_GRAD_TYPOS:
+                self.facts.requires_grad_typos.append((target.attr, target.attr.value, self.scope))
             if target.attr.value == "grad" and isinstance(value, cst.Name) and value.value == "None":
                 self.scope.grad_clears.append(GradClear(target, order, self.loops, self.scope, self.conditions))
             if not path:

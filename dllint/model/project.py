@@ -73,6 +73,19 @@ def root_for(path: str, roots) -> Optional[str]:
     return best
 
 
+def alias_for(facts: FileFacts, qualified: str) -> Optional[str]:
+    """How a file spells an imported module: `nn` for torch.nn after `from torch import nn`."""
+    for local, target in facts.aliases.items():
+        if target == qualified:
+            return local
+    parent, _, last = qualified.rpartition(".")
+    if parent:
+        spelled = alias_for(facts, parent)
+        if spelled is not None:
+            return f"{spelled}.{last}"
+    return None
+
+
 class Project:
     """All files linted together. A single file is a project of one."""
 

@@ -1,6 +1,7 @@
 """DL201: probabilities reach CrossEntropyLoss, which applies log_softmax itself."""
 
-from dllint.context import CheckContext
+from dllint.context import CheckContext, scope_source
+from dllint.fixes import drop_activation
 from dllint.registry import rule
 
 
@@ -13,6 +14,8 @@ def check(ctx: CheckContext) -> None:
                 continue
             source = ctx.analysis.value_source(loss.input, scope, loss.call.order)
             if source is not None and source.kind == "softmax":
+                fix = drop_activation(loss.input, source.node, scope_source(ctx.file, scope), "softmax") \
+                    if source.scope is scope and source.model_class is None else None
                 ctx.report(loss.input, f"cross-entropy receives probabilities from {ctx.describe_source(source)} "
                                        f"but applies log_softmax itself, which flattens the gradients; "
-                                       f"pass the logits and drop the softmax")
+                                       f"pass the logits and drop the softmax", fix=fix)

@@ -1,6 +1,7 @@
 """DL202: sigmoid output reaches BCEWithLogitsLoss, which applies sigmoid itself."""
 
-from dllint.context import CheckContext
+from dllint.context import CheckContext, scope_source
+from dllint.fixes import drop_activation
 from dllint.registry import rule
 
 
@@ -13,5 +14,7 @@ def check(ctx: CheckContext) -> None:
                 continue
             source = ctx.analysis.value_source(loss.input, scope, loss.call.order)
             if source is not None and source.kind == "sigmoid":
+                fix = drop_activation(loss.input, source.node, scope_source(ctx.file, scope), "sigmoid") \
+                    if source.scope is scope and source.model_class is None else None
                 ctx.report(loss.input, f"BCEWithLogits receives probabilities from {ctx.describe_source(source)} "
-                                       f"and applies sigmoid a second time; pass the logits and drop the sigmoid")
+                                       f"and applies sigmoid a second time; pass the logits and drop the sigmoid", fix=fix)

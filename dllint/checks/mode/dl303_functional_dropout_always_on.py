@@ -1,7 +1,9 @@
 """DL303: F.dropout inside a module without training=self.training stays on at evaluation."""
 
 from dllint.context import CheckContext
+from dllint.fixes import SAFE, Fix, with_keyword
 from dllint.model import torch_api as api
+from dllint.model.project import instance_name
 from dllint.registry import rule
 
 # Position of the `training` parameter in F.dropout(input, p, training, inplace) and its siblings.
@@ -24,5 +26,8 @@ def check(ctx: CheckContext) -> None:
                 continue
             if len([a for a in args if a.keyword is None]) > _TRAINING_POSITION:
                 continue
+            owner = instance_name(scope) or "self"
+            fix = Fix(SAFE, f"pass training={owner}.training", call.node,
+                      with_keyword(call.node, "training", f"{owner}.training"))
             ctx.report(call.node, f"F.{function}() defaults to training=True, so it keeps dropping activations after "
-                                  f"model.eval(); pass training=self.training (or use an nn.Dropout module)")
+                                  f"model.eval(); pass training={owner}.training (or use an nn.Dropout module)", fix=fix)

@@ -3,7 +3,9 @@
 import libcst as cst
 
 from dllint.context import CheckContext
+from dllint.fixes import SAFE, Fix
 from dllint.model import torch_api as api
+from dllint.model.project import alias_for
 from dllint.registry import rule
 
 _WRAPPERS = {cst.List: "nn.ModuleList", cst.Tuple: "nn.ModuleList", cst.Dict: "nn.ModuleDict",
@@ -31,7 +33,8 @@ def check(ctx: CheckContext) -> None:
                         wrapper = "nn.ParameterDict"
                     ctx.report(value, f"self.{attribute} holds {kind}s in a plain {type(value).__name__.lower()}, "
                                       f"so they are not registered: not returned by parameters() (never trained), "
-                                      f"not moved by .to(device), not saved in state_dict; wrap it in {wrapper}")
+                                      f"not moved by .to(device), not saved in state_dict; wrap it in {wrapper}",
+                               fix=_wrap(ctx, value, wrapper))
 
 
 def _elements(value):
@@ -81,3 +84,14 @@ def _appended_kind(analysis, cls, attribute):
                         if kind:
                             return kind
     return None
+
+
+def _wrap(ctx, value, wrapper: str):
+    spelled = alias_for(ctx.file, "torch.nn")
+    if spelled is None:
+        return None
+    container = f"{spelled}.{wrapper.split('.', 1)[1]}"
+    empty = isinstance(value, (cst.List, cst.Dict)) and not value.elements
+    replacement = cst.parse_expression(f"{container}()") if empty else \
+        cst.Call(func=cst.parse_expression(container), args=[cst.Arg(value=value)])
+    return Fix(SAFE, f"wrap in {container}", value, replacement)

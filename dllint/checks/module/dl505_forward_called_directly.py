@@ -3,6 +3,7 @@
 import libcst as cst
 
 from dllint.context import CheckContext
+from dllint.fixes import SAFE, Fix
 from dllint.model.facts import ClassFacts
 from dllint.model.project import instance_name
 from dllint.registry import rule
@@ -28,7 +29,8 @@ def check(ctx: CheckContext) -> None:
                 continue
             ctx.report(call.node, f"{call.receiver_text}.forward(...) bypasses nn.Module.__call__, so forward/backward "
                                   f"hooks and wrappers such as DDP, FSDP or torch.compile are skipped; call "
-                                  f"{call.receiver_text}(...) instead")
+                                  f"{call.receiver_text}(...) instead",
+                       fix=Fix(SAFE, f"call {call.receiver_text}(...)", call.node, call.node.with_changes(func=receiver)))
 
 
 def _not_a_module(analysis, instance) -> bool:

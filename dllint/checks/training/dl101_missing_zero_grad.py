@@ -1,7 +1,9 @@
 """DL101: gradients are never cleared in the loop that steps the optimizer."""
 
 from dllint.context import CheckContext
+from dllint.fixes import UNSAFE, Fix, insert_before
 from dllint.model.loops import clears_gradients_for, in_loop, innermost_shared_loop, loop_chain
+from dllint.model.syntax import enclosing_statement
 from dllint.registry import rule
 
 
@@ -31,5 +33,19 @@ def check(ctx: CheckContext) -> None:
             else:
                 message = (f"{optimizer}.step() runs every iteration but gradients are never cleared in this loop; "
                            f"call {optimizer}.zero_grad() before backward()")
-            ctx.report(step.node, message, file=step.call.scope.file)
+            ctx.report(step.node, message, file=step.call.scope.file, fix=_insert_zero_grad(step, backwards, loop))
 
+
+
+def _insert_zero_grad(step, backwards, loop):
+    """Unsafe: clearing at each iteration changes the meaning of deliberate accumulation."""
+    backward = next((b for b in backwards if b.call.scope is step.call.scope and not b.helpers and
+                     loop in b.loops and not step.helpers), None)
+    if backward is None:
+        return None
+    statement = enclosing_statement(backward.call.scope.node, backward.node)
+    if statement is None:
+        return None
+    optimizer = step.receiver or "optimizer"
+    return Fix(UNSAFE, f"call {optimizer}.zero_grad() before backward()", statement,
+               insert_before(statement, f"{optimizer}.zero_grad()"))

@@ -3,6 +3,7 @@
 import libcst as cst
 
 from dllint.context import CheckContext
+from dllint.fixes import SAFE, UNSAFE, Fix, method_call
 from dllint.model.builder import dotted_name
 from dllint.registry import rule
 
@@ -18,7 +19,8 @@ def check(ctx: CheckContext) -> None:
                     aug.target_text not in backwarded and not aug.no_grad and _is_live_loss(analysis, aug.node.value, scope, aug.order):
                 ctx.report(aug.node, f"{aug.target_text} accumulates the loss tensor itself, keeping every "
                                      f"iteration's autograd graph alive so memory grows; accumulate "
-                                     f"loss.item() (or loss.detach())")
+                                     f"loss.item() (or loss.detach())",
+                           fix=Fix(SAFE, "accumulate .item()", aug.node.value, method_call(aug.node.value, "item")))
         for call in scope.calls:
             if call.method != "append" or not call.loops or len(call.node.args) != 1:
                 continue
@@ -28,7 +30,8 @@ def check(ctx: CheckContext) -> None:
             if not call.no_grad and _is_live_loss(analysis, value, scope, call.order):
                 ctx.report(value, f"{call.receiver_text} collects the loss tensor itself, keeping every "
                                   f"iteration's autograd graph alive so memory grows; append loss.item() "
-                                  f"(or loss.detach())")
+                                  f"(or loss.detach())",
+                           fix=Fix(UNSAFE, "append .item()", value, method_call(value, "item")))
 
 
 def _accumulates_across(scope, name, loop, own=None) -> bool:

@@ -1,0 +1,139 @@
+"""Every automatic fix: the result parses, the finding is gone, nothing else changes, a second run is a no-op."""
+
+import ast
+import json
+import textwrap
+
+import pytest
+
+from tests.conftest import run_dllint
+
+HEADER = "import torch\nimport torch.nn as nn\nimport torch.nn.functional as F\n\n"
+
+CASES = {
+    "DL303": ("safe", """\
+        class Net(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.fc = nn.Linear(4, 2)
+
+            def forward(self, x):
+                return self.fc(F.dropout(x, 0.5))
+        """, "F.dropout(x, 0.5, training=self.training)"),
+    "DL403": ("safe", """\
+        def freeze(model):
+            for p in model.parameters():
+                p.require_grad = False
+        """, "p.requires_grad = False"),
+    "DL501": ("safe", """\
+        class Net(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.layers = [nn.Linear(4, 4) for _ in range(3)]
+
+            def forward(self, x):
+                for layer in self.layers:
+                    x = layer(x)
+                return x
+        """, "self.layers = nn.ModuleList([nn.Linear(4, 4) for _ in range(3)])"),
+    "DL505": ("safe", """\
+        def evaluate(model, batches):
+            model.eval()
+            with torch.no_grad():
+                return [model.forward(x) for x in batches]
+        """, "[model(x) for x in batches]"),
+    "DL206": ("unsafe", """\
+        def predict(logits):
+            return F.softmax(logits)
+        """, "F.softmax(logits, dim=-1)"),
+    "DL201": ("unsafe", """\
+        def train(model, loader, optimizer):
+            criterion = nn.CrossEntropyLoss()
+            for x, y in loader:
+                optimizer.zero_grad()
+                loss = criterion(F.softmax(model(x), dim=1), y)
+                loss.backward()
+                optimizer.step()
+        """, "loss = criterion(model(x), y)"),
+    "DL202": ("unsafe", """\
+        def train(model, loader, optimizer):
+            criterion = nn.BCEWithLogitsLoss()
+            for x, y in loader:
+                optimizer.zero_grad()
+                probs = torch.sigmoid(model(x))
+                loss = criterion(probs, y)
+                loss.backward()
+                optimizer.step()
+        """, "probs = model(x)"),
+    "DL101": ("unsafe", """\
+        def train(model, loader, optimizer):
+            for x, y in loader:
+                # forward and backward
+                loss = F.mse_loss(model(x), y)
+                loss.backward()
+                optimizer.step()
+        """, "        optimizer.zero_grad()\n        loss.backward()"),
+    "DL104": ("safe", """\
+        def train(model, loader, optimizer):
+            total = 0.0
+            for x, y in loader:
+                optimizer.zero_grad()
+                loss = F.mse_loss(model(x), y)
+                loss.backward()
+                optimizer.step()
+                total += loss
+            return total
+        """, "total += loss.item()"),
+}
+# Present in every case and must survive every fix untouched.
+BYSTANDER = "\n\ndef bystander(m):\n    return m.forward(torch.zeros(1))\n"
+
+
+def _findings(path, cwd):
+    result = run_dllint("--format", "json", "--no-cache", path, cwd=cwd)
+    return json.loads(result.stdout)
+
+
+@pytest.mark.parametrize("code", sorted(CASES))
+def test_fix_removes_the_finding_and_nothing_else(code, tmp_path):
+    applicability, body, expected = CASES[code]
+    path = tmp_path / "train.py"
+    original = HEADER + textwrap.dedent(body) + BYSTANDER
+    path.write_text(original)
+    before = _findings("train.py", tmp_path)
+    target = [f for f in before if f["code"] == code]
+    assert len(target) == 1, before
+    fix = target[0]["fix"]
+    assert fix["applicability"] == applicability and fix["message"]
+    assert all({"line", "column", "end_line", "end_column", "content"} <= set(e) for e in fix["edits"])
+
+    if applicability == "unsafe":
+        run_dllint("--fix", "--no-cache", "--select", code, "train.py", cwd=tmp_path)
+        assert path.read_text() == original, "an unsafe fix was applied without --unsafe-fixes"
+    flags = ["--fix", "--unsafe-fixes"] if applicability == "unsafe" else ["--fix"]
+    run_dllint(*flags, "--no-cache", "--select", code, "train.py", cwd=tmp_path)
+    fixed = path.read_text()
+    ast.parse(fixed)
+    assert expected in fixed
+    assert fixed.endswith(BYSTANDER)  # bytes outside the edit are untouched
+    after = _findings("train.py", tmp_path)
+    assert not [f for f in after if f["code"] == code]
+    strip = lambda found: sorted((f["code"], f["message"]) for f in found if f["code"] != code)  # noqa: E731
+    assert strip(after) == strip(before)
+
+    again = run_dllint(*flags, "--no-cache", "--select", code, "train.py", cwd=tmp_path)
+    assert path.read_text() == fixed
+    assert "Fixed 0 problems." in again.stderr
+
+
+def test_diff_prints_changes_and_writes_nothing(tmp_path):
+    path = tmp_path / "train.py"
+    original = HEADER + textwrap.dedent(CASES["DL104"][1])
+    path.write_text(original)
+    result = run_dllint("--diff", "--no-cache", "train.py", cwd=tmp_path)
+    assert result.returncode == 1
+    assert "-        total += loss\n+        total += loss.item()" in result.stdout
+    assert path.read_text() == original
+    path.write_text(HEADER + "x = torch.zeros(1)\n")
+    clean = run_dllint("--diff", "--no-cache", "train.py", cwd=tmp_path)
+    assert clean.returncode == 0 and clean.stdout == ""
