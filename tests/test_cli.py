@@ -59,7 +59,8 @@ def test_json_output_fields(tmp_path):
                           "message", "fix"}
     assert (first["path"], first["line"], first["column"]) == ("train.py", 8, 22)
     assert first["end_line"] == 8 and first["end_column"] > first["column"]
-    assert first["severity"] == "error" and first["fix"] is None
+    assert first["severity"] == "error"
+    assert first["fix"]["applicability"] == "unsafe" and first["fix"]["edits"][0]["content"] == "model(x)"
 
 
 def test_select_and_ignore_by_code_and_prefix(tmp_path):
