@@ -200,12 +200,22 @@ def _lint_sources(items: Sequence[SourceFile], codes: Sequence[str], roots: Sequ
             findings.append(_internal_error(report.file.path, report.code, error))
             continue
         info = rule.info
-        fix = edit_for(report.file.tree, report.file.source, report.fix) if report.fix is not None else None
+        fix = edit_for(report.file.tree, report.file.source, report.fix, _safe_span(report.file, report.fix.old)) \
+            if report.fix is not None else None
         findings.append(Finding(report.file.path, line, column, end_line, end_column, info.code, info.name,
                                 info.severity, report.message, fix))
     for facts in all_facts:
         forget(facts)
     return LintResult(sorted(set(findings)), files_checked=len(items), notices=notices)
+
+
+def _safe_span(facts, node):
+    from dllint.positions import span_of
+
+    try:
+        return span_of(facts, node)
+    except KeyError:
+        return None
 
 
 def _internal_error(path: str, code: str, error: BaseException) -> Finding:

@@ -29,14 +29,26 @@ def insert_before(statement: cst.SimpleStatementLine, code: str) -> cst.FlattenS
     return cst.FlattenSentinel([inserted, statement.with_changes(leading_lines=())])
 
 
-def edit_for(tree: cst.Module, source: str, fix: Fix) -> Optional[Dict[str, object]]:
-    """The fix as a JSON-ready edit: 1-based start/end (end exclusive) and the new text."""
+def edit_for(tree: cst.Module, source: str, fix: Fix,
+             span: Optional[Tuple[int, int, int, int]] = None) -> Optional[Dict[str, object]]:
+    """The fix as a JSON-ready edit: 1-based start/end (end exclusive) and the new text.
+
+    The edit covers the replaced node's span when the change stays inside it (readable edits),
+    otherwise the smallest span that differs."""
     try:
         changed = tree.deep_replace(fix.old, fix.new).code  # type: ignore[arg-type]
     except Exception:
         return None
     if changed == source:
         return None
+    if span is not None:
+        starts = _line_starts(source)
+        begin, finish = _offset(starts, span[0], span[1]), _offset(starts, span[2], span[3])
+        tail = len(source) - finish
+        if changed[:begin] == source[:begin] and changed[len(changed) - tail:] == source[finish:]:
+            return {"applicability": fix.applicability, "message": fix.description,
+                    "edits": [{"line": span[0], "column": span[1], "end_line": span[2], "end_column": span[3],
+                               "content": changed[begin:len(changed) - tail]}]}
     start = 0
     limit = min(len(source), len(changed))
     while start < limit and source[start] == changed[start]:
@@ -57,16 +69,21 @@ def _line_column(text: str, offset: int) -> Tuple[int, int]:
     return line, offset - (text.rfind("\n", 0, offset) + 1) + 1
 
 
+def _line_starts(text: str) -> List[int]:
+    starts = [0]
+    for index, character in enumerate(text):
+        if character == "\n":
+            starts.append(index + 1)
+    return starts
+
+
 def _offset(lines_start: List[int], line: int, column: int) -> int:
     return lines_start[line - 1] + column - 1
 
 
 def apply_edits(source: str, fixes: Sequence[Dict[str, object]]) -> Tuple[str, int]:
     """Apply non-overlapping edits (first come, first served); returns the new text and how many applied."""
-    starts = [0]
-    for index, character in enumerate(source):
-        if character == "\n":
-            starts.append(index + 1)
+    starts = _line_starts(source)
     spans = []
     for fix in fixes:
         for edit in fix["edits"]:  # type: ignore[union-attr]
