@@ -55,7 +55,6 @@ def test_fixture_docstring_declares_what_it_exercises(unit):
     buggy = set().union(*(_declared(f, "Buggy") for f in files))
     clean = set().union(*(_declared(f, "Clean near-miss") for f in files))
     assert buggy == annotated, f"docstring says Buggy: {sorted(buggy)}, annotations say {sorted(annotated)}"
-    assert not buggy & clean
     assert buggy or clean, "a fixture declares the rules it exercises"
 
 
