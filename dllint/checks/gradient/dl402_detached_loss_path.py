@@ -3,7 +3,12 @@
 import libcst as cst
 
 from dllint.context import CheckContext
+from dllint.model.builder import dotted_name
 from dllint.registry import rule
+
+MESSAGE = ("the model output reaches the backpropagated loss only through an operation that cuts the autograd "
+           "graph (.detach(), .data, .item(), torch.tensor(), argmax, round or a comparison), so no gradient "
+           "reaches the parameters; compute the loss from the model output directly")
 
 
 @rule("DL402", "detached-loss-path", "error",
@@ -12,24 +17,28 @@ def check(ctx: CheckContext) -> None:
     analysis = ctx.analysis
     for scope in ctx.scopes:
         for loss, loss_order, _ in analysis.backpropagated_losses(scope):
-            barriers = []
-            reaches_model = False
-            for node, node_scope, order in analysis.dependencies(loss, scope, loss_order,
-                                                                 stop=analysis.is_gradient_barrier):
+            barriers, live_models, live_names = [], set(), set()
+            # A model call's arguments are its inputs (e.g. a detached recurrent state): not followed.
+            stop = lambda node, where: analysis.is_gradient_barrier(node, where) or \
+                _is_model_call(analysis, node, where, where.end)  # noqa: E731
+            for node, node_scope, order in analysis.dependencies(loss, scope, loss_order, stop=stop):
                 if analysis.is_gradient_barrier(node, node_scope):
                     barriers.append((node, node_scope, order))
+                elif isinstance(node, cst.Name):
+                    live_names.add(node.value)
                 elif _is_model_call(analysis, node, node_scope, order):
-                    reaches_model = True
-                    break
-            if reaches_model:
-                continue
+                    live_models.add(dotted_name(node.func))
             for node, node_scope, order in barriers:
-                if analysis.is_training_output(_operand(node), node_scope, order):
-                    ctx.report(node, "the model output reaches the backpropagated loss only through an operation "
-                                     "that cuts the autograd graph (.detach(), .data, .item(), torch.tensor(), "
-                                     "argmax, round or a comparison), so no gradient reaches the parameters; "
-                                     "compute the loss from the model output directly", file=node_scope.file)
-                    break
+                operand = _operand(analysis, node, node_scope)
+                if not live_models:
+                    # Nothing reaches a model except through the cut: the whole loss is constant.
+                    if analysis.is_training_output(operand, node_scope, order):
+                        ctx.report(node, MESSAGE, file=node_scope.file)
+                        break
+                elif isinstance(operand, cst.Name) and operand.value not in live_names and \
+                        _produced_by(analysis, operand, node_scope, order) & live_models:
+                    # One output of a trained model (say, a second head) only reaches the loss detached.
+                    ctx.report(node, MESSAGE, file=node_scope.file)
 
 
 def _is_model_call(analysis, node, scope, order) -> bool:
@@ -37,14 +46,19 @@ def _is_model_call(analysis, node, scope, order) -> bool:
         analysis.is_model_expr(node.func, scope, order)
 
 
-def _operand(node):
+def _produced_by(analysis, name, scope, order):
+    """The models whose call produces `name`."""
+    return {dotted_name(o.expr.func) for o in analysis.origins(name, scope, order)
+            if _is_model_call(analysis, o.expr, o.scope, o.order)}
+
+
+def _operand(analysis, node, scope):
     """The expression a gradient-cutting operation is applied to."""
     if isinstance(node, cst.Attribute):
         return node.value
     if isinstance(node, cst.Comparison):
         return node.left
-    if isinstance(node.func, cst.Attribute) and not node.args:
-        return node.func.value
-    if isinstance(node.func, cst.Attribute) and node.func.attr.value in ("argmax", "argmin", "round"):
-        return node.func.value
-    return node.args[0].value if node.args else node
+    is_method = isinstance(node.func, cst.Attribute) and analysis.qualify(node.func, scope) is None
+    if is_method:
+        return node.func.value  # out.detach(), out.argmax(1)
+    return node.args[0].value if node.args else node  # torch.round(out), float(loss)
