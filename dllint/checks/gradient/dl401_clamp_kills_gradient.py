@@ -54,9 +54,27 @@ def _is_margin(analysis, clamped, scope, order) -> bool:
 
 
 def _is_epsilon_guard(analysis, call: cst.Call, scope) -> bool:
-    """clamp(min=1e-7) only keeps values off zero (before a log or a division): not a real clip."""
+    """clamp(min=1e-7), or clamp(p, 1e-6, 1 - 1e-6) on a probability, only keeps values off 0 and 1
+    (before a log or a division): not a real clip."""
     low = _lower_bound(analysis, call, scope)
-    return low is not None and 0 < low <= 1e-3
+    if low is not None:
+        return 0 < low <= 1e-3
+    bounds = _two_bounds(analysis, call, scope)
+    return bounds is not None and 0 < bounds[0] <= 1e-3 and 1 - 1e-3 <= bounds[1] < 1
+
+
+def _two_bounds(analysis, call: cst.Call, scope):
+    """(min, max) of clamp(x, a, b) / x.clamp(a, b) / keyword forms, when both are numbers."""
+    method = isinstance(call.func, cst.Attribute) and not analysis.qualify(call.func, scope)
+    args = list(call.args) if method else list(call.args[1:])
+    positional = [a.value for a in args if a.keyword is None]
+    keywords = {a.keyword.value: a.value for a in args if a.keyword is not None}
+    low = keywords.get("min", positional[0] if positional else None)
+    high = keywords.get("max", positional[1] if len(positional) > 1 else None)
+    if low is None or high is None:
+        return None
+    values = (_number_value(analysis, low, scope), _number_value(analysis, high, scope))
+    return values if None not in values else None
 
 
 def _lower_bound(analysis, call: cst.Call, scope) -> Optional[float]:
@@ -82,6 +100,11 @@ def _number_value(analysis, expr, scope) -> Optional[float]:
         expr = values[0] if len(values) == 1 else expr
     if isinstance(expr, cst.Call) and expr.args and analysis.torch_member(expr.func, scope, _CONSTANT_TENSORS):
         expr = expr.args[0].value
+    if isinstance(expr, cst.BinaryOperation) and isinstance(expr.operator, (cst.Subtract, cst.Add)):
+        left, right = _number_value(analysis, expr.left, scope), _number_value(analysis, expr.right, scope)
+        if left is not None and right is not None:
+            return left - right if isinstance(expr.operator, cst.Subtract) else left + right
+        return None
     negative = isinstance(expr, cst.UnaryOperation) and isinstance(expr.operator, cst.Minus)
     if negative:
         expr = expr.expression
