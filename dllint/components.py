@@ -7,7 +7,6 @@ caching and of parallel work, which keeps the output identical whatever the numb
 
 from __future__ import annotations
 
-import os
 import re
 from typing import Dict, List, Sequence, Set, Tuple
 

@@ -12,7 +12,7 @@ import tokenize
 import traceback
 import warnings
 from dataclasses import dataclass, field
-from typing import Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Iterable, List, Optional, Sequence, Tuple
 
 from dllint import registry
 from dllint.findings import Finding

@@ -440,7 +440,6 @@ class Analysis:
             kind = self.loss_kind(call)
             if kind is None:
                 continue
-            args = call.node.args
             input_expr = bound_argument(call.node, "input", 0)
             target_expr = bound_argument(call.node, "target", 1)
             if input_expr is not None:

@@ -1,7 +1,5 @@
 """DL505: model.forward(x) skips the hooks that model(x) runs."""
 
-import libcst as cst
-
 from dllint.context import CheckContext
 from dllint.fixes import SAFE, Fix
 from dllint.model.facts import ClassFacts

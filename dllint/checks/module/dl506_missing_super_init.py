@@ -25,7 +25,9 @@ def check(ctx: CheckContext) -> None:
                 continue
             first, problem = early[0], "is called only after"
         else:
-            first, problem = assignments[0], "is never called"
+            # Report where it breaks: the first submodule or parameter assigned, else the first attribute.
+            crashing = [d for d in assignments if _is_module_or_parameter(analysis, d, init)]
+            first, problem = (crashing or assignments)[0], "is never called"
         ctx.report(first.node, f"{cls.name}.__init__ assigns self.{first.name} but super().__init__() {problem}, so "
                                f"nn.Module's registries do not exist yet (AttributeError: cannot assign module "
                                f"before Module.__init__() call); call super().__init__() first")
