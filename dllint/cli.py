@@ -118,7 +118,7 @@ def check(paths: Tuple[str, ...], output_format: str, show_source: bool, color_c
     from dllint.output import OutputOptions, get_formatter
     from dllint.runner import lint_items, usable_cores
     from dllint.output.text_format import summary_line
-    from dllint.suppressions import apply_per_file_ignores, apply_suppressions
+    from dllint.pipeline import apply_settings
 
     from_stdin = "-" in paths or (stdin_filename is not None and not paths)
     if from_stdin and len(paths) > 1:
@@ -135,16 +135,8 @@ def check(paths: Tuple[str, ...], output_format: str, show_source: bool, color_c
         items, roots = _read_stdin(stdin_filename) if from_stdin else _read_files(paths, settings)
         result = lint_items(items, settings.active_codes, roots, jobs=jobs or usable_cores(), cache=cache)
         sources = {item.display_path: item.source for item in items}
-        # Per-file ignores first, then comments, so that a comment made redundant by the config shows as unused.
-        per_file = apply_per_file_ignores(result.findings, settings.ignored_codes_for)
-        commented = apply_suppressions(per_file.findings, sources, settings.active_codes, warn_unused_suppressions)
-        # Unused-suppression findings (DL998) are new: per-file ignores apply to them as well.
-        unused = apply_per_file_ignores(commented.findings, settings.ignored_codes_for)
-        findings = [settings.adjusted(f) for f in unused.findings]
-        everything_silenced = [*per_file.suppressed, *commented.suppressed, *unused.suppressed]
-        silenced = sorted(((settings.adjusted(f), reason) for f, reason in everything_silenced),
-                          key=lambda pair: pair[0]) if show_suppressed else []
-        return items, result, sources, findings, silenced
+        findings, silenced = apply_settings(result.findings, sources, settings, warn_unused_suppressions)
+        return items, result, sources, findings, silenced if show_suppressed else []
 
     items, result, sources, findings, silenced = lint_once()
     if diff:
@@ -275,6 +267,16 @@ def clean(paths: Tuple[str, ...], **flags: Any) -> None:
         click.echo(f"Removed {directory}", err=True)
     else:
         click.echo(f"No cache at {directory}", err=True)
+
+
+@main.command("server")
+def language_server() -> None:
+    """Run the language server on stdin/stdout (for editors)."""
+    try:
+        from dllint.lsp.server import main as serve
+    except ImportError:
+        _fail("the language server needs pygls: pip install 'dllint[lsp]'")
+    serve()
 
 
 @main.command("list-rules")

@@ -1,0 +1,1 @@
+"""The language server (`dllint server`): diagnostics and code actions over LSP, on stdio."""

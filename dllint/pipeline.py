@@ -1,0 +1,43 @@
+"""From engine findings to what the user sees: per-file ignores, suppression comments, severities.
+
+Shared by the command line and the language server, so both report exactly the same things.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import List, Mapping, Optional, Tuple
+
+from dllint.findings import Finding
+
+
+def apply_settings(findings: List[Finding], sources: Mapping[str, Optional[str]], settings,
+                   warn_unused: bool = False) -> Tuple[List[Finding], List[Tuple[Finding, str]]]:
+    """(reported findings, silenced findings with the reason)."""
+    from dllint.suppressions import apply_per_file_ignores, apply_suppressions
+
+    # Per-file ignores first, then comments, so that a comment made redundant by the config shows as unused.
+    per_file = apply_per_file_ignores(findings, settings.ignored_codes_for)
+    commented = apply_suppressions(per_file.findings, sources, settings.active_codes, warn_unused)
+    # Unused-suppression findings (DL998) are new: per-file ignores apply to them as well.
+    unused = apply_per_file_ignores(commented.findings, settings.ignored_codes_for)
+    reported = [settings.adjusted(f) for f in unused.findings]
+    silenced = sorted(((settings.adjusted(f), reason)
+                       for f, reason in [*per_file.suppressed, *commented.suppressed, *unused.suppressed]),
+                      key=lambda pair: pair[0])
+    return reported, silenced
+
+
+def lint_buffer(path: str, text: str, settings=None) -> List[Finding]:
+    """Lint an editor buffer under its file name, with the settings that apply to that file."""
+    from dllint.config import command_line_layer, load_settings
+    from dllint.engine import display_path, load_source
+    from dllint.runner import lint_items
+
+    if settings is None:
+        settings = load_settings([path], command_line_layer(None, [], [], [], [], [], None))
+    shown = display_path(path)
+    item = load_source(path, shown, text.encode("utf-8"))
+    result = lint_items([item], settings.active_codes, [os.path.dirname(os.path.abspath(path))])
+    reported, _ = apply_settings(result.findings, {shown: item.source}, settings)
+    return reported

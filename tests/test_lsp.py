@@ -1,0 +1,138 @@
+"""The language server end to end: a real `dllint server` process spoken to over LSP on stdio."""
+
+import json
+import os
+import queue
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+
+from tests.conftest import ROOT
+
+pytest.importorskip("pygls", reason="the language server needs pygls (pip install 'dllint[lsp]')")
+
+BUGGY = """import torch
+
+def train(model, loader, optimizer):
+    for x, y in loader:
+        loss = torch.nn.functional.mse_loss(model(x), y)
+        loss.backward()
+        optimizer.step()
+"""
+FIXED = BUGGY.replace("    for x, y in loader:\n", "    for x, y in loader:\n        optimizer.zero_grad()\n")
+
+
+class Client:
+    """A minimal LSP client: Content-Length framed JSON-RPC over the server's stdin/stdout."""
+
+    def __init__(self, cwd):
+        self.process = subprocess.Popen([sys.executable, "-m", "dllint", "server"], cwd=cwd, stdin=subprocess.PIPE,
+                                        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                        env={**os.environ, "PYTHONPATH": ROOT})
+        self.messages = queue.Queue()
+        self.next_id = 0
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self):
+        stream = self.process.stdout
+        while True:
+            header = b""
+            while not header.endswith(b"\r\n\r\n"):
+                byte = stream.read(1)
+                if not byte:
+                    return
+                header += byte
+            length = int([line for line in header.split(b"\r\n") if line.lower().startswith(b"content-length")][0]
+                         .split(b":")[1])
+            self.messages.put(json.loads(stream.read(length)))
+
+    def send(self, method, params, request=False):
+        message = {"jsonrpc": "2.0", "method": method, "params": params}
+        if request:
+            self.next_id += 1
+            message["id"] = self.next_id
+        body = json.dumps(message).encode()
+        self.process.stdin.write(b"Content-Length: %d\r\n\r\n" % len(body) + body)
+        self.process.stdin.flush()
+        return message.get("id")
+
+    def wait_for(self, predicate, timeout=30):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                message = self.messages.get(timeout=max(deadline - time.monotonic(), 0.01))
+            except queue.Empty:
+                break
+            if predicate(message):
+                return message
+        raise AssertionError("the server did not answer in time")
+
+    def request(self, method, params):
+        identifier = self.send(method, params, request=True)
+        return self.wait_for(lambda m: m.get("id") == identifier and "method" not in m)["result"]
+
+    def diagnostics(self, uri):
+        return self.wait_for(lambda m: m.get("method") == "textDocument/publishDiagnostics"
+                             and m["params"]["uri"] == uri)["params"]["diagnostics"]
+
+    def close(self):
+        try:
+            self.request("shutdown", None)
+            self.send("exit", None)
+            self.process.wait(timeout=10)
+        finally:
+            if self.process.poll() is None:
+                self.process.kill()
+
+
+@pytest.fixture
+def client(tmp_path):
+    lsp = Client(tmp_path)
+    lsp.request("initialize", {"processId": os.getpid(), "rootUri": tmp_path.as_uri(), "capabilities": {}})
+    lsp.send("initialized", {})
+    yield lsp
+    lsp.close()
+
+
+def test_diagnostics_follow_the_buffer(client, tmp_path):
+    uri = (tmp_path / "train.py").as_uri()
+    client.send("textDocument/didOpen", {"textDocument": {"uri": uri, "languageId": "python", "version": 1,
+                                                          "text": BUGGY}})
+    diagnostics = client.diagnostics(uri)
+    assert [(d["code"], d["range"]["start"], d["severity"], d["source"]) for d in diagnostics] == \
+        [("DL101", {"line": 6, "character": 8}, 1, "dllint")]
+    assert diagnostics[0]["codeDescription"]["href"].endswith("rules/DL101.md")
+    client.send("textDocument/didChange", {"textDocument": {"uri": uri, "version": 2},
+                                           "contentChanges": [{"text": FIXED}]})
+    assert client.diagnostics(uri) == []
+
+
+def test_code_actions_add_an_ignore_comment_and_apply_fixes(client, tmp_path):
+    uri = (tmp_path / "train.py").as_uri()
+    client.send("textDocument/didOpen", {"textDocument": {"uri": uri, "languageId": "python", "version": 1,
+                                                          "text": BUGGY}})
+    diagnostic = client.diagnostics(uri)[0]
+    actions = client.request("textDocument/codeAction", {
+        "textDocument": {"uri": uri}, "range": diagnostic["range"], "context": {"diagnostics": [diagnostic]}})
+    titles = [a["title"] for a in actions]
+    assert "Ignore DL101 on this line" in titles
+    ignore = next(a for a in actions if a["title"] == "Ignore DL101 on this line")
+    edit = ignore["edit"]["changes"][uri][0]
+    assert edit["newText"] == "  # dllint: ignore[DL101]" and edit["range"]["start"]["line"] == 6
+    fix = next(a for a in actions if a["title"].startswith("DL101: call optimizer.zero_grad()"))
+    inserted = fix["edit"]["changes"][uri][0]
+    assert "optimizer.zero_grad()" in inserted["newText"] and inserted["range"]["start"]["line"] == 5
+
+
+def test_a_changed_pyproject_reloads_the_settings(client, tmp_path):
+    uri = (tmp_path / "train.py").as_uri()
+    client.send("textDocument/didOpen", {"textDocument": {"uri": uri, "languageId": "python", "version": 1,
+                                                          "text": BUGGY}})
+    assert [d["code"] for d in client.diagnostics(uri)] == ["DL101"]
+    (tmp_path / "pyproject.toml").write_text('[tool.dllint]\nignore = ["DL101"]\n')
+    client.send("workspace/didChangeWatchedFiles",
+                {"changes": [{"uri": (tmp_path / "pyproject.toml").as_uri(), "type": 1}]})
+    assert client.diagnostics(uri) == []
