@@ -1,0 +1,52 @@
+"""The pre-commit hooks, run by real pre-commit against this repository (`pre-commit try-repo`)."""
+
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import ROOT
+
+BUGGY = """import torch
+
+
+def train(model, loader, optimizer):
+    for x, y in loader:
+        loss = torch.nn.functional.mse_loss(model(x), y)
+        loss.backward()
+        optimizer.step()
+"""
+CLEAN = BUGGY.replace("    for x, y in loader:\n", "    for x, y in loader:\n        optimizer.zero_grad()\n")
+
+
+def _pre_commit():
+    found = shutil.which("pre-commit") or os.path.join(os.path.dirname(sys.executable), "pre-commit")
+    return found if os.path.exists(found) else None
+
+
+@pytest.mark.skipif(_pre_commit() is None, reason="pre-commit is not installed (pip install 'dllint[dev]')")
+def test_hook_fails_on_a_buggy_file_and_passes_on_a_clean_one(tmp_path):
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "buggy.py").write_text(BUGGY)
+    (project / "clean.py").write_text(CLEAN)
+    env = {**os.environ, "PRE_COMMIT_HOME": str(tmp_path / "cache"), "GIT_AUTHOR_NAME": "t",
+           "GIT_AUTHOR_EMAIL": "t@example.com", "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.com"}
+    subprocess.run(["git", "init", "-q"], cwd=project, check=True, env=env)
+    subprocess.run(["git", "add", "."], cwd=project, check=True, env=env)
+
+    def try_repo(name):
+        return subprocess.run([_pre_commit(), "try-repo", ROOT, "dllint", "--files", name], cwd=project,
+                              capture_output=True, text=True, env=env, timeout=600)
+
+    buggy = try_repo("buggy.py")
+    if buggy.returncode != 0 and "DL101" not in buggy.stdout and "error" in (buggy.stdout + buggy.stderr).lower() \
+            and ("network" in buggy.stdout.lower() or "could not" in buggy.stdout.lower()):
+        pytest.skip("pre-commit could not install the hook environment (no network?)")
+    assert buggy.returncode == 1, buggy.stdout + buggy.stderr
+    assert "buggy.py:8:9: DL101 [missing-zero-grad]" in buggy.stdout
+    clean = try_repo("clean.py")
+    assert clean.returncode == 0, clean.stdout + clean.stderr
+    assert "Passed" in clean.stdout
