@@ -25,6 +25,12 @@ def lint_items(items: Sequence[SourceFile], codes: Sequence[str], roots: Sequenc
     """Lint loaded files; the output does not depend on `jobs` or on the cache."""
     from dllint.components import components
 
+    # Nothing changed since the last run: answer from one cache entry, without building the import graph.
+    run_key = component_key(sorted(items, key=lambda i: i.path), ["run", *codes]) if cache is not None else None
+    if cache is not None:
+        cached_run = cache.get(run_key)
+        if cached_run is not None:
+            return LintResult(cached_run["findings"], files_checked=len(items), notices=cached_run["notices"])
     groups = components(items, roots)
     keys = [component_key(group, codes) for group in groups] if cache is not None else [None] * len(groups)
     results: List[Optional[Tuple[list, list]]] = [None] * len(groups)
@@ -51,6 +57,8 @@ def lint_items(items: Sequence[SourceFile], codes: Sequence[str], roots: Sequenc
             cache.put(keys[index], *output)
     findings = sorted(f for found, _ in results for f in found)
     notices = [n for _, found in results for n in found]
+    if cache is not None:
+        cache.put(run_key, findings, notices)
     return LintResult(findings, files_checked=len(items), notices=notices)
 
 
