@@ -35,6 +35,10 @@ def edit_for(tree: cst.Module, source: str, fix: Fix,
 
     The edit covers the replaced node's span when the change stays inside it (readable edits),
     otherwise the smallest span that differs."""
+    if span is not None:
+        local = _local_edit(tree, source, fix, span)
+        if local is not None:
+            return local
     try:
         changed = tree.deep_replace(fix.old, fix.new).code  # type: ignore[arg-type]
     except Exception:
@@ -62,6 +66,34 @@ def edit_for(tree: cst.Module, source: str, fix: Fix,
     return {"applicability": fix.applicability, "message": fix.description,
             "edits": [{"line": line, "column": column, "end_line": end_line, "end_column": end_column,
                        "content": changed[start:end_new]}]}
+
+
+def _local_edit(tree: cst.Module, source: str, fix: Fix, span) -> Optional[Dict[str, object]]:
+    """The edit computed from the replaced node alone: no pass over the whole module.
+
+    Used when the node's span holds exactly its generated code (checked), which is the usual case."""
+    starts = _line_starts(source)
+    begin, finish = _offset(starts, span[0], span[1]), _offset(starts, span[2], span[3])
+    expected = fix.old.with_changes(leading_lines=()) if isinstance(fix.old, cst.SimpleStatementLine) else fix.old
+    if source[begin:finish].strip() != tree.code_for_node(expected).strip():
+        return None
+    if isinstance(fix.new, cst.FlattenSentinel):
+        nodes = list(fix.new.nodes)
+        if len(nodes) != 2 or not isinstance(fix.old, cst.SimpleStatementLine) or \
+                nodes[1].deep_equals(fix.old.with_changes(leading_lines=())) is False:
+            return None
+        inserted = tree.code_for_node(nodes[0].with_changes(leading_lines=())).rstrip("\n")
+        indent = source[starts[span[0] - 1]:begin]
+        if indent.strip():
+            return None
+        content, finish = f"{inserted}\n{indent}", begin
+        end_line, end_column = span[0], span[1]
+    else:
+        content = tree.code_for_node(fix.new)
+        end_line, end_column = span[2], span[3]
+    return {"applicability": fix.applicability, "message": fix.description,
+            "edits": [{"line": span[0], "column": span[1], "end_line": end_line, "end_column": end_column,
+                       "content": content}]}
 
 
 def _line_column(text: str, offset: int) -> Tuple[int, int]:
