@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 import pkgutil
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable, Dict, Iterable, List, Optional
+from typing import TYPE_CHECKING, Callable, Dict, List, Optional
 
 from dllint.findings import SEVERITIES, RuleInfo
 
@@ -74,33 +74,3 @@ def all_rules() -> List[Rule]:
 def get_rule(code: str) -> Optional[Rule]:
     _load()
     return _RULES.get(code)
-
-
-class UnknownCodeError(ValueError):
-    pass
-
-
-def select_codes(select: Iterable[str], ignore: Iterable[str]) -> List[str]:
-    """Resolve --select / --ignore lists of codes or prefixes to the active codes."""
-    codes = [r.code for r in all_rules()]
-
-    def expand(patterns: Iterable[str]) -> List[str]:
-        matched: List[str] = []
-        for pattern in patterns:
-            pattern = pattern.strip().upper()
-            if not pattern:
-                continue
-            if pattern == "ALL":
-                matched.extend(codes)
-                continue
-            hits = [c for c in codes if c.startswith(pattern)]
-            if not hits:
-                raise UnknownCodeError(f"unknown rule code or prefix: {pattern}")
-            matched.extend(hits)
-        return matched
-
-    selected = set(expand(select)) if list(select) else set(codes)
-    ignored = set(expand(ignore))
-    # The engine's own diagnostics stay on unless ignored explicitly.
-    selected |= {PARSE_ERROR.code, INTERNAL_ERROR.code} - ignored
-    return sorted(selected - ignored)

@@ -2,22 +2,10 @@
 
 import json
 import os
-import textwrap
 
-from tests.conftest import ROOT, run_dllint
+from tests.conftest import BUGGY_SCRIPT, ROOT, run_dllint
 
-BUGGY = textwrap.dedent("""\
-    import torch
-    import torch.nn as nn
-
-    model = nn.Linear(4, 2)
-    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
-    criterion = nn.CrossEntropyLoss()
-    for x, y in loader:
-        loss = criterion(torch.softmax(model(x), dim=1), y)
-        loss.backward()
-        optimizer.step()
-    """)
+BUGGY = BUGGY_SCRIPT
 
 
 def write(tmp_path, name, text):

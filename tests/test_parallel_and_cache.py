@@ -7,7 +7,7 @@ import shutil
 import subprocess
 import sys
 
-from tests.conftest import FIXTURES, ROOT, run_dllint
+from tests.conftest import FIXTURES, run_dllint
 
 MODELS = """\
 import torch.nn as nn

@@ -4,22 +4,10 @@ import json
 import os
 import textwrap
 
-from tests.conftest import run_dllint
+from tests.conftest import BUGGY_SCRIPT, run_dllint
 from tests.invoke import invoke
 
-# DL201 on line 8 (softmax into cross-entropy), DL101 on line 10 (no zero_grad).
-BUGGY = textwrap.dedent("""\
-    import torch
-    import torch.nn as nn
-
-    model = nn.Linear(4, 2)
-    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
-    criterion = nn.CrossEntropyLoss()
-    for x, y in loader:
-        loss = criterion(torch.softmax(model(x), dim=1), y)
-        loss.backward()
-        optimizer.step()
-    """)
+BUGGY = BUGGY_SCRIPT
 
 
 def codes_at(result):

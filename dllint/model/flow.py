@@ -288,6 +288,15 @@ class Analysis:
     def is_module_class(self, cls: ClassFacts) -> bool:
         return self.class_summary(cls).is_module
 
+    def module_attributes(self, facts) -> Iterator[Tuple[ClassFacts, str, Scope, Definition]]:
+        """Every `self.<attribute> = value` in the nn.Module classes of a file."""
+        for cls in facts.all_class_list:
+            if not self.is_module_class(cls):
+                continue
+            for attribute, definitions in cls.attributes.items():
+                for scope, definition in definitions:
+                    yield cls, attribute, scope, definition
+
     # -- value kinds --------------------------------------------------------------
     def value_source(self, expr: Optional[cst.BaseExpression], scope: Scope, order: int) -> Optional[Source]:
         """The last operation producing `expr` (softmax, log_softmax, sigmoid, ...) and where it runs.

@@ -20,12 +20,7 @@ def enclosing_statement(root: cst.CSTNode, node: cst.CSTNode) -> Optional[cst.Si
             continue
         if isinstance(current, (cst.BaseExpression, cst.BaseSmallStatement)):
             continue
-        for name in _child_fields(type(current)):
-            value = getattr(current, name)
-            if isinstance(value, cst.CSTNode):
-                stack.append(value)
-            elif isinstance(value, (tuple, list)):
-                stack.extend(v for v in value if isinstance(v, cst.CSTNode))
+        stack.extend(_children(current))
     return None
 
 
@@ -35,10 +30,14 @@ def _contains(root: cst.CSTNode, node: cst.CSTNode) -> bool:
         current = stack.pop()
         if current is node:
             return True
-        for name in _child_fields(type(current)):
-            value = getattr(current, name)
-            if isinstance(value, cst.CSTNode):
-                stack.append(value)
-            elif isinstance(value, (tuple, list)):
-                stack.extend(v for v in value if isinstance(v, cst.CSTNode))
+        stack.extend(_children(current))
     return False
+
+
+def _children(node: cst.CSTNode):
+    for name in _child_fields(type(node)):
+        value = getattr(node, name)
+        if isinstance(value, cst.CSTNode):
+            yield value
+        elif isinstance(value, (tuple, list)):
+            yield from (v for v in value if isinstance(v, cst.CSTNode))

@@ -16,25 +16,21 @@ _WRAPPERS = {cst.List: "nn.ModuleList", cst.Tuple: "nn.ModuleList", cst.Dict: "n
       "submodules or parameters in a plain list/dict/tuple attribute are not trained, moved or saved")
 def check(ctx: CheckContext) -> None:
     analysis = ctx.analysis
-    for cls in ctx.file.all_class_list:
-        if not analysis.is_module_class(cls):
+    for cls, attribute, scope, definition in analysis.module_attributes(ctx.file):
+        value = definition.value
+        if type(value) not in _WRAPPERS or definition.unpack_path:
             continue
-        for attribute, definitions in cls.attributes.items():
-            for scope, definition in definitions:
-                value = definition.value
-                if type(value) not in _WRAPPERS or definition.unpack_path:
-                    continue
-                kind = _element_kind(analysis, value, scope, definition.order)
-                if kind is None and _is_empty(value):
-                    kind = _appended_kind(analysis, cls, attribute)
-                if kind is not None:
-                    wrapper = "nn.ParameterList" if kind == "parameter" else _WRAPPERS[type(value)]
-                    if kind == "parameter" and isinstance(value, (cst.Dict, cst.DictComp)):
-                        wrapper = "nn.ParameterDict"
-                    ctx.report(value, f"self.{attribute} holds {kind}s in a plain {type(value).__name__.lower()}, "
-                                      f"so they are not registered: not returned by parameters() (never trained), "
-                                      f"not moved by .to(device), not saved in state_dict; wrap it in {wrapper}",
-                               fix=_wrap(ctx, value, wrapper))
+        kind = _element_kind(analysis, value, scope, definition.order)
+        if kind is None and _is_empty(value):
+            kind = _appended_kind(analysis, cls, attribute)
+        if kind is not None:
+            wrapper = "nn.ParameterList" if kind == "parameter" else _WRAPPERS[type(value)]
+            if kind == "parameter" and isinstance(value, (cst.Dict, cst.DictComp)):
+                wrapper = "nn.ParameterDict"
+            ctx.report(value, f"self.{attribute} holds {kind}s in a plain {type(value).__name__.lower()}, "
+                              f"so they are not registered: not returned by parameters() (never trained), "
+                              f"not moved by .to(device), not saved in state_dict; wrap it in {wrapper}",
+                       fix=_wrap(ctx, value, wrapper))
 
 
 def _elements(value):

@@ -11,23 +11,17 @@ from dllint.registry import rule
       "a tensor meant as a weight is assigned to self without nn.Parameter, so the optimizer never sees it")
 def check(ctx: CheckContext) -> None:
     analysis = ctx.analysis
-    for cls in ctx.file.all_class_list:
-        if not analysis.is_module_class(cls):
+    for cls, attribute, scope, definition in analysis.module_attributes(ctx.file):
+        value = definition.value
+        if scope.name != "__init__" or not isinstance(value, cst.Call) or definition.unpack_path:
             continue
-        for attribute, definitions in cls.attributes.items():
-            for scope, definition in definitions:
-                value = definition.value
-                if scope.name != "__init__" or not isinstance(value, cst.Call) or definition.unpack_path:
-                    continue
-                wants_grad = _requests_grad(value)
-                factory = _tensor_factory(analysis, value, scope)
-                if factory is None:
-                    continue
-                if wants_grad or (api.WEIGHT_NAME.search(attribute) and not _registers_explicitly(cls)):
-                    ctx.report(value, f"self.{attribute} is a plain tensor, not an nn.Parameter: it is not in "
-                                      f"model.parameters(), so the optimizer never updates it (and .to(device) "
-                                      f"and state_dict skip it); wrap it in nn.Parameter(...) or, for a constant, "
-                                      f"use self.register_buffer")
+        if _tensor_factory(analysis, value, scope) is None:
+            continue
+        if _requests_grad(value) or (api.WEIGHT_NAME.search(attribute) and not _registers_explicitly(cls)):
+            ctx.report(value, f"self.{attribute} is a plain tensor, not an nn.Parameter: it is not in "
+                              f"model.parameters(), so the optimizer never updates it (and .to(device) "
+                              f"and state_dict skip it); wrap it in nn.Parameter(...) or, for a constant, "
+                              f"use self.register_buffer")
 
 
 def _requests_grad(call: cst.Call) -> bool:
