@@ -70,3 +70,11 @@ def test_every_rule_has_three_buggy_and_three_clean_fixtures():
             continue
         assert buggy_count[rule.code] >= 3, f"{rule.code}: {buggy_count[rule.code]} buggy fixtures"
         assert clean_count[rule.code] >= 3, f"{rule.code}: {clean_count[rule.code]} clean near-miss fixtures"
+
+
+def test_linting_the_whole_fixtures_directory_reports_exactly_every_annotation():
+    """The README's first command: packages side by side must not leak facts into each other."""
+    expected = set().union(*(expected_findings(f) for f in python_files(FIXTURES)))
+    result = lint_paths([FIXTURES], [r.code for r in registry.all_rules()])
+    actual = {(os.path.abspath(f.path), f.line, f.code) for f in result.findings}
+    assert actual == {(os.path.abspath(p), line, code) for p, line, code in expected}
