@@ -427,12 +427,34 @@ class Analysis:
             return None
         return False
 
+    def _container_elements_known(self, instance: Instance, depth: int) -> Optional[bool]:
+        """False when every layer of nn.Sequential(a, b, c) is known to hold no dropout/batch-norm."""
+        arguments = [a for a in instance.ctor.args]  # type: ignore[union-attr]
+        if depth > 3 or any(a.star or a.keyword for a in arguments):
+            return None
+        for argument in arguments:
+            inner = self.instances(argument.value, instance.scope, 0)  # type: ignore[arg-type]
+            if not inner:
+                return None
+            for element in inner:
+                if element.project_class is not None:
+                    verdict = self.class_summary(element.project_class).has_dropout_or_batchnorm
+                elif element.torch_class and element.torch_class.startswith("torch.nn"):
+                    verdict = self._torch_ctor_has_dropout(element, depth + 1)
+                else:
+                    verdict = None
+                if verdict is not False:
+                    return verdict
+        return False
+
     def _torch_ctor_has_dropout(self, instance: Instance, depth: int) -> Optional[bool]:
         name = instance.torch_name
         if name in api.DROPOUT_MODULES or name in api.BATCHNORM_MODULES:
             return True
         if name in api.CONTAINER_MODULES and instance.ctor is not None and instance.scope is not None:
-            return _contains_dropout_call(instance.ctor, instance.scope, self) or None
+            if _contains_dropout_call(instance.ctor, instance.scope, self):
+                return True
+            return self._container_elements_known(instance, depth)
         if name in ("Transformer", "TransformerEncoder", "TransformerDecoder", "TransformerEncoderLayer",
                     "TransformerDecoderLayer", "LSTM", "GRU", "RNN", "MultiheadAttention"):
             return True

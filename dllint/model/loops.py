@@ -55,14 +55,25 @@ def related_receivers(receiver: Optional[str], other: Optional[str]) -> bool:
     return receiver == other or other.startswith(receiver + ".") or receiver.startswith(other + ".")
 
 
-def mode_before(events: List[Event], order: int, receiver: Optional[str]) -> Optional[str]:
-    """The last mode switch ("eval" or "train") before `order` that may concern `receiver`."""
+def mode_switch_before(events: List[Event], order: int, receiver: Optional[str]) -> Optional[Event]:
+    """The last mode switch (eval/train event) before `order` that may concern `receiver`."""
     for event in reversed(events):
         if event.site_order >= order or event.kind not in ("eval", "train"):
             continue
         if event.helpers or related_receivers(event.receiver, receiver):
-            return event.kind
+            return event
     return None
+
+
+def mode_before(events: List[Event], order: int, receiver: Optional[str]) -> Optional[str]:
+    """The last mode switch ("eval" or "train") before `order` that may concern `receiver`."""
+    switch = mode_switch_before(events, order, receiver)
+    return switch.kind if switch is not None else None
+
+
+def trains_between(events: List[Event], start: int, end: int) -> bool:
+    """Does an optimizer step or backward run between two points of a scope?"""
+    return any(start < e.site_order < end and e.kind in ("step", "backward") for e in events)
 
 
 def every_caller_sets_eval(analysis, scope, depth: int = 2) -> bool:

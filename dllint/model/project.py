@@ -19,13 +19,22 @@ class ModuleTable:
     above or below the package root)."""
 
     def __init__(self, entries) -> None:
-        self.by_module: Dict[str, object] = {}
+        self.by_module: Dict[str, List[object]] = {}
         self.by_suffix: Dict[str, List[object]] = {}
         for name, entry in entries:
-            self.by_module[name] = entry
+            self.by_module.setdefault(name, []).append(entry)
             parts = name.split(".")
             for start in range(1, len(parts)):
                 self.by_suffix.setdefault(".".join(parts[start:]), []).append(entry)
+
+    def _named(self, name: str, importer_path: str):
+        """The file of that module name; several roots may each have one (`engine.py`): the importer's
+        own directory wins, and an ambiguous name resolves to nothing."""
+        found = self.by_module.get(name, [])
+        if len(found) > 1:
+            directory = os.path.dirname(os.path.abspath(importer_path))
+            found = [f for f in found if os.path.dirname(os.path.abspath(f.path)) == directory] or found
+        return found[0] if len(found) == 1 else None
 
     def resolve(self, qualified_module: str, importer: str, importer_path: str):
         if qualified_module.startswith("."):
@@ -37,7 +46,7 @@ class ModuleTable:
             qualified_module = ".".join(package[:max(keep, 0)] + ([rest] if rest else []))
         package = importer.rpartition(".")[0]
         for candidate in ((f"{package}.{qualified_module}" if package else None), qualified_module):
-            found = self.by_module.get(candidate) if candidate else None
+            found = self._named(candidate, importer_path) if candidate else None
             if found is not None:
                 return found
         matches = self.by_suffix.get(qualified_module, [])
@@ -45,7 +54,7 @@ class ModuleTable:
             return matches[0]
         parts = qualified_module.split(".")
         for start in range(1, len(parts)):
-            found = self.by_module.get(".".join(parts[start:]))
+            found = self._named(".".join(parts[start:]), importer_path)
             if found is not None:
                 return found
         return None

@@ -7,7 +7,8 @@ from dllint.model import torch_api as api
 from dllint.model.builder import dotted_name
 from dllint.registry import rule
 
-_NOT_TRAINING = ("val", "valid", "test", "eval", "dev", "holdout", "infer", "predict")
+_NOT_TRAINING = ("val", "valid", "test", "eval", "dev", "holdout", "infer", "predict", "gallery", "query",
+                 "calib", "reference")
 # Iterable-style datasets cannot be shuffled by the DataLoader (shuffle=True raises).
 _ITERABLE = ("iter", "stream", "pipe", "webdataset", "wds")
 
@@ -36,14 +37,18 @@ def check(ctx: CheckContext) -> None:
 
 
 def _names_training_data(call, scope, keywords, positional) -> bool:
-    names = [scope.name]
     dataset = keywords.get("dataset") or (positional[0].value if positional else None)
     if any(marker in (dotted_name(dataset) or "").lower() for marker in _ITERABLE):
         return False
-    names.append(dotted_name(dataset) or "")
-    names.extend(name for name, definitions in scope.definitions.items()
-                 if any(d.value is call.node for d in definitions))
-    lowered = [n.lower() for n in names]
-    if any(marker in n for n in lowered for marker in _NOT_TRAINING):
-        return False
-    return any("train" in n for n in lowered)
+    loader_names = [name for name, definitions in scope.definitions.items()
+                    if any(d.value is call.node for d in definitions)]
+    # Most specific first: the loader's name, then its dataset's, then the enclosing function's.
+    for names in (loader_names, [dotted_name(dataset) or ""], [scope.name]):
+        lowered = [n.lower() for n in names if n]
+        if any(marker in n for n in lowered for marker in _NOT_TRAINING):
+            return False
+        if any("train" in n for n in lowered):
+            return True
+        if names is loader_names and lowered and any("loader" not in n and n not in ("dl", "data") for n in lowered):
+            return False  # a loader named after what it holds (gallery_loader, queries): not training data
+    return False

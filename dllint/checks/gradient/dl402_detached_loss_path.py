@@ -36,14 +36,24 @@ def check(ctx: CheckContext) -> None:
                         ctx.report(node, MESSAGE, file=node_scope.file)
                         break
                 elif isinstance(operand, cst.Name) and operand.value not in live_names and \
+                        not _is_stop_gradient(node) and \
                         _produced_by(analysis, operand, node_scope, order) & live_models:
-                    # One output of a trained model (say, a second head) only reaches the loss detached.
+                    # One output of a trained model (say, a second head) reaches the loss only through a
+                    # non-differentiable conversion. An explicit .detach() there is a deliberate stop-gradient
+                    # (SimSiam, BYOL targets), so it is not reported.
                     ctx.report(node, MESSAGE, file=node_scope.file)
 
 
 def _is_model_call(analysis, node, scope, order) -> bool:
     return isinstance(node, cst.Call) and not isinstance(node.func, cst.Call) and \
         analysis.is_model_expr(node.func, scope, order)
+
+
+def _is_stop_gradient(node) -> bool:
+    if isinstance(node, cst.Attribute):
+        return node.attr.value == "data"
+    return isinstance(node, cst.Call) and isinstance(node.func, cst.Attribute) and \
+        node.func.attr.value in ("detach", "detach_")
 
 
 def _produced_by(analysis, name, scope, order):

@@ -6,7 +6,7 @@ from dllint.context import CheckContext
 from dllint.model import torch_api as api
 from dllint.model.facts import Loop, Scope
 from dllint.model.flow import Analysis, Event
-from dllint.model.loops import every_caller_sets_eval, in_loop, mode_before
+from dllint.model.loops import every_caller_sets_eval, in_loop, mode_switch_before, trains_between
 from dllint.registry import rule
 
 
@@ -25,9 +25,14 @@ def check(ctx: CheckContext) -> None:
                 callee = forward.call.node.func
                 if analysis.has_dropout_or_batchnorm(callee, scope, forward.site_order) is False:
                     continue
-                mode = mode_before(events, forward.site_order, forward.receiver)
-                # An explicit train() before a no-grad loop is deliberate (e.g. recomputing batch-norm statistics).
-                if mode is not None or every_caller_sets_eval(analysis, scope):
+                switch = mode_switch_before(events, forward.site_order, forward.receiver)
+                if switch is not None and switch.kind == "eval":
+                    continue
+                # train() right before a no-grad loop is deliberate (recomputing batch-norm statistics);
+                # train() for a training loop that has run since is a leftover.
+                if switch is not None and not trains_between(events, switch.site_order, loop.start):
+                    continue
+                if switch is None and every_caller_sets_eval(analysis, scope):
                     continue
                 ctx.report(forward.node, f"{forward.receiver} runs in evaluation code but is still in training mode "
                                          f"(no {_owner(forward.receiver)}.eval() before it), so dropout and "

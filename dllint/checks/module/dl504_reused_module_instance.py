@@ -104,7 +104,14 @@ def _check_norm_reuse_in_forward(ctx, analysis, scope) -> None:
         if len(calls) < 2:
             continue
         instances = analysis.instances(calls[0].node.func, scope, calls[0].order)
+        if not _stacked(analysis, scope, calls[0], calls[1]):
+            continue  # the same layer on two parallel inputs (Siamese views) is sharing on purpose
         if instances and all(i.torch_name in api.NORMALIZATION_MODULES for i in instances):
             ctx.report(calls[1].node, f"normalization layer self.{attribute} is applied at several depths of "
                                       f"forward, so one set of statistics and affine weights serves different "
                                       f"features; give each depth its own layer")
+
+
+def _stacked(analysis, scope, first, second) -> bool:
+    """Does the first call's output flow into the second call (two depths of one path)?"""
+    return any(node is first.node for node, _, _ in analysis.dependencies(second.node, scope, second.order))
