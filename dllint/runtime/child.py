@@ -143,7 +143,7 @@ def _run_script(config: Dict[str, Any], writer: ResultWriter, started: float) ->
                          f"the run was being wound down)")
         else:
             status = "crashed"
-            trace = _user_traceback(error)
+            trace = _user_traceback(error, probe.sources)
     finally:
         control.disarm()
         coverage.stop()
@@ -159,12 +159,21 @@ def _run_script(config: Dict[str, Any], writer: ResultWriter, started: float) ->
                  observations)
 
 
-def _user_traceback(error: BaseException) -> str:
-    """The traceback without the runner's own frames (runpy, dllint.runtime)."""
+def _user_traceback(error: BaseException, sources) -> str:
+    """The traceback's user frames and the frame that raised; library frames in between are folded."""
     runtime_dir = os.path.dirname(os.path.abspath(__file__))
     frames = [frame for frame in traceback.extract_tb(error.__traceback__)
               if not frame.filename.startswith(runtime_dir) and "runpy" not in os.path.basename(frame.filename)]
-    lines = ["Traceback (most recent call last):\n"] + traceback.format_list(frames)
+    lines = ["Traceback (most recent call last):\n"]
+    folded = 0
+    for position, frame in enumerate(frames):
+        if sources.real_path(frame.filename) is None and position != len(frames) - 1:
+            folded += 1
+            continue
+        if folded:
+            lines.append(f"  ... {folded} library frame{'s' if folded > 1 else ''}\n")
+            folded = 0
+        lines.extend(traceback.format_list([frame]))
     lines += traceback.format_exception_only(type(error), error)
     text = "".join(lines)
     return "\n".join(text.splitlines()[-TRACEBACK_LINES * 2:])

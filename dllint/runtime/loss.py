@@ -273,4 +273,4 @@ class LossCheck:
 
 
 def _shape(shape) -> str:
-    return "(" + ", ".join(str(n) for n in shape) + ")"
+    return "(" + ", ".join(str(n) for n in shape) + ("," if len(shape) == 1 else "") + ")"

@@ -129,11 +129,12 @@ class ModeCheck:
             else:
                 self.nograd_clean += 1
             return
-        # A gradient-carrying forward of the same model in the same interval: the earlier no_grad forwards
-        # were part of training (pseudo-labels, targets), not evaluation.
-        for event in self._pending_nograd.pop(id(module), []):
-            if event.interval == interval:
-                event.training_time = True
+        # A no_grad forward followed directly by a gradient-carrying forward of the same model, before the
+        # next step, is part of training (pseudo-labels, targets). An evaluation loop runs several no_grad
+        # forwards in a row, and only its last one can be followed that way.
+        pending = self._pending_nograd.pop(id(module), [])
+        if pending and pending[-1].interval == interval:
+            pending[-1].training_time = True
         if not module.training:
             in_eval = [layer for layer in layers if not layer.training]
             if len(in_eval) >= EVAL_LAYER_SHARE * len(layers):

@@ -11,6 +11,7 @@ registration hook, since static findings point there.
 
 from __future__ import annotations
 
+import sys
 import weakref
 from typing import Any, Dict, List, Set
 
@@ -32,6 +33,11 @@ class ModuleCheck:
         self.reused: Dict[Any, Observation] = {}
         self.unregistered: List[Any] = []  # (weakref to module, root name, call sites)
         self._unregistered_ids: Set[int] = set()
+        self._norm_outputs: Dict[int, List[Any]] = {}
+        self._chained: Set[int] = set()
+        nn = self.torch.nn
+        self._norm_types = (nn.modules.batchnorm._BatchNorm, nn.LayerNorm, nn.GroupNorm,
+                            nn.modules.instancenorm._InstanceNorm)
 
     def install(self) -> None:
         torch = self.torch
@@ -41,7 +47,7 @@ class ModuleCheck:
         def module_init(self_module, *args, **kwargs):
             original_init(self_module, *args, **kwargs)
             try:
-                site = check.probe.user_site(depth=2)
+                site = check._construction_site(self_module, sys._getframe(1))
                 if site is not None:
                     check.constructed[self_module] = site
             except Exception as error:
@@ -53,6 +59,18 @@ class ModuleCheck:
 
         if hasattr(module_module, "register_module_module_registration_hook"):
             module_module.register_module_module_registration_hook(self._registered)
+
+    def _construction_site(self, module, frame):
+        """The line that built the module: above the __init__ methods of its own class chain."""
+        sources = self.probe.sources
+        while frame is not None:
+            if frame.f_code.co_name == "__init__" and frame.f_locals.get("self") is module:
+                frame = frame.f_back
+                continue
+            if sources.real_path(frame.f_code.co_filename) is not None:
+                return sources.site_of(frame)
+            frame = frame.f_back
+        return None
 
     def _registered(self, parent, name, submodule):
         if submodule is None:
@@ -82,13 +100,22 @@ class ModuleCheck:
         self._calls = {}
         self._called_modules = {}
         self._parents = {}
+        self._norm_outputs = {}
+        self._chained = set()
 
-    def nested_call(self, module, parent) -> None:
+    def nested_call(self, module, parent, args) -> None:
         site = self.probe.user_site(depth=3)
         key = id(module)
         self._calls.setdefault(key, []).append((id(parent), site))
         self._called_modules[key] = module
         self._parents.setdefault(key, id(parent))
+        earlier = self._norm_outputs.get(key)
+        if earlier and key not in self._chained and _depends_on(args, earlier, self.torch):
+            self._chained.add(key)
+
+    def nested_return(self, module, output) -> None:
+        if isinstance(module, self._norm_types) and isinstance(output, self.torch.Tensor) and output.grad_fn:
+            self._norm_outputs.setdefault(id(module), []).append(output.grad_fn)
 
     def end_sample(self, root) -> None:
         names: Dict[int, List[str]] = {}
@@ -100,11 +127,9 @@ class ModuleCheck:
             self._find_unregistered(root, names)
         self._calls = {}
         self._called_modules = {}
+        self._norm_outputs = {}
 
     def _find_reuse(self, root, names: Dict[int, List[str]]) -> None:
-        torch = self.torch
-        norm_types = (torch.nn.modules.batchnorm._BatchNorm, torch.nn.LayerNorm, torch.nn.GroupNorm,
-                      torch.nn.modules.instancenorm._InstanceNorm)
         duplicated = {key for key, found in names.items() if len(found) > 1}
         for key, calls in self._calls.items():
             if len(calls) < 2:
@@ -127,18 +152,16 @@ class ModuleCheck:
                     "DL504", f"{shown} are one {type(module).__name__} object (one set of weights and statistics), "
                              f"run {len(calls)} times in one forward", True,
                     self.sites_of(module) + _distinct(call_sites)[:2])
-            elif isinstance(module, norm_types):
-                same_parent = {}
-                for parent_id, site in calls:
-                    if site is not None:
-                        same_parent.setdefault(parent_id, set()).add(site[:2])
-                lines = max((len(found) for found in same_parent.values()), default=0)
-                if lines > 1:
-                    self.reused[module] = Observation(
-                        "DL504", f"{type(root).__name__}.{module_names[0] if module_names else '?'} "
-                                 f"({type(module).__name__}) ran from {lines} different lines in one forward, so "
-                                 f"those depths share one set of weights and running statistics", True,
-                        _distinct(call_sites)[:3] + self.sites_of(module))
+            elif isinstance(module, self._norm_types) and key in self._chained:
+                # The same normalization layer applied to its own output's descendants: several depths of one
+                # network (two branches of a siamese network, side by side, are weight sharing on purpose).
+                lines = _distinct([site[:2] for site in call_sites])
+                self.reused[module] = Observation(
+                    "DL504", f"{type(root).__name__}.{module_names[0] if module_names else '?'} "
+                             f"({type(module).__name__}) ran {len(calls)} times in one forward, each time on the "
+                             f"output of the previous depth ({len(lines)} call lines), so those depths share one set "
+                             f"of weights and statistics", True,
+                    _distinct(call_sites)[:3] + self.sites_of(module))
 
     def _find_unregistered(self, root, names: Dict[int, List[str]]) -> None:
         for key, module in self._called_modules.items():
@@ -206,6 +229,22 @@ class ModuleCheck:
                                          f"never ran in {record.grad_forwards} forwards and its parameters never "
                                          f"received a gradient", True, self.sites_of(sub)))
         return found
+
+
+def _depends_on(args, nodes, torch, limit: int = 5000) -> bool:
+    """Whether any tensor in args was computed from one of the given autograd nodes."""
+    targets = {id(node) for node in nodes}
+    frontier = [a.grad_fn for a in args if isinstance(a, torch.Tensor) and a.grad_fn is not None]
+    seen = set()
+    while frontier and len(seen) < limit:
+        node = frontier.pop()
+        if id(node) in targets:
+            return True
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        frontier.extend(n for n, _ in node.next_functions if n is not None)
+    return False
 
 
 def _has_state(module) -> bool:

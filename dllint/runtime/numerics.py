@@ -1,32 +1,44 @@
 """Non-finite values: the first NaN/Inf loss (RT101) and gradients (RT102), traced to where they appear.
 
-Nothing is checked per module while the script runs; when the loss first turns non-finite, the last
-training forward is replayed once under no_grad with a check on every module's output (batch-norm
-statistics restored afterwards) to find the first module whose output is NaN or Inf.
+Nothing is checked per module while the script runs; when the loss first turns non-finite, the
+training forwards of that step are replayed once, in order, under no_grad with a check on every
+module's output (batch-norm statistics restored afterwards) to find the first module whose output is
+NaN or Inf while its inputs are finite.
 """
 
 from __future__ import annotations
 
 import math
+import sys
 import weakref
 from typing import Any, List, Optional
 
 from dllint.runtime.observations import Observation, Site
+
+# Training forwards of one step kept for the replay (their inputs stay referenced until the step).
+MAX_REMEMBERED_CALLS = 8
 
 
 class NumericsCheck:
     def __init__(self, probe):
         self.probe = probe
         self.torch = probe.torch
-        self._last_call = None  # (weakref to root module, args)
+        self._calls: List[Any] = []  # (weakref to root module, args) of this step's training forwards
         self.loss_report: Optional[Observation] = None
         self.gradient_report: Optional[Observation] = None
         self.finite_steps = 0
 
     def remember_root_call(self, record, module, args) -> None:
-        self._last_call = (weakref.ref(module), args)
+        if len(self._calls) < MAX_REMEMBERED_CALLS:
+            self._calls.append((weakref.ref(module), args, self.probe.user_site(depth=4)))
 
     def before_step(self, optimizer, sites: List[Site], loss_value: Optional[float]) -> None:
+        try:
+            self._judge_step(optimizer, sites, loss_value)
+        finally:
+            self._calls = []
+
+    def _judge_step(self, optimizer, sites: List[Site], loss_value: Optional[float]) -> None:
         step = self.probe.steps + 1
         if loss_value is not None and not math.isfinite(loss_value):
             if self.loss_report is None:
@@ -53,8 +65,9 @@ class NumericsCheck:
         if culprit is not None:
             name, kind, site = culprit
             sites = ([site] if site is not None else []) + loss_sites
+            shown = kind if name == kind else f"{name} ({kind})"
             return Observation("RT101", f"the loss was {value} at step {step}; the first module whose output "
-                               f"was non-finite (with finite inputs) is {name} ({kind})", True, sites,
+                               f"was non-finite (with finite inputs) is {shown}", True, sites,
                                severity="error")
         return Observation("RT101", f"the loss was {value} at step {step} while every module output was finite: "
                            f"the loss computation itself produced it (log of 0, division by 0, ...)", True,
@@ -87,11 +100,15 @@ class NumericsCheck:
         return None
 
     def _replay_for_nonfinite(self):
-        if self._last_call is None:
-            return None
-        module, args = self._last_call[0](), self._last_call[1]
-        if module is None:
-            return None
+        for reference, args, call_site in self._calls:
+            module = reference()
+            if module is not None:
+                found = self._replay(module, args, call_site)
+                if found is not None:
+                    return found
+        return None
+
+    def _replay(self, module, args, call_site):
         torch = self.torch
         names = {id(sub): name for name, sub in module.named_modules()}
         found: List[Any] = []
@@ -101,10 +118,11 @@ class NumericsCheck:
             if found:
                 return
             if _all_finite(output, torch) is False and _all_finite(inputs, torch) is not False:
-                site = probe.user_site(depth=2)
+                site = _site_below(probe, sys._getframe(1), replay_code) or call_site
                 found.append((f"{type(module).__name__}.{names.get(id(sub), '?')}".rstrip("."),
                               type(sub).__name__, site))
 
+        replay_code = sys._getframe(0).f_code
         handles = [sub.register_forward_hook(check_output) for sub in module.modules()]
         buffers = [(b, b.detach().clone()) for b in module.buffers()]
         probe.paused = True
@@ -126,6 +144,15 @@ class NumericsCheck:
 
     def finish(self) -> List[Observation]:
         return [report for report in (self.loss_report, self.gradient_report) if report is not None]
+
+
+def _site_below(probe, frame, stop_code):
+    """The innermost user frame between a hook and the replay call (the line inside the model's forward)."""
+    while frame is not None and frame.f_code is not stop_code:
+        if probe.sources.real_path(frame.f_code.co_filename) is not None:
+            return probe.sources.site_of(frame)
+        frame = frame.f_back
+    return None
 
 
 def _all_finite(value, torch) -> Optional[bool]:

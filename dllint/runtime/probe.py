@@ -245,7 +245,7 @@ class Probe:
                 self.internal_error("forward pre-hook", error)
         elif self.sampling_root is not None:
             try:
-                self.modules.nested_call(module, stack[-1])
+                self.modules.nested_call(module, stack[-1], args)
             except Exception as error:
                 self.internal_error("forward pre-hook", error)
         stack.append(module)
@@ -258,6 +258,11 @@ class Probe:
         while stack:
             if stack.pop() is module:
                 break
+        if stack and self.sampling_root is not None:
+            try:
+                self.modules.nested_return(module, output)
+            except Exception as error:
+                self.internal_error("forward hook", error)
         if not stack:
             try:
                 self._root_returned(module, args, output)

@@ -44,7 +44,7 @@ class Sandbox:
         cuda.device_count = lambda: 0
         for name in ("synchronize", "empty_cache", "set_device", "reset_peak_memory_stats", "ipc_collect"):
             if hasattr(cuda, name):
-                setattr(cuda, name, _ignore)
+                setattr(cuda, name, _ignoring(name))
 
         def tensor_cuda(self_tensor, *args, **kwargs):
             return self_tensor
@@ -165,8 +165,13 @@ class Sandbox:
                 for site in self.compile_sites]
 
 
-def _ignore(*args, **kwargs):
-    return None
+def _ignoring(name: str):
+    # One function per name: torch._dynamo indexes torch functions by identity and rejects duplicates.
+    def ignore(*args, **kwargs):
+        return None
+
+    ignore.__name__ = name
+    return ignore
 
 
 def _is_local(host) -> bool:

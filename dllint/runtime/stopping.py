@@ -102,12 +102,14 @@ class RunControl:
         original_next = dataloader._BaseDataLoaderIter.__next__
 
         def loader_iter(self_loader):
+            if control.probe.budget_reached:
+                control._new_iterator_after_budget()
+                if id(self_loader) in control.training_loaders:
+                    return iter(())  # the training epoch is over before it starts (and no workers start)
             iterator = original_iter(self_loader)
             try:
                 iterator._dllint_loader = id(self_loader)
                 iterator._dllint_after_budget = 0
-                if control.probe.budget_reached:
-                    control._new_iterator_after_budget()
             except AttributeError:
                 pass
             return iterator

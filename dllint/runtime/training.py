@@ -89,7 +89,7 @@ class TrainingCheck:
         self.last_loss_value: Optional[float] = None
         self.backward_sites: Dict[Site, int] = {}
         self.last_backward_sites: List[Site] = []
-        self.last_backward_tensor = None
+        self.last_backward_value = None  # the detached value of the last backward() tensor (no graph)
         self.detached_backwards: List[List[Site]] = []
         self.zero_grad_log: List[Any] = []  # (backward_count, sites) of the clears since the last step
         self.graph_tokens_alive: Dict[int, int] = {}
@@ -163,7 +163,8 @@ class TrainingCheck:
             # DL402: backward() on a loss without grad_fn fails right after this; say where it came from.
             self.detached_backwards.append(sites + probe.loss.creation_sites(tensor))
             return
-        self.last_backward_tensor = weakref.ref(tensor)
+        if tensor.numel() == 1:
+            self.last_backward_value = tensor.detach()
         self._tag_graphs(tensor)
 
     def _tag_graphs(self, tensor) -> None:
@@ -360,8 +361,8 @@ class TrainingCheck:
 
     def _current_loss(self) -> Optional[float]:
         tensor = self.probe.loss.last_output()
-        if tensor is None and self.last_backward_tensor is not None:
-            tensor = self.last_backward_tensor()
+        if tensor is None:
+            tensor = self.last_backward_value
         if tensor is None:
             return None
         try:

@@ -102,10 +102,11 @@ class SourceIndex:
         start, end = self.statement(path, line)
         return list(range(start, end + 1))
 
-    def function(self, path: str, line: int) -> Optional[Tuple[int, int]]:
+    def function(self, path: str, line: int) -> Tuple[int, int]:
+        """The innermost function around the line; (0, 0) stands for the module's top-level code."""
         self._load(path)
         enclosing = [span for span in self._functions[path] if span[0] <= line <= span[1]]
-        return min(enclosing, key=lambda span: span[1] - span[0]) if enclosing else None
+        return min(enclosing, key=lambda span: span[1] - span[0]) if enclosing else (0, 0)
 
 
 def _real(path: str) -> str:
@@ -164,7 +165,7 @@ class Judge:
                 return True
             if observation.scope == "function":
                 function = self.index.function(path, finding.line)
-                if function is not None and function == self.index.function(path, site[1]):
+                if function == self.index.function(path, site[1]):
                     alone = [f for f in self.findings if f.code == finding.code and _real(f.path) == path
                              and self.index.function(path, f.line) == function]
                     if len(alone) == 1:
