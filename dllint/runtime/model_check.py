@@ -254,15 +254,21 @@ def _check_batch_independence(report: ModelReport, model, inputs, batch_dim: int
     model.eval()
     x = inputs.detach().clone().requires_grad_(True)
     output = _main_output(model(x), torch)
-    if output.dim() <= batch_dim or output.shape[batch_dim] != inputs.shape[batch_dim]:
-        report.notes.append("batch independence not checked (the output has no matching batch dimension)")
+    samples = inputs.shape[batch_dim]
+    # The output's batch dimension: the input's, or the first one of the batch's size (an RNN's last state).
+    output_dim = next((d for d in (batch_dim, 0, 1) if d < output.dim() and output.shape[d] == samples), None)
+    if output_dim is None or not output.requires_grad:
+        report.notes.append("batch independence not checked (the output has no batch dimension or no gradient)")
         model.train()
         return
-    output.select(batch_dim, 0).float().sum().backward()
+    output.select(output_dim, 0).float().sum().backward()
+    model.train()
+    if x.grad is None:
+        report.notes.append("the outputs do not depend on the inputs at all")
+        return
     gradient = x.grad.detach().abs()
     others = gradient.narrow(batch_dim, 1, inputs.shape[batch_dim] - 1)
     leak = float(others.max())
-    model.train()
     if leak > INDEPENDENCE_TOLERANCE:
         mixed = int((others.flatten(batch_dim + 1).amax(dim=-1) > INDEPENDENCE_TOLERANCE).sum()) \
             if others.dim() > batch_dim + 1 else int((others > INDEPENDENCE_TOLERANCE).sum())

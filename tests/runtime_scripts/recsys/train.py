@@ -16,8 +16,9 @@ def main():
     batches = [(users[i:i + 16], items[i:i + 16], ratings[i:i + 16]) for i in range(0, 64, 16)]
     model = Scorer()
     optimizer = torch.optim.SGD(model.parameters(), lr=0.01)
+    scaler = torch.amp.GradScaler("cpu", init_scale=1024.0)
     for epoch in range(args.epochs):
-        print(epoch, train_epoch(model, optimizer, batches))
+        print(epoch, train_epoch(model, optimizer, scaler, batches))
 
 
 if __name__ == "__main__":
