@@ -318,3 +318,6 @@ def _fail(message: str) -> None:
 
 if __name__ == "__main__":
     main()
+
+from dllint.runtime.command import confirm  # noqa: E402  (the runtime mode; imports no torch)
+main.add_command(confirm)

@@ -1,0 +1,338 @@
+"""The child side's shared state and the global torch hooks that feed every runtime check.
+
+One forward pre-hook, one forward hook and one pair of optimizer step hooks are installed for the whole
+process; they keep the module call stack and the step count and hand each event to the checks
+(training, loss, mode, gradient, module). The user's files are never modified.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+import weakref
+from typing import Any, Dict, List, Optional, Set, Tuple
+
+from dllint.runtime.observations import Observation, Site
+
+# How many root forwards of each model the module check records in detail (call sites of every
+# submodule): enough to see reuse and unregistered layers, cheap for the remaining steps.
+SAMPLED_FORWARDS_PER_ROOT = 2
+# How many outer user frames an observation keeps besides the innermost one.
+CONTEXT_FRAMES = 3
+
+
+class StopRun(BaseException):
+    """Ends the user's script. A BaseException, so that `except Exception:` in user code lets it pass."""
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
+
+
+class SourceFilter:
+    """Decides which files are the user's: under the script's folder, outside environments and dllint."""
+
+    def __init__(self, user_root: str, excluded: List[str]):
+        self.root = os.path.realpath(user_root).rstrip(os.sep) + os.sep
+        self.excluded = [os.path.realpath(path).rstrip(os.sep) + os.sep for path in excluded]
+        self._cache: Dict[str, Optional[str]] = {}
+        self._positions: Dict[Any, list] = {}
+
+    def real_path(self, filename: str) -> Optional[str]:
+        """The real path of a user file, None for anything else (cached per code filename)."""
+        try:
+            return self._cache[filename]
+        except KeyError:
+            pass
+        resolved = None
+        if filename and not filename.startswith("<"):
+            real = os.path.realpath(filename)
+            parts = real.split(os.sep)
+            if (real.startswith(self.root) and "site-packages" not in parts and "dist-packages" not in parts
+                    and not any(real.startswith(prefix) for prefix in self.excluded)):
+                resolved = real
+        self._cache[filename] = resolved
+        return resolved
+
+    def site_of(self, frame) -> Site:
+        return (self.real_path(frame.f_code.co_filename) or frame.f_code.co_filename, frame.f_lineno,
+                self._column(frame))
+
+    def _column(self, frame) -> int:
+        code = frame.f_code
+        if not hasattr(code, "co_positions"):
+            return 1
+        positions = self._positions.get(code)
+        if positions is None:
+            positions = self._positions[code] = list(code.co_positions())
+        index = frame.f_lasti // 2
+        if 0 <= index < len(positions) and positions[index][2] is not None:
+            return positions[index][2] + 1
+        return 1
+
+    def innermost_user_frame(self, frame):
+        while frame is not None:
+            if self.real_path(frame.f_code.co_filename) is not None:
+                return frame
+            frame = frame.f_back
+        return None
+
+    def user_sites(self, frame, limit: int = 1 + CONTEXT_FRAMES) -> List[Site]:
+        """Sites of the user frames on the stack, innermost first."""
+        sites: List[Site] = []
+        while frame is not None and len(sites) < limit:
+            if self.real_path(frame.f_code.co_filename) is not None:
+                sites.append(self.site_of(frame))
+            frame = frame.f_back
+        return sites
+
+    def caller_is_user(self, frame) -> bool:
+        return frame is not None and self.real_path(frame.f_code.co_filename) is not None
+
+
+class RootRecord:
+    """A module called from outside any other module's forward: a model as the script uses it."""
+
+    __slots__ = ("module_ref", "name", "grad_forwards", "nograd_forwards", "sampled", "_param_ids",
+                 "_param_count", "__weakref__")
+
+    def __init__(self, module):
+        self.module_ref = weakref.ref(module)
+        self.name = type(module).__name__
+        self.grad_forwards = 0
+        self.nograd_forwards = 0
+        self.sampled = 0
+        self._param_ids: Optional[Set[int]] = None
+        self._param_count = -1
+
+    def param_ids(self) -> Set[int]:
+        module = self.module_ref()
+        if module is None:
+            return self._param_ids or set()
+        params = list(module.parameters())
+        if self._param_ids is None or len(params) != self._param_count:
+            self._param_ids = {id(p) for p in params}
+            self._param_count = len(params)
+        return self._param_ids
+
+
+class Progress:
+    """The progress line on the parent's stderr: step i/N and the current loss."""
+
+    def __init__(self, fd: Optional[int], budget: int):
+        self.fd = fd
+        self.budget = budget
+        self.tty = fd is not None and os.isatty(fd)
+
+    def step(self, step: int, loss: Optional[float]) -> None:
+        if self.fd is None:
+            return
+        loss_text = "" if loss is None else f"  loss {loss:.4g}"
+        line = f"dllint: step {step}/{self.budget}{loss_text}"
+        try:
+            os.write(self.fd, (f"\r{line}\x1b[K" if self.tty else line + "\n").encode())
+        except OSError:
+            self.fd = None
+
+    def done(self) -> None:
+        if self.fd is not None and self.tty:
+            try:
+                os.write(self.fd, b"\r\x1b[K")
+            except OSError:
+                pass
+
+
+class Probe:
+    """Owns the global hooks and dispatches their events to the checks."""
+
+    def __init__(self, config: Dict[str, Any]):
+        import torch
+
+        from dllint.runtime import gradient, loss, mode, module, numerics, training
+
+        self.torch = torch
+        self.config = config
+        self.sources = SourceFilter(config["user_root"], config.get("excluded_dirs", []))
+        self.step_budget = int(config["steps"])
+        self.started = time.monotonic()
+        self.steps = 0
+        self.budget_reached = False
+        self.module_stack: List[Any] = []
+        self.called_module_ids: Set[int] = set()
+        self.roots: Dict[int, RootRecord] = {}
+        self.sampling_root: Optional[RootRecord] = None
+        self.backward_count = 0
+        self.paused = False  # set while the runtime itself runs a model (the non-finite replay)
+        self.notes: List[str] = []
+        self.internal_errors: List[str] = []
+        self.losses: List[float] = []
+        self.progress = Progress(config.get("progress_fd"), self.step_budget)
+        self.on_budget_reached = None  # set by the stopping machinery
+        self.on_step_done = None
+        self.training = training.TrainingCheck(self)
+        self.loss = loss.LossCheck(self)
+        self.mode = mode.ModeCheck(self)
+        self.gradient = gradient.GradientCheck(self)
+        self.modules = module.ModuleCheck(self)
+        self.numerics = numerics.NumericsCheck(self)
+        self._handles: List[Any] = []
+
+    # -- installation -------------------------------------------------------------------------------
+
+    def install(self) -> None:
+        from torch.nn.modules import module as module_module
+        from torch.optim import optimizer as optimizer_module
+
+        self._handles.append(module_module.register_module_forward_pre_hook(self._before_forward))
+        self._handles.append(module_module.register_module_forward_hook(self._after_forward, always_call=True))
+        self._handles.append(optimizer_module.register_optimizer_step_pre_hook(self._before_step))
+        self._handles.append(optimizer_module.register_optimizer_step_post_hook(self._after_step))
+        for check in (self.training, self.loss, self.mode, self.gradient, self.modules):
+            check.install()
+
+    # -- helpers for the checks ---------------------------------------------------------------------
+
+    def user_sites(self, depth: int = 2) -> List[Site]:
+        return self.sources.user_sites(sys._getframe(depth))
+
+    def user_site(self, depth: int = 2) -> Optional[Site]:
+        frame = self.sources.innermost_user_frame(sys._getframe(depth))
+        return self.sources.site_of(frame) if frame is not None else None
+
+    def internal_error(self, where: str, error: BaseException) -> None:
+        """A bug in the instrumentation must never break the user's script: note it and carry on."""
+        if len(self.internal_errors) < 5:
+            self.internal_errors.append(f"{where}: {type(error).__name__}: {error}")
+
+    def optimizer_param_ids(self) -> Set[int]:
+        return self.training.all_optimized_ids()
+
+    def trained_roots(self) -> List[Tuple[RootRecord, Any]]:
+        """Roots (still alive) with at least one parameter in an optimizer."""
+        optimized = self.optimizer_param_ids()
+        found = []
+        for record in self.roots.values():
+            module = record.module_ref()
+            if module is not None and record.param_ids() & optimized:
+                found.append((record, module))
+        return found
+
+    def parameter_names(self) -> Dict[int, str]:
+        """Qualified names of the parameters of every root, for messages."""
+        names: Dict[int, str] = {}
+        for record in self.roots.values():
+            module = record.module_ref()
+            if module is None:
+                continue
+            for name, param in module.named_parameters():
+                names.setdefault(id(param), f"{record.name}.{name}")
+        return names
+
+    # -- module hooks -------------------------------------------------------------------------------
+
+    def _before_forward(self, module, args):
+        if self.paused:
+            return
+        stack = self.module_stack
+        self.called_module_ids.add(id(module))
+        if not stack:
+            try:
+                self._root_called(module, args)
+            except StopRun:
+                raise
+            except Exception as error:
+                self.internal_error("forward pre-hook", error)
+        elif self.sampling_root is not None:
+            try:
+                self.modules.nested_call(module, stack[-1], args)
+            except Exception as error:
+                self.internal_error("forward pre-hook", error)
+        stack.append(module)
+
+    def _after_forward(self, module, args, output):
+        if self.paused:
+            return
+        stack = self.module_stack
+        # Pop down to this module: a forward that raised inside a nested module still unwinds cleanly.
+        while stack:
+            if stack.pop() is module:
+                break
+        if stack and self.sampling_root is not None:
+            try:
+                self.modules.nested_return(module, output)
+            except Exception as error:
+                self.internal_error("forward hook", error)
+        if not stack:
+            try:
+                self._root_returned(module, args, output)
+            except Exception as error:
+                self.internal_error("forward hook", error)
+
+    def _root_called(self, module, args) -> None:
+        record = self.roots.get(id(module))
+        if record is None or record.module_ref() is not module:
+            record = self.roots[id(module)] = RootRecord(module)
+        grad_enabled = self.torch.is_grad_enabled()
+        if grad_enabled:
+            record.grad_forwards += 1
+        else:
+            record.nograd_forwards += 1
+        self.mode.root_called(record, module, grad_enabled)
+        if grad_enabled:
+            self.numerics.remember_root_call(record, module, args)
+        if record.sampled < SAMPLED_FORWARDS_PER_ROOT:
+            record.sampled += 1
+            self.sampling_root = record
+            self.modules.begin_sample(record, module)
+
+    def _root_returned(self, module, args, output) -> None:
+        if self.sampling_root is not None and self.sampling_root.module_ref() is module:
+            self.sampling_root = None
+            self.modules.end_sample(module)
+
+    # -- optimizer hooks ----------------------------------------------------------------------------
+
+    def _before_step(self, optimizer, args, kwargs):
+        if self.budget_reached:
+            raise StopRun("steps")
+        try:
+            sites = self.user_sites(depth=2)
+            loss_value = self.training.before_step(optimizer, sites)
+            self.mode.before_step(optimizer, sites)
+            self.numerics.before_step(optimizer, sites, loss_value)
+            if self.on_step_started is not None:
+                self.on_step_started()
+        except StopRun:
+            raise
+        except Exception as error:
+            self.internal_error("optimizer pre-hook", error)
+
+    on_step_started = None
+
+    def _after_step(self, optimizer, args, kwargs):
+        try:
+            steps = self.training.after_step(optimizer)
+        except Exception as error:
+            self.internal_error("optimizer post-hook", error)
+            return
+        if steps > self.steps:
+            self.steps = steps
+            self.progress.step(steps, self.training.last_loss_value)
+            if self.on_step_done is not None:
+                self.on_step_done()
+            if steps >= self.step_budget and not self.budget_reached:
+                self.budget_reached = True
+                if self.on_budget_reached is not None:
+                    self.on_budget_reached()
+
+    # -- results ------------------------------------------------------------------------------------
+
+    def observations(self) -> List[Observation]:
+        found: List[Observation] = []
+        for check in (self.training, self.loss, self.mode, self.gradient, self.modules, self.numerics):
+            try:
+                found.extend(check.finish())
+            except Exception as error:
+                self.internal_error(f"{type(check).__name__}.finish", error)
+        return found

@@ -1,0 +1,272 @@
+"""The parent side of `dllint confirm`: lint, run the child, wait (killing it at the timeout), judge.
+
+Never imports torch: the child does. The child runs in its own session (process group) so that the
+timeout kills it together with its DataLoader workers.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from typing import Dict, List, Optional, Sequence
+
+from dllint.findings import Finding
+from dllint.runtime.observations import Observation, RunOutcome
+from dllint.runtime.verdicts import Judge, Judged, SourceIndex, coverage_targets, exit_status
+
+# The parent kills the process group this long after the child's own timeout should have fired.
+KILL_MARGIN_SECONDS = 10.0
+OUTPUT_TAIL_LINES = 30
+INSTALL_HINT = "pip install 'dllint[runtime]'"
+# A script that mentions these gets the torchrun environment of a one-process world.
+DISTRIBUTED_MARKERS = ("init_process_group", "torch.distributed", "LOCAL_RANK")
+
+
+class ConfirmError(Exception):
+    """The run cannot start (no torch, no such script or module): a one-line message, exit status 2."""
+
+
+@dataclass
+class ConfirmRequest:
+    script: Optional[str] = None
+    module: Optional[str] = None
+    model: Optional[str] = None
+    args: Sequence[str] = ()
+    steps: int = 20
+    device: str = "auto"
+    timeout: float = 120.0
+    input_shape: Optional[List[int]] = None
+    classes: Optional[int] = None
+    plot: Optional[str] = None
+
+
+@dataclass
+class ConfirmResult:
+    target: str
+    outcome: RunOutcome
+    findings: List[Judged] = field(default_factory=list)
+    runtime_findings: List[Judged] = field(default_factory=list)
+    lint_notices: List[str] = field(default_factory=list)
+    stdout_tail: str = ""
+    stderr_tail: str = ""
+
+    @property
+    def exit_status(self) -> int:
+        return exit_status(self.outcome, self.findings, self.runtime_findings)
+
+
+def torch_available() -> bool:
+    return importlib.util.find_spec("torch") is not None
+
+
+def confirm(request: ConfirmRequest, progress_fd: Optional[int] = None) -> ConfirmResult:
+    """Run the whole confirm pipeline and return the judged result."""
+    if not torch_available():
+        raise ConfirmError(f"dllint confirm needs torch, which is not installed: {INSTALL_HINT}")
+    if request.model:
+        return _confirm_model(request, progress_fd)
+    if request.script:
+        script = os.path.abspath(request.script)
+        if not os.path.isfile(script):
+            raise ConfirmError(f"{request.script}: no such file")
+        user_root = os.path.dirname(os.path.realpath(script))
+        lint_target, target = user_root, request.script
+    else:
+        found = _find_module(request.module or "")
+        if found is None:
+            raise ConfirmError(f"no module named {request.module} (looked in the working directory and sys.path)")
+        module_file, lint_target = found
+        user_root = os.path.dirname(os.path.realpath(lint_target)) if os.path.isfile(lint_target) else \
+            os.path.dirname(os.path.realpath(lint_target))
+        script, target = None, f"-m {request.module}"
+    findings, notices = _lint(lint_target)
+    index = SourceIndex()
+    config = {
+        "mode": "script" if script else "module",
+        "script": script,
+        "module": request.module,
+        "args": list(request.args),
+        "steps": request.steps,
+        "device": request.device,
+        "timeout": request.timeout,
+        "user_root": user_root,
+        "excluded_dirs": [os.path.dirname(os.path.dirname(os.path.abspath(__file__))), sys.prefix,
+                          sys.base_prefix],
+        "targets": coverage_targets(findings, index),
+    }
+    distributed = _mentions_distributed(lint_target)
+    outcome, observations, stdout_tail, stderr_tail = _run_child(config, request, progress_fd, distributed)
+    judge = Judge(findings, observations, outcome, index, script or (module_file if request.module else None))
+    judged, runtime = judge.run()
+    return ConfirmResult(target, outcome, judged, runtime, notices, stdout_tail, stderr_tail)
+
+
+def _confirm_model(request: ConfirmRequest, progress_fd: Optional[int]) -> ConfirmResult:
+    if not request.input_shape:
+        raise ConfirmError("--model needs --input-shape, e.g. --input-shape 8,3,32,32")
+    config = {"mode": "model", "model": request.model, "input_shape": request.input_shape,
+              "classes": request.classes, "steps": request.steps, "plot": request.plot,
+              "device": request.device, "timeout": request.timeout, "user_root": os.getcwd()}
+    outcome, observations, stdout_tail, stderr_tail = _run_child(config, request, progress_fd, False)
+    judge = Judge([], observations, outcome, SourceIndex(), None)
+    judged, runtime = judge.run()
+    return ConfirmResult(request.model or "", outcome, judged, runtime, [], stdout_tail, stderr_tail)
+
+
+# -- static analysis --------------------------------------------------------------------------------
+
+def _lint(path: str):
+    from dllint import registry
+    from dllint.engine import lint_paths
+
+    codes = registry.select_codes([], [])
+    result = lint_paths([path], codes)
+    return list(result.findings), list(result.notices)
+
+
+def _mentions_distributed(path: str) -> bool:
+    files = [path] if os.path.isfile(path) else [
+        os.path.join(directory, name) for directory, _, names in os.walk(path) for name in names
+        if name.endswith(".py")][:500]
+    for name in files:
+        try:
+            with open(name, encoding="utf-8", errors="replace") as handle:
+                text = handle.read(500_000)
+        except OSError:
+            continue
+        if any(marker in text for marker in DISTRIBUTED_MARKERS):
+            return True
+    return False
+
+
+def _find_module(name: str):
+    """(module file, path to lint) for `-m name`, found without importing anything."""
+    parts = [part for part in name.split(".") if part]
+    if not parts:
+        return None
+    for base in [os.getcwd()] + [p for p in sys.path if p and os.path.isdir(p)]:
+        top = os.path.join(base, parts[0])
+        candidates = [os.path.join(base, *parts) + ".py", os.path.join(base, *parts, "__main__.py")]
+        for candidate in candidates:
+            if os.path.isfile(candidate):
+                lint_target = top if os.path.isdir(top) else candidate
+                return candidate, lint_target
+    return None
+
+
+# -- the child process ------------------------------------------------------------------------------
+
+def _run_child(config: Dict, request: ConfirmRequest, progress_fd: Optional[int], distributed: bool):
+    package_parent = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    env = dict(os.environ)
+    python_path = env.get("PYTHONPATH", "")
+    entries = [entry for entry in python_path.split(os.pathsep) if entry]
+    if os.path.abspath(package_parent) not in [os.path.abspath(entry) for entry in entries]:
+        env["PYTHONPATH"] = os.pathsep.join([package_parent] + entries)
+        config["injected_path"] = package_parent
+    env["PYTHONUNBUFFERED"] = "1"
+    if request.device == "cpu":
+        env["CUDA_VISIBLE_DEVICES"] = ""
+    if distributed:
+        env.update({"RANK": "0", "LOCAL_RANK": "0", "WORLD_SIZE": "1", "LOCAL_WORLD_SIZE": "1",
+                    "GROUP_RANK": "0", "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(_free_port())})
+    with tempfile.TemporaryDirectory(prefix="dllint-confirm-") as workspace:
+        config["output"] = os.path.join(workspace, "observations.json")
+        pass_fds = ()
+        if progress_fd is not None:
+            # A duplicate: the child's own descriptor 2 is the captured stderr file.
+            progress_fd = os.dup(progress_fd)
+            config["progress_fd"] = progress_fd
+            pass_fds = (progress_fd,)
+        config_path = os.path.join(workspace, "config.json")
+        with open(config_path, "w", encoding="utf-8") as handle:
+            json.dump(config, handle)
+        stdout_path = os.path.join(workspace, "stdout.txt")
+        stderr_path = os.path.join(workspace, "stderr.txt")
+        killed = False
+        with open(stdout_path, "wb") as stdout, open(stderr_path, "wb") as stderr:
+            process = subprocess.Popen([sys.executable, "-m", "dllint.runtime.child", config_path],
+                                       stdin=subprocess.DEVNULL, stdout=stdout, stderr=stderr, env=env,
+                                       start_new_session=os.name == "posix", pass_fds=pass_fds)
+            try:
+                process.wait(timeout=float(request.timeout) + KILL_MARGIN_SECONDS)
+            except subprocess.TimeoutExpired:
+                killed = True
+            except KeyboardInterrupt:
+                _kill_group(process)
+                raise
+            finally:
+                _kill_group(process)
+                if progress_fd is not None:
+                    os.close(progress_fd)
+        outcome, observations = _read_results(config["output"])
+        if outcome is None:
+            outcome = RunOutcome("error", exit_code=process.returncode,
+                                 error=f"the child process ended without a result (exit status {process.returncode})")
+        if killed:
+            outcome.status = "timeout"
+            outcome.notes.append(f"the script did not stop at the timeout; its process group was killed "
+                                 f"{KILL_MARGIN_SECONDS:.0f} s later")
+        return outcome, observations, _tail(stdout_path), _tail(stderr_path)
+
+
+def _kill_group(process: subprocess.Popen) -> None:
+    """Kill the child and everything it started (DataLoader workers), whether it ended or not."""
+    if os.name == "posix":
+        try:
+            os.killpg(process.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+    if process.poll() is None:
+        process.kill()
+    process.wait()
+
+
+def _read_results(path: str):
+    try:
+        with open(path, encoding="utf-8") as handle:
+            data = json.load(handle)
+    except (OSError, ValueError):
+        return None, []
+    outcome = RunOutcome.from_dict(data.get("outcome", {}))
+    observations = [Observation.from_dict(item) for item in data.get("observations", [])]
+    return outcome, observations
+
+
+def _tail(path: str) -> str:
+    try:
+        with open(path, "rb") as handle:
+            handle.seek(0, os.SEEK_END)
+            size = handle.tell()
+            handle.seek(max(0, size - 20_000))
+            text = handle.read().decode("utf-8", "replace")
+    except OSError:
+        return ""
+    return "\n".join(text.splitlines()[-OUTPUT_TAIL_LINES:])
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def findings_in_traceback(result: ConfirmResult) -> List[Finding]:
+    """Static findings on lines of the crash's traceback: the likely explanations."""
+    text = result.outcome.traceback
+    found = []
+    for judged in result.findings:
+        finding = judged.finding
+        marker = f'"{os.path.realpath(finding.path)}", line {finding.line}'
+        marker_relative = f'{os.path.basename(finding.path)}", line {finding.line}'
+        if marker in text or marker_relative in text:
+            found.append(finding)
+    return found

@@ -1,0 +1,281 @@
+"""`dllint confirm` as users run it, on the scripts in tests/runtime_scripts (synthetic data, CPU only).
+
+Every run is a real child process running a real script. The runs start together in the background on
+first use (a torch import dominates each run) and each test waits for its own.
+"""
+
+import json
+import os
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from tests.conftest import ROOT
+
+pytest.importorskip("torch")
+
+SCRIPTS = os.path.join(ROOT, "tests", "runtime_scripts")
+# Budget per run; the runs themselves take a few seconds each.
+RUN_TIMEOUT = 60
+
+RUNS = {
+    "softmax_no_zero_grad": ["no_zero_grad_softmax.py"],
+    "clear_before_step": ["clear_before_step_with_workers.py", "--", "--epochs", "1", "--workers", "2"],
+    "sigmoid_clamp_broadcast": ["sigmoid_bce_clamp_broadcast.py"],
+    "evaluation_modes": ["evaluation_mode_bugs.py", "--steps", "3"],
+    "eval_in_training_loop": ["eval_inside_training_loop.py"],
+    "module_structure": ["module_structure_bugs.py"],
+    "detached_loss_crash": ["detached_loss_crash.py", "--format", "text"],
+    "shape_error_crash": ["shape_error_crash.py"],
+    "download": ["dataset_download.py", "--format", "text"],
+    "infinite_loop": ["infinite_loop.py", "--timeout", "5"],
+    "inference_only": ["inference_without_eval.py"],
+    "exploding_loss": ["exploding_loss.py"],
+    "gpu_script_on_cpu": ["gpu_ddp_compile.py", "--device", "cpu"],
+    "package_module": ["-m", "recsys.train", "--", "--epochs", "3"],
+    "clean_training_loops": ["clean_training_loops.py"],
+    "clean_models": ["clean_models.py"],
+    "exit_status": ["exit_with_status.py"],
+    "model_clean": ["--model", "toy_models:small_classifier", "--input-shape", "8,12", "--classes", "5"],
+    "model_buggy": ["--model", "toy_models:batch_mixer", "--input-shape", "8,6,4", "--classes", "3"],
+}
+
+
+class Run:
+    def __init__(self, args, completed, seconds):
+        self.args = args
+        self.returncode = completed.returncode
+        self.stdout = completed.stdout
+        self.stderr = completed.stderr
+        self.seconds = seconds
+        self.data = json.loads(self.stdout) if "text" not in args and self.stdout.startswith("{") else None
+
+    def verdicts(self):
+        return {(f["code"], f["line"]): f["verdict"] for f in self.data["findings"]}
+
+    def confirmed(self):
+        return [f for f in self.data["findings"] if f["verdict"] == "CONFIRMED"]
+
+    def runtime(self, code):
+        return [f for f in self.data["runtime_findings"] if f["code"] == code]
+
+    def __repr__(self):
+        return f"<confirm {' '.join(self.args)}: exit {self.returncode}\n{self.stdout}\n{self.stderr}>"
+
+
+def _confirm(args):
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([ROOT] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p])
+    # One thread per child: the runs go in parallel, and oversubscribed intra-op threads spin for seconds.
+    env.update({"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"})
+    started = time.monotonic()
+    output = [] if "--format" in args else ["--format", "json"]
+    completed = subprocess.run([sys.executable, "-m", "dllint", "confirm", *output, *args],
+                               cwd=SCRIPTS, capture_output=True, text=True, env=env, timeout=RUN_TIMEOUT)
+    return Run(args, completed, time.monotonic() - started)
+
+
+@pytest.fixture(scope="session")
+def confirm_runs():
+    pool = ThreadPoolExecutor(max_workers=max(2, os.cpu_count() or 2))
+    futures = {name: pool.submit(_confirm, args) for name, args in RUNS.items()}
+    yield lambda name: futures[name].result()
+    pool.shutdown(wait=True)
+
+
+# -- training loops ---------------------------------------------------------------------------------
+
+def test_missing_zero_grad_and_softmax_into_cross_entropy_are_confirmed(confirm_runs):
+    run = confirm_runs("softmax_no_zero_grad")
+    assert run.returncode == 1, run
+    assert run.verdicts() == {("DL201", 15): "CONFIRMED", ("DL101", 17): "CONFIRMED"}
+    by_code = {f["code"]: f for f in run.data["findings"]}
+    assert "still held the previous step's contribution" in by_code["DL101"]["evidence"]
+    assert "rows" in by_code["DL201"]["evidence"] and "softmax" in by_code["DL201"]["evidence"]
+    # The static finding objects come back whole, plus verdict and evidence.
+    assert set(by_code["DL101"]) >= {"path", "line", "column", "code", "name", "severity", "message", "verdict",
+                                      "evidence"}
+    assert run.data["run"]["status"] == "stopped" and run.data["run"]["steps"] == 20
+    assert "dllint: step 20/20" in run.stderr and "loss" in run.stderr
+
+
+def test_clear_before_step_with_argparse_dataloader_workers_and_sys_exit(confirm_runs):
+    run = confirm_runs("clear_before_step")
+    assert run.returncode == 1, run
+    assert run.verdicts() == {("DL203", 44): "CONFIRMED", ("DL102", 46): "CONFIRMED"}
+    # --epochs 1 reached the script's argparse: 96 samples / 16 = 6 steps, then sys.exit(0).
+    assert run.data["run"]["status"] == "finished" and run.data["run"]["steps"] == 6
+
+
+def test_grad_scaler_and_clipping_do_not_hide_accumulation_in_a_package_run_with_dash_m(confirm_runs):
+    run = confirm_runs("package_module")
+    assert run.returncode == 1, run
+    assert run.verdicts() == {("DL101", 13): "CONFIRMED"}
+    assert run.data["findings"][0]["path"] == os.path.join("recsys", "engine.py")
+    assert run.data["run"]["steps"] == 12
+
+
+def test_eval_inside_training_loop_reused_norm_layer_and_kept_loss_graphs(confirm_runs):
+    run = confirm_runs("eval_in_training_loop")
+    assert run.returncode == 1, run
+    assert run.verdicts() == {("DL504", 25): "CONFIRMED", ("DL302", 42): "CONFIRMED"}
+    kept = run.runtime("DL104")
+    assert len(kept) == 1 and "still alive" in kept[0]["evidence"] and kept[0]["severity"] == "warning"
+
+
+# -- losses and gradients ---------------------------------------------------------------------------
+
+def test_sigmoid_into_bce_with_logits_clamp_and_broadcasting(confirm_runs):
+    run = confirm_runs("sigmoid_clamp_broadcast")
+    assert run.returncode == 1, run
+    assert run.verdicts() == {("DL401", 34): "CONFIRMED", ("DL202", 35): "CONFIRMED"}
+    broadcast = run.runtime("RT202")
+    assert len(broadcast) == 1 and broadcast[0]["line"] == 36
+    assert "(32, 1)" in broadcast[0]["message"] and "(32, 32)" in broadcast[0]["message"]
+
+
+def test_nan_loss_is_traced_to_its_module_and_a_bad_initial_loss_is_reported(confirm_runs):
+    run = confirm_runs("exploding_loss")
+    assert run.returncode == 1, run
+    nonfinite = run.runtime("RT101")
+    assert len(nonfinite) == 1 and "LogScale" in nonfinite[0]["message"] and nonfinite[0]["line"] == 28
+    initial = run.runtime("RT201")
+    assert len(initial) == 1 and "-log(1/10) = 2.3" in initial[0]["message"]
+
+
+# -- train/eval mode --------------------------------------------------------------------------------
+
+def test_evaluation_after_the_step_budget_still_runs_and_confirms_missing_eval(confirm_runs):
+    run = confirm_runs("evaluation_modes")
+    assert run.returncode == 1, run
+    # 3 steps stop the first epoch early (4 batches); its evaluation still runs.
+    assert run.data["run"]["steps"] == 3
+    assert run.verdicts() == {("DL301", 38): "CONFIRMED"}
+    dropout = run.runtime("DL303")
+    assert len(dropout) == 1 and dropout[0]["line"] == 24 and "Tagger" in dropout[0]["message"]
+
+
+def test_a_script_that_never_steps_confirms_missing_eval_at_inference(confirm_runs):
+    run = confirm_runs("inference_only")
+    assert run.returncode == 1, run
+    assert run.data["run"]["steps"] == 0 and run.data["run"]["status"] == "finished"
+    assert run.verdicts() == {("DL301", 12): "CONFIRMED"}
+
+
+# -- module structure -------------------------------------------------------------------------------
+
+def test_unregistered_unused_and_repeated_modules(confirm_runs):
+    run = confirm_runs("module_structure")
+    assert run.returncode == 1, run
+    assert run.verdicts() == {("DL504", 26): "CONFIRMED"}
+    assert [f["line"] for f in run.runtime("DL501")] == [25]
+    assert [f["line"] for f in run.runtime("DL503")] == [27]
+    assert "aux_head" in run.runtime("DL503")[0]["message"]
+
+
+# -- clean near-misses: a confirmation here is a false alarm ----------------------------------------
+
+@pytest.mark.parametrize("name", ["clean_training_loops", "clean_models", "gpu_script_on_cpu", "model_clean"])
+def test_clean_programs_confirm_nothing(confirm_runs, name):
+    run = confirm_runs(name)
+    assert run.returncode == 0, run
+    assert run.confirmed() == []
+    assert [f for f in run.data["runtime_findings"] if f["severity"] != "info"] == []
+
+
+def test_teacher_and_pseudo_label_forwards_are_info_only(confirm_runs):
+    run = confirm_runs("clean_training_loops")
+    infos = run.runtime("DL301")
+    assert infos and all(f["severity"] == "info" for f in infos)
+    assert {f["verdict"] for f in run.data["findings"]} <= {"NOT REPRODUCED", "NOT REACHED", "NOT CHECKED"}
+
+
+def test_gpu_script_runs_on_cpu_as_one_process_without_compile(confirm_runs):
+    run = confirm_runs("gpu_script_on_cpu")
+    assert run.data["run"]["status"] == "finished" and run.data["run"]["steps"] == 8
+    assert any("torch.compile was bypassed" in note for note in run.data["run"]["notes"])
+
+
+# -- failures ---------------------------------------------------------------------------------------
+
+def test_crash_from_a_detached_loss_shows_the_traceback_and_confirms_the_cause(confirm_runs):
+    run = confirm_runs("detached_loss_crash")
+    assert run.returncode == 1, run
+    assert "DL402 [detached-loss-path]" in run.stdout
+    assert "traceback (the script's frames):" in run.stdout
+    assert 'detached_loss_crash.py", line 17, in train_step' in run.stdout
+    assert "does not require grad" in run.stdout
+    assert "crashed" in run.stderr
+
+
+def test_a_crash_with_nothing_confirmed_exits_2_with_the_traceback(confirm_runs):
+    run = confirm_runs("shape_error_crash")
+    assert run.returncode == 2, run
+    assert run.data["run"]["status"] == "crashed" and run.data["run"]["steps"] == 2
+    assert "mat1 and mat2 shapes cannot be multiplied" in run.data["run"]["traceback"]
+    assert 'shape_error_crash.py", line 11, in loss_on' in run.data["run"]["traceback"]
+
+
+def test_network_access_fails_fast_naming_the_line(confirm_runs):
+    run = confirm_runs("download")
+    assert run.returncode == 2, run
+    assert "RT901 [network-access]" in run.stdout
+    assert "dataset_download.py:7" in run.stdout and "example.com" in run.stdout
+    assert run.seconds < 20
+
+
+def test_an_infinite_loop_stops_at_the_timeout(confirm_runs):
+    run = confirm_runs("infinite_loop")
+    assert run.returncode == 0, run
+    assert run.data["run"]["status"] == "timeout" and run.data["run"]["steps"] == 2
+    assert run.seconds < 20
+
+
+def test_a_nonzero_sys_exit_is_a_failed_run(confirm_runs):
+    run = confirm_runs("exit_status")
+    assert run.returncode == 2, run
+    assert run.data["run"]["status"] == "exited" and run.data["run"]["exit_code"] == 3
+    assert "sanity check failed" in run.data["output_tail"]["stdout"]
+
+
+# -- model-only checks ------------------------------------------------------------------------------
+
+def test_model_checks_find_batch_mixing_eval_dropout_and_dead_parameters(confirm_runs):
+    run = confirm_runs("model_buggy")
+    assert run.returncode == 1, run
+    codes = {f["code"] for f in run.data["runtime_findings"]}
+    assert {"RT301", "DL303", "RT302"} <= codes
+    assert all(f["path"] == "toy_models.py" for f in run.data["runtime_findings"])
+
+
+def test_every_run_stays_within_its_time_budget(confirm_runs):
+    slow = {name: round(confirm_runs(name).seconds, 1) for name in RUNS if confirm_runs(name).seconds > 25}
+    assert not slow
+
+
+# -- usage ------------------------------------------------------------------------------------------
+
+def _dllint(*args, env=None):
+    return subprocess.run([sys.executable, "-m", "dllint", *args], cwd=SCRIPTS, capture_output=True, text=True,
+                          env=env, timeout=60)
+
+
+def test_confirm_without_torch_is_a_one_line_error():
+    code = ("import sys; sys.modules['torch'] = None; sys.argv = ['dllint', 'confirm', 'no_zero_grad_softmax.py']\n"
+            "from dllint.cli import main\nmain()")
+    env = dict(os.environ, PYTHONPATH=ROOT)
+    result = subprocess.run([sys.executable, "-c", code], cwd=SCRIPTS, capture_output=True, text=True, env=env)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "dllint: error: dllint confirm needs torch, which is not installed: pip install 'dllint[runtime]'"]
+
+
+def test_missing_script_and_missing_target_are_usage_errors():
+    env = dict(os.environ, PYTHONPATH=ROOT)
+    missing = _dllint("confirm", "nope.py", env=env)
+    assert missing.returncode == 2 and missing.stderr.strip() == "dllint: error: nope.py: no such file"
+    nothing = _dllint("confirm", env=env)
+    assert nothing.returncode == 2 and "give exactly one of SCRIPT" in nothing.stderr

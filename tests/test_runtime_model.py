@@ -1,0 +1,104 @@
+"""The Python API for the model-only checks: dllint.runtime.check_model(model, batch, loss_fn)."""
+
+import importlib.util
+import os
+
+import pytest
+
+from tests.conftest import ROOT
+
+torch = pytest.importorskip("torch")
+nn = torch.nn
+
+from dllint.runtime import check_model  # noqa: E402
+
+
+def _toy_models():
+    path = os.path.join(ROOT, "tests", "runtime_scripts", "toy_models.py")
+    spec = importlib.util.spec_from_file_location("toy_models_for_tests", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+class ConstantPredictor(nn.Module):
+    """Ignores its input: a learned constant plus a layer whose output is multiplied by zero."""
+
+    def __init__(self):
+        super().__init__()
+        self.bias = nn.Parameter(torch.zeros(1))
+        self.layer = nn.Linear(4, 1)
+
+    def forward(self, x):
+        return self.bias.expand(x.shape[0], 1) + 0.0 * self.layer(x).detach()
+
+
+class SequenceFirstTagger(nn.Module):
+    """Clean: an LSTM over (time, batch, features); samples are independent along dimension 1."""
+
+    def __init__(self):
+        super().__init__()
+        self.lstm = nn.LSTM(5, 8)
+        self.head = nn.Linear(8, 3)
+
+    def forward(self, x):
+        hidden, _ = self.lstm(x)
+        return self.head(hidden[-1])
+
+
+def codes(report):
+    return sorted(f.code for f in report.findings)
+
+
+def test_a_clean_classifier_passes_and_is_left_as_it_was():
+    model = _toy_models().small_classifier()
+    model.eval()
+    before = {name: value.clone() for name, value in model.state_dict().items()}
+    report = check_model(model, torch.randn(8, 12), classes=5, steps=60)
+    assert report.passed, str(report)
+    assert codes(report) == []
+    assert len(report.curve) == 60 and report.curve[-1] < 0.05 * report.curve[0]
+    assert report.reference_loss == pytest.approx(1.609, abs=1e-3)
+    assert not model.training
+    assert all(torch.equal(before[name], value) for name, value in model.state_dict().items())
+
+
+def test_batch_mixing_random_evaluation_and_dead_parameters_are_found():
+    report = check_model(_toy_models().batch_mixer(), torch.randn(8, 6, 4), classes=3, steps=20)
+    assert {"RT301", "DL303", "RT302"} <= set(codes(report))
+    mixing = next(f for f in report.findings if f.code == "RT301")
+    assert "other sample(s)" in mixing.message and mixing.name == "batch-mixing"
+    assert not report.passed
+
+
+def test_a_model_that_ignores_its_input_with_a_custom_loss():
+    torch.manual_seed(0)
+    inputs, targets = torch.randn(8, 4), torch.randn(8, 1)
+    report = check_model(ConstantPredictor(), (inputs, targets), nn.MSELoss(), steps=40)
+    assert "RT304" in codes(report)  # zeroed inputs do as well
+    assert "RT303" in codes(report)  # and one batch cannot be overfitted
+    dead = next(f for f in report.findings if f.code == "RT302")
+    assert "layer.weight" in dead.message
+
+
+def test_sequence_first_rnn_is_not_batch_mixing():
+    torch.manual_seed(0)
+    report = check_model(SequenceFirstTagger(), torch.randn(6, 8, 5), classes=3, steps=30)
+    assert "RT301" not in codes(report)
+    assert any("independent across the batch" in note for note in report.notes)
+
+
+def test_custom_loss_needs_targets():
+    with pytest.raises(ValueError, match="needs the targets"):
+        check_model(nn.Linear(3, 1), torch.randn(4, 3), nn.MSELoss())
+
+
+def test_plot_is_written_only_with_matplotlib(tmp_path):
+    picture = tmp_path / "loss.png"
+    report = check_model(_toy_models().small_classifier(), torch.randn(8, 12), classes=5, steps=5,
+                         plot=str(picture))
+    if importlib.util.find_spec("matplotlib") is None:
+        assert not picture.exists()
+        assert any("needs matplotlib" in note for note in report.notes)
+    else:
+        assert picture.stat().st_size > 0

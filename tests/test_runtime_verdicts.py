@@ -1,0 +1,136 @@
+"""Joining observations to static findings (no torch, no child process): verdicts, matching by statement
+and by function, runtime-only findings, exit status, and the line coverage that decides NOT REACHED."""
+
+import os
+import sys
+import textwrap
+
+from dllint.findings import Finding
+from dllint.runtime.coverage import LineCoverage
+from dllint.runtime.observations import Observation, RunOutcome
+from dllint.runtime.verdicts import Judge, SourceIndex, coverage_targets, exit_status
+
+TRAIN = textwrap.dedent("""\
+    import torch
+
+    def train(model, optimizer, loader, criterion):
+        total = 0.0
+        for x, y in loader:
+            optimizer.zero_grad()
+            loss = criterion(
+                torch.softmax(model(x), dim=1),
+                y)
+            loss.backward()
+            optimizer.step()
+            total += loss
+        return total
+
+    def evaluate(model, loader):
+        for x, y in loader:
+            model(x)
+    """)
+
+
+def finding(path, line, code, column=1):
+    return Finding(str(path), line, column, line, column + 5, code, code.lower(), "error", f"{code} message")
+
+
+def judge(tmp_path, findings, observations, reached=None, status="stopped", steps=20):
+    path = tmp_path / "train.py"
+    path.write_text(TRAIN)
+    real = os.path.realpath(path)
+    outcome = RunOutcome(status, steps=steps, reached={real: reached or []}, loaded_files=[real])
+    return Judge(findings, observations, outcome, SourceIndex(), str(path)).run()
+
+
+def site(tmp_path, line):
+    return (os.path.realpath(tmp_path / "train.py"), line, 1)
+
+
+def test_a_site_anywhere_on_a_multi_line_statement_confirms_the_finding(tmp_path):
+    softmax = finding(tmp_path / "train.py", 8, "DL201", column=13)
+    observation = Observation("DL201", "rows sum to 1", True, [site(tmp_path, 7)])
+    judged, runtime = judge(tmp_path, [softmax], [observation], reached=[7])
+    assert [(j.verdict, j.evidence) for j in judged] == [("CONFIRMED", "rows sum to 1")]
+    assert runtime == []
+
+
+def test_function_scoped_evidence_confirms_the_lone_finding_of_its_function(tmp_path):
+    kept = finding(tmp_path / "train.py", 12, "DL104")
+    observation = Observation("DL104", "graphs alive", True, [site(tmp_path, 7)], scope="function")
+    judged, _ = judge(tmp_path, [kept], [observation], reached=[12])
+    assert judged[0].verdict == "CONFIRMED"
+    # Statement-scoped evidence elsewhere in the function confirms nothing.
+    statement_only = Observation("DL104", "graphs alive", True, [site(tmp_path, 7)])
+    judged, runtime = judge(tmp_path, [kept], [statement_only], reached=[12])
+    assert judged[0].verdict == "NOT REPRODUCED"
+    assert [r.finding.line for r in runtime] == [7]
+
+
+def test_unreached_lines_and_unchecked_rules(tmp_path):
+    missing_eval = finding(tmp_path / "train.py", 17, "DL301")
+    typo = finding(tmp_path / "train.py", 6, "DL403")
+    judged, _ = judge(tmp_path, [missing_eval, typo], [], reached=[6])
+    verdicts = {j.finding.code: j for j in judged}
+    assert verdicts["DL301"].verdict == "NOT REACHED"
+    assert "stopped after 20 optimizer steps" in verdicts["DL301"].evidence
+    assert verdicts["DL403"].verdict == "NOT CHECKED" and "the line ran" in verdicts["DL403"].evidence
+
+
+def test_below_threshold_evidence_never_confirms(tmp_path):
+    step = finding(tmp_path / "train.py", 11, "DL101")
+    weak = Observation("DL101", "below the confirmation threshold: 1 of 19 steps", False, [site(tmp_path, 11)],
+                       severity="info")
+    general = Observation("DL101", "gradients were reset between all 19 steps", summary=True)
+    judged, runtime = judge(tmp_path, [step], [weak, general], reached=[11])
+    assert judged[0].verdict == "NOT REPRODUCED" and "below the confirmation threshold" in judged[0].evidence
+    assert runtime == []
+    judged, _ = judge(tmp_path, [step], [general], reached=[11])
+    assert judged[0].evidence == "gradients were reset between all 19 steps"
+
+
+def test_unmatched_observations_become_runtime_findings_and_set_the_exit_status(tmp_path):
+    broadcast = Observation("RT202", "(32, 1) against (32,)", True, [site(tmp_path, 7)], severity="error")
+    info = Observation("DL301", "teacher model", False, [site(tmp_path, 17)], severity="info")
+    judged, runtime = judge(tmp_path, [], [broadcast, info])
+    assert [(r.finding.code, r.finding.name, r.finding.severity, r.verdict) for r in runtime] == [
+        ("RT202", "loss-shape-broadcast", "error", "FOUND"), ("DL301", "missing-eval", "info", "FOUND")]
+    outcome = RunOutcome("finished")
+    assert exit_status(outcome, judged, runtime) == 1
+    assert exit_status(outcome, judged, runtime[1:]) == 0  # info alone
+    assert exit_status(RunOutcome("crashed"), judged, runtime[1:]) == 2
+
+
+def test_findings_in_files_the_program_never_loaded_are_left_out(tmp_path):
+    other = tmp_path / "other_script.py"
+    other.write_text("import torch\n")
+    judged, _ = judge(tmp_path, [finding(other, 1, "DL101"), finding(tmp_path / "train.py", 11, "DL101")], [],
+                      reached=[11])
+    assert [j.finding.path for j in judged] == [str(tmp_path / "train.py")]
+
+
+def test_coverage_targets_cover_the_whole_statement(tmp_path):
+    path = tmp_path / "train.py"
+    path.write_text(TRAIN)
+    targets = coverage_targets([finding(path, 8, "DL201"), finding(path, 5, "DL101")], SourceIndex())
+    # The for header alone (line 5), and all three lines of the call statement.
+    assert targets == {os.path.realpath(path): [5, 7, 8, 9]}
+
+
+def test_line_coverage_records_target_lines_and_stops_when_all_ran(tmp_path):
+    module = tmp_path / "covered.py"
+    module.write_text("def work(flag):\n    if flag:\n        return 1\n    return 2\n")
+    namespace = {}
+    exec(compile(module.read_text(), str(module), "exec"), namespace)
+    coverage = LineCoverage({str(module): [3, 4]})
+    previous = sys.gettrace()
+    coverage.start()
+    try:
+        namespace["work"](True)
+        assert coverage.reached_lines() == {os.path.realpath(module): [3]}
+        namespace["work"](False)
+    finally:
+        coverage.stop()
+        sys.settrace(previous)
+    assert coverage.reached_lines() == {os.path.realpath(module): [3, 4]}
+    assert not coverage._active  # every target ran: tracing switched itself off
