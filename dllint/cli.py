@@ -316,8 +316,13 @@ def _fail(message: str) -> None:
     sys.exit(EXIT_ERROR)
 
 
+def _register_runtime_mode() -> None:
+    from dllint.runtime.command import confirm  # the runtime mode's command; it imports no torch
+
+    main.add_command(confirm)
+
+
+_register_runtime_mode()
+
 if __name__ == "__main__":
     main()
-
-from dllint.runtime.command import confirm  # noqa: E402  (the runtime mode; imports no torch)
-main.add_command(confirm)

@@ -121,9 +121,10 @@ def test_grad_scaler_and_clipping_do_not_hide_accumulation_in_a_package_run_with
 def test_eval_inside_training_loop_reused_norm_layer_and_kept_loss_graphs(confirm_runs):
     run = confirm_runs("eval_in_training_loop")
     assert run.returncode == 1, run
-    assert run.verdicts() == {("DL504", 25): "CONFIRMED", ("DL302", 42): "CONFIRMED"}
-    kept = run.runtime("DL104")
-    assert len(kept) == 1 and "still alive" in kept[0]["evidence"] and kept[0]["severity"] == "warning"
+    # The static DL104 (`running_loss += loss`) is confirmed by the graphs the runtime sees kept alive.
+    assert run.verdicts() == {("DL504", 25): "CONFIRMED", ("DL302", 42): "CONFIRMED", ("DL104", 40): "CONFIRMED"}
+    kept = next(f for f in run.data["findings"] if f["code"] == "DL104")
+    assert "still alive" in kept["evidence"] and kept["severity"] == "warning"
 
 
 # -- losses and gradients ---------------------------------------------------------------------------
@@ -153,9 +154,9 @@ def test_evaluation_after_the_step_budget_still_runs_and_confirms_missing_eval(c
     assert run.returncode == 1, run
     # 3 steps stop the first epoch early (4 batches); its evaluation still runs.
     assert run.data["run"]["steps"] == 3
-    assert run.verdicts() == {("DL301", 38): "CONFIRMED"}
-    dropout = run.runtime("DL303")
-    assert len(dropout) == 1 and dropout[0]["line"] == 24 and "Tagger" in dropout[0]["message"]
+    # The static DL303 (F.dropout without training=) is confirmed by outputs that differ in eval mode.
+    assert run.verdicts() == {("DL301", 38): "CONFIRMED", ("DL303", 24): "CONFIRMED"}
+    assert not run.runtime("DL303")
 
 
 def test_a_script_that_never_steps_confirms_missing_eval_at_inference(confirm_runs):
@@ -170,10 +171,10 @@ def test_a_script_that_never_steps_confirms_missing_eval_at_inference(confirm_ru
 def test_unregistered_unused_and_repeated_modules(confirm_runs):
     run = confirm_runs("module_structure")
     assert run.returncode == 1, run
-    assert run.verdicts() == {("DL504", 26): "CONFIRMED"}
-    assert [f["line"] for f in run.runtime("DL501")] == [25]
-    assert [f["line"] for f in run.runtime("DL503")] == [27]
-    assert "aux_head" in run.runtime("DL503")[0]["message"]
+    # The static DL501 / DL503 findings are confirmed by parameters that no optimizer holds or no forward uses.
+    assert run.verdicts() == {("DL504", 26): "CONFIRMED", ("DL501", 25): "CONFIRMED", ("DL503", 27): "CONFIRMED"}
+    assert not run.runtime("DL501") and not run.runtime("DL503")
+    assert "aux_head" in next(f for f in run.data["findings"] if f["code"] == "DL503")["message"]
 
 
 # -- clean near-misses: a confirmation here is a false alarm ----------------------------------------
@@ -230,7 +231,8 @@ def test_network_access_fails_fast_naming_the_line(confirm_runs):
 def test_an_infinite_loop_stops_at_the_timeout(confirm_runs):
     run = confirm_runs("infinite_loop")
     assert run.returncode == 0, run
-    assert run.data["run"]["status"] == "timeout" and run.data["run"]["steps"] == 2
+    # The two steps before the loop are counted unless a loaded machine spends the timeout importing torch.
+    assert run.data["run"]["status"] == "timeout" and run.data["run"]["steps"] in (0, 1, 2)
     assert run.seconds < 20
 
 

@@ -127,7 +127,7 @@ def _lint(path: str):
     from dllint import registry
     from dllint.engine import lint_paths
 
-    codes = registry.select_codes([], [])
+    codes = [rule.code for rule in registry.all_rules()]
     result = lint_paths([path], codes)
     return list(result.findings), list(result.notices)
 
