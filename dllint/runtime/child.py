@@ -22,6 +22,8 @@ from dllint.runtime.observations import Observation, RunOutcome
 # at the timeout still leaves its observations behind.
 SNAPSHOT_SECONDS = 5.0
 TRACEBACK_LINES = 25
+# Line tracing (before Python 3.12) runs for these first steps, then pauses until the step budget.
+TRACED_WARMUP_STEPS = 2
 
 
 class ResultWriter:
@@ -108,7 +110,20 @@ def _run_script(config: Dict[str, Any], writer: ResultWriter, started: float) ->
             except Exception as error:
                 probe.internal_error("snapshot", error)
 
-    probe.on_step_done = snapshot
+    def after_step() -> None:
+        snapshot()
+        if probe.steps == TRACED_WARMUP_STEPS:
+            coverage.pause()
+
+    budget_reached = probe.on_budget_reached
+
+    def on_budget_reached() -> None:
+        budget_reached()
+        coverage.resume(sys._getframe(1))
+
+    probe.on_step_done = after_step
+    probe.on_budget_reached = on_budget_reached
+    probe.sources.on_site = coverage.mark
     script = config.get("script")
     if script:
         sys.argv = [script, *config.get("args", [])]

@@ -2,7 +2,10 @@
 
 Python 3.12+: sys.monitoring LINE events, each location disabled after its first event. Older
 versions: sys.settrace, tracing lines only in the code objects that contain a target line, and
-switched off entirely once every target line has run.
+switched off entirely once every target line has run. A process under settrace runs all Python code
+(torch's too) markedly slower, so the child pauses it for the middle of the run (after the first
+steps, until the step budget: the loop body has run by then, evaluation code runs after) and relies
+there on the lines its hooks see (`mark`).
 """
 
 from __future__ import annotations
@@ -21,9 +24,11 @@ class LineCoverage:
             self.pending[os.path.realpath(path)] = set(lines)
         self.reached: Dict[str, Set[int]] = {}
         self._by_filename: Dict[str, Set[int]] = {}  # code filename (as compiled) -> pending lines, or empty
-        self._code_cache: Dict[object, bool] = {}
+        self._code_cache: Dict[object, object] = {}  # code object -> line tracer or None
         self._tool = None
         self._active = False
+        self._paused = False
+        self._handler = None
 
     def start(self) -> None:
         if not self.pending:
@@ -32,8 +37,34 @@ class LineCoverage:
         if hasattr(sys, "monitoring"):
             self._start_monitoring()
         else:
-            sys.settrace(self._on_call)
-            threading.settrace(self._on_call)
+            self._handler = self._call_handler()
+            sys.settrace(self._handler)
+            threading.settrace(self._handler)
+
+    def pause(self) -> None:
+        """Stop settrace for now (sys.monitoring costs nothing once each line has fired: it keeps going)."""
+        if self._active and self._handler is not None and not self._paused:
+            self._paused = True
+            sys.settrace(None)
+            threading.settrace(None)
+
+    def resume(self, frame=None) -> None:
+        """Trace again, including the frames already running from `frame` outwards."""
+        if not (self._active and self._paused and any(self.pending.values())):
+            return
+        self._paused = False
+        sys.settrace(self._handler)
+        threading.settrace(self._handler)
+        while frame is not None:
+            if frame.f_trace is None and self._handler(frame, "call", None) is not None:
+                frame.f_trace = self._on_line
+            frame = frame.f_back
+
+    def mark(self, path: str, line: int) -> None:
+        """A line seen running by the instrumentation (path is a real path)."""
+        lines = self.pending.get(path)
+        if lines and line in lines:
+            self._hit(path, lines, line)
 
     def stop(self) -> None:
         if not self._active:
@@ -45,7 +76,7 @@ class LineCoverage:
             monitoring.register_callback(self._tool, monitoring.events.LINE, None)
             monitoring.free_tool_id(self._tool)
             self._tool = None
-        else:
+        elif not self._paused:
             sys.settrace(None)
             threading.settrace(None)
 
@@ -92,16 +123,22 @@ class LineCoverage:
 
     # -- sys.settrace (before 3.12) -----------------------------------------------------------------
 
-    def _on_call(self, frame, event, arg):
-        if not self._active:
-            return None
-        code = frame.f_code
-        relevant = self._code_cache.get(code)
-        if relevant is None:
-            lines = self._pending_for(code.co_filename)
-            relevant = bool(lines) and self._code_contains(code, lines)
-            self._code_cache[code] = relevant
-        return self._on_line if relevant else None
+    def _call_handler(self):
+        """The global trace function. It runs on every Python call in the process (torch's included), so it
+        is one cached dictionary lookup per call; only code objects holding a target line get a line tracer."""
+        tracers = self._code_cache
+        tracer_of = tracers.get
+        on_line = self._on_line
+
+        def on_call(frame, event, arg):
+            code = frame.f_code
+            tracer = tracer_of(code, 0)
+            if tracer == 0:
+                lines = self._pending_for(code.co_filename)
+                tracer = tracers[code] = on_line if lines and self._code_contains(code, lines) else None
+            return tracer
+
+        return on_call
 
     @staticmethod
     def _code_contains(code, lines: Set[int]) -> bool:

@@ -10,7 +10,7 @@ batch-norm fine-tuning (the model in train mode, only its BN layers in eval) are
 
 from __future__ import annotations
 
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Tuple
 
 from dllint.runtime.observations import Observation, Site
 

@@ -38,6 +38,8 @@ class SourceFilter:
         self.excluded = [os.path.realpath(path).rstrip(os.sep) + os.sep for path in excluded]
         self._cache: Dict[str, Optional[str]] = {}
         self._positions: Dict[Any, list] = {}
+        self.on_site = None  # told of every user line a hook saw running (line coverage)
+        self._sites: Dict[Any, tuple] = {}
 
     def real_path(self, filename: str) -> Optional[str]:
         """The real path of a user file, None for anything else (cached per code filename)."""
@@ -50,14 +52,16 @@ class SourceFilter:
             real = os.path.realpath(filename)
             parts = real.split(os.sep)
             if (real.startswith(self.root) and "site-packages" not in parts and "dist-packages" not in parts
-                    and not any(real.startswith(prefix) for prefix in self.excluded)):
+                    and not any(real.startswith(prefix) for prefix in self.excluded) and os.path.isfile(real)):
                 resolved = real
         self._cache[filename] = resolved
         return resolved
 
     def site_of(self, frame) -> Site:
-        return (self.real_path(frame.f_code.co_filename) or frame.f_code.co_filename, frame.f_lineno,
-                self._column(frame))
+        path = self.real_path(frame.f_code.co_filename) or frame.f_code.co_filename
+        if self.on_site is not None:
+            self.on_site(path, frame.f_lineno)
+        return (path, frame.f_lineno, self._column(frame))
 
     def _column(self, frame) -> int:
         code = frame.f_code
@@ -79,12 +83,25 @@ class SourceFilter:
         return None
 
     def user_sites(self, frame, limit: int = 1 + CONTEXT_FRAMES) -> List[Site]:
-        """Sites of the user frames on the stack, innermost first."""
+        """Sites of the user frames on the stack, innermost first.
+
+        Hooks ask for this on every step, so the list is cached by the innermost user frame's exact
+        instruction (the outer frames of one call site rarely change)."""
+        frame = self.innermost_user_frame(frame)
+        if frame is None:
+            return []
+        key = (frame.f_code, frame.f_lasti, limit)
+        cached = self._sites.get(key)
+        if cached is not None:
+            if self.on_site is not None:
+                self.on_site(cached[0][0], cached[0][1])
+            return list(cached)
         sites: List[Site] = []
         while frame is not None and len(sites) < limit:
             if self.real_path(frame.f_code.co_filename) is not None:
                 sites.append(self.site_of(frame))
             frame = frame.f_back
+        self._sites[key] = tuple(sites)
         return sites
 
     def caller_is_user(self, frame) -> bool:

@@ -344,7 +344,7 @@ class TrainingCheck:
         torch = self.torch
         try:
             values = torch._foreach_norm([g for _, g in present])
-            flat = torch.stack([v.float().to(values[0].device) for v in values]).tolist()
+            flat = torch.stack(values).tolist()
         except Exception:
             flat = [float(g.float().norm()) for _, g in present]
         for (i, _), value in zip(present, flat):
