@@ -478,6 +478,15 @@ class Analysis:
         self._losses[id(scope)] = found
         return found
 
+    def activations_into_loss(self, scope: Scope, loss_kind: str,
+                              activation: str) -> Iterator[Tuple[LossCall, Source]]:
+        """Loss calls of `loss_kind` whose input was last produced by `activation` (e.g. softmax)."""
+        for loss in self.loss_calls(scope):
+            if loss.kind == loss_kind:
+                source = self.value_source(loss.input, scope, loss.call.order)
+                if source is not None and source.kind == activation:
+                    yield loss, source
+
     def loss_kind(self, call: CallSite) -> Optional[str]:
         functional = self.torch_member(call.node.func, call.scope, api.FUNCTIONAL_LOSSES)
         if functional:

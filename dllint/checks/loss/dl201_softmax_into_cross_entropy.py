@@ -9,13 +9,9 @@ from dllint.registry import rule
       "softmax output is passed to CrossEntropyLoss, which expects raw logits")
 def check(ctx: CheckContext) -> None:
     for scope in ctx.scopes:
-        for loss in ctx.analysis.loss_calls(scope):
-            if loss.kind != "cross_entropy":
-                continue
-            source = ctx.analysis.value_source(loss.input, scope, loss.call.order)
-            if source is not None and source.kind == "softmax":
-                fix = drop_activation(loss.input, source.node, scope_source(ctx.file, scope), "softmax") \
-                    if source.scope is scope and source.model_class is None else None
-                ctx.report(loss.input, f"cross-entropy receives probabilities from {ctx.describe_source(source)} "
-                                       f"but applies log_softmax itself, which flattens the gradients; "
-                                       f"pass the logits and drop the softmax", fix=fix)
+        for loss, source in ctx.analysis.activations_into_loss(scope, "cross_entropy", "softmax"):
+            fix = drop_activation(loss.input, source.node, scope_source(ctx.file, scope), "softmax") \
+                if source.scope is scope and source.model_class is None else None
+            ctx.report(loss.input, f"cross-entropy receives probabilities from {ctx.describe_source(source)} "
+                                   f"but applies log_softmax itself, which flattens the gradients; "
+                                   f"pass the logits and drop the softmax", fix=fix)

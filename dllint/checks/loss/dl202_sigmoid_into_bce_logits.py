@@ -9,12 +9,8 @@ from dllint.registry import rule
       "sigmoid output is passed to BCEWithLogitsLoss, which applies sigmoid again")
 def check(ctx: CheckContext) -> None:
     for scope in ctx.scopes:
-        for loss in ctx.analysis.loss_calls(scope):
-            if loss.kind != "bce_logits":
-                continue
-            source = ctx.analysis.value_source(loss.input, scope, loss.call.order)
-            if source is not None and source.kind == "sigmoid":
-                fix = drop_activation(loss.input, source.node, scope_source(ctx.file, scope), "sigmoid") \
-                    if source.scope is scope and source.model_class is None else None
-                ctx.report(loss.input, f"BCEWithLogits receives probabilities from {ctx.describe_source(source)} "
-                                       f"and applies sigmoid a second time; pass the logits and drop the sigmoid", fix=fix)
+        for loss, source in ctx.analysis.activations_into_loss(scope, "bce_logits", "sigmoid"):
+            fix = drop_activation(loss.input, source.node, scope_source(ctx.file, scope), "sigmoid") \
+                if source.scope is scope and source.model_class is None else None
+            ctx.report(loss.input, f"BCEWithLogits receives probabilities from {ctx.describe_source(source)} "
+                                   f"and applies sigmoid a second time; pass the logits and drop the sigmoid", fix=fix)

@@ -8,11 +8,7 @@ from dllint.registry import rule
       "sigmoid followed by BCELoss is numerically unstable; use BCEWithLogitsLoss on the logits")
 def check(ctx: CheckContext) -> None:
     for scope in ctx.scopes:
-        for loss in ctx.analysis.loss_calls(scope):
-            if loss.kind != "bce":
-                continue
-            source = ctx.analysis.value_source(loss.input, scope, loss.call.order)
-            if source is not None and source.kind == "sigmoid":
-                ctx.report(loss.input, f"BCELoss receives probabilities from {ctx.describe_source(source)}: "
-                                       f"sigmoid saturates and log(0) is clamped, losing gradient for confident "
-                                       f"mistakes; feed the logits to BCEWithLogitsLoss instead")
+        for loss, source in ctx.analysis.activations_into_loss(scope, "bce", "sigmoid"):
+            ctx.report(loss.input, f"BCELoss receives probabilities from {ctx.describe_source(source)}: "
+                                   f"sigmoid saturates and log(0) is clamped, losing gradient for confident "
+                                   f"mistakes; feed the logits to BCEWithLogitsLoss instead")
