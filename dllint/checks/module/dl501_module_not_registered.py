@@ -50,7 +50,11 @@ def _is_empty(value) -> bool:
 
 
 def _element_kind(analysis, value, scope, order):
+    self_name = scope.self_name
     for element in _elements(value):
+        if isinstance(element, cst.Attribute) and isinstance(element.value, cst.Name) and \
+                element.value.value == self_name:
+            continue  # `self.layer2` is registered as an attribute already; the list only refers to it
         for instance in analysis.instances(element, scope, order):
             kind = _kind(analysis, instance)
             if kind:

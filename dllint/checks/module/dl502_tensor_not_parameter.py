@@ -15,7 +15,7 @@ def check(ctx: CheckContext) -> None:
         value = definition.value
         if scope.name != "__init__" or not isinstance(value, cst.Call) or definition.unpack_path:
             continue
-        if _tensor_factory(analysis, value, scope) is None:
+        if _tensor_factory(analysis, value, scope) is None or _rewrapped_later(analysis, cls, attribute, definition):
             continue
         if _requests_grad(value) or (api.WEIGHT_NAME.search(attribute) and not _registers_explicitly(cls)):
             ctx.report(value, f"self.{attribute} is a plain tensor, not an nn.Parameter: it is not in "
@@ -45,3 +45,12 @@ def _registers_explicitly(cls) -> bool:
     """A class that calls register_buffer/register_parameter keeps plain tensors on purpose."""
     return any(call.method in ("register_buffer", "register_parameter")
                for scope in cls.methods.values() for call in scope.calls)
+
+
+def _rewrapped_later(analysis, cls, attribute, definition) -> bool:
+    """`self.w = torch.empty(...)`, init, then `self.w = nn.Parameter(self.w)`: registered in the end."""
+    for scope, later in cls.attributes.get(attribute, []):
+        if later.order > definition.order and isinstance(later.value, cst.Call) and \
+                analysis.torch_member(later.value.func, scope, api.PARAMETER_CLASSES):
+            return True
+    return False

@@ -44,6 +44,12 @@ def _has_distributed_sampler(analysis, loader, scope, order) -> bool:
         if sampler is None or ctor_call is None:
             continue
         samplers = analysis.instances(sampler, instance.scope, ctor_call.order)
-        if any(s.torch_name in api.DISTRIBUTED_SAMPLERS for s in samplers):
+        # set_epoch only re-seeds the shuffle: a sampler built with shuffle=False has nothing to re-seed.
+        if any(s.torch_name in api.DISTRIBUTED_SAMPLERS and not _shuffle_off(s.ctor) for s in samplers):
             return True
     return False
+
+
+def _shuffle_off(ctor) -> bool:
+    shuffle = bound_argument(ctor, "shuffle", 3) if ctor is not None else None
+    return getattr(shuffle, "value", None) == "False"

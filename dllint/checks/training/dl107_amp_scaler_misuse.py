@@ -31,8 +31,8 @@ def _check_unit(ctx: CheckContext, unit) -> None:
                        file=event.call.scope.file)
     if scaled_steps and not any(e.kind == "scaler_update" for e in unit):
         step = scaled_steps[-1]
-        ctx.report(step.node, "scaler.step() runs but scaler.update() is never called, so the loss scale never "
-                              "adapts (and after one overflow every step is skipped); call scaler.update() after "
+        ctx.report(step.node, "scaler.step() runs but scaler.update() is never called: the loss scale never "
+                              "adapts and the next scaler.step() raises RuntimeError; call scaler.update() after "
                               "scaler.step()", file=step.call.scope.file)
     backward_positions = [i for i, e in enumerate(unit) if e.kind == "backward" and e.detail == "scaler"]
     for index, event in enumerate(unit):
