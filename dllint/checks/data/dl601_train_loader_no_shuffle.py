@@ -1,5 +1,7 @@
 """DL601: the training DataLoader neither shuffles nor uses a sampler."""
 
+import re
+
 import libcst as cst
 
 from dllint.context import CheckContext
@@ -45,10 +47,19 @@ def _names_training_data(call, scope, keywords, positional) -> bool:
     # Most specific first: the loader's name, then its dataset's, then the enclosing function's.
     for names in (loader_names, [dotted_name(dataset) or ""], [scope.name]):
         lowered = [n.lower() for n in names if n]
-        if any(marker in n for n in lowered for marker in _NOT_TRAINING):
+        if any(_names_held_out_data(n) for n in lowered):
             return False
         if any("train" in n for n in lowered):
             return True
         if names is loader_names and lowered and any("loader" not in n and n not in ("dl", "data") for n in lowered):
             return False  # a loader named after what it holds (gallery_loader, queries): not training data
+    return False
+
+
+def _names_held_out_data(name: str) -> bool:
+    """`val_loader`, `testset`, `validation_data`, but not `device` (dev) or `latest` (test)."""
+    for token in re.split(r"[^a-z]+", name):
+        for marker in _NOT_TRAINING:
+            if token == marker or (len(marker) >= 4 and token.startswith(marker)):
+                return True
     return False

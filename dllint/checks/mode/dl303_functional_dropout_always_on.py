@@ -6,6 +6,8 @@ from dllint.model import torch_api as api
 from dllint.model.project import instance_name
 from dllint.registry import rule
 
+# alpha_dropout and feature_alpha_dropout default to training=False: without the flag they never apply.
+_OFF_BY_DEFAULT = {"alpha_dropout", "feature_alpha_dropout"}
 # Position of the `training` parameter in F.dropout(input, p, training, inplace) and its siblings.
 _TRAINING_POSITION = 2
 
@@ -29,5 +31,10 @@ def check(ctx: CheckContext) -> None:
             owner = instance_name(scope) or "self"
             fix = Fix(SAFE, f"pass training={owner}.training", call.node,
                       with_keyword(call.node, "training", f"{owner}.training"))
-            ctx.report(call.node, f"F.{function}() defaults to training=True, so it keeps dropping activations after "
-                                  f"model.eval(); pass training={owner}.training (or use an nn.Dropout module)", fix=fix)
+            if function in _OFF_BY_DEFAULT:
+                message = (f"F.{function}() defaults to training=False, so it never drops anything, not even in "
+                           f"training; pass training={owner}.training (or use an nn.AlphaDropout module)")
+            else:
+                message = (f"F.{function}() defaults to training=True, so it keeps dropping activations after "
+                           f"model.eval(); pass training={owner}.training (or use an nn.Dropout module)")
+            ctx.report(call.node, message, fix=fix)
