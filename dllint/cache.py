@@ -1,4 +1,4 @@
-"""Results cached per component, keyed by dllint's version, the active rules and every file's content.
+"""Results cached per file (and for the whole run), keyed by dllint's version, the active rules and content.
 
 Entries are JSON files written atomically (a temporary file, then os.replace), so concurrent
 runs never see half an entry; anything unreadable or from another version is ignored.
@@ -17,7 +17,7 @@ from dllint import __version__
 from dllint.findings import Finding
 
 CACHE_DIRECTORY = ".dllint_cache"
-_FORMAT = 1
+_FORMAT = 2
 
 
 _BUILD: List[str] = []
@@ -39,13 +39,28 @@ def build_fingerprint() -> str:
     return _BUILD[0]
 
 
-def component_key(items, codes: Sequence[str]) -> str:
+def _base_digest(codes: Sequence[str]):
     digest = hashlib.sha256(f"dllint {build_fingerprint()} format {_FORMAT}\n".encode())
     digest.update((",".join(sorted(codes)) + "\n").encode())
+    return digest
+
+
+def run_key(items, codes: Sequence[str]) -> str:
+    """The whole run: every file's path and content."""
+    from dllint.catalogue import content_hash
+
+    digest = _base_digest(["run", *codes])
     for item in items:
-        digest.update(f"{item.path}\0{item.display_path}\0".encode())
-        digest.update(hashlib.sha256((item.source or "").encode("utf-8", "surrogatepass")).digest())
-        digest.update(repr((item.too_large, item.error)).encode())
+        digest.update(f"{item.path}\0{item.display_path}\0{content_hash(item)}\n".encode())
+    return digest.hexdigest()
+
+
+def file_key(catalogue, index: int, codes: Sequence[str], layout: str) -> str:
+    """One file's lint: its content, and which files take part (they decide what its imports name).
+    The other files it consulted are recorded in the entry and checked when it is read."""
+    item = catalogue.items[index]
+    digest = _base_digest(codes)
+    digest.update(f"{layout}\n{item.path}\0{item.display_path}\0{catalogue.content_hashes[index]}".encode())
     return digest.hexdigest()
 
 
@@ -64,13 +79,36 @@ class ResultCache:
                 return None
             findings = [Finding(**f) for f in entry["findings"]]
             notices = [str(n) for n in entry["notices"]]
-            return {"findings": findings, "notices": notices}
+            return {**entry, "findings": findings, "notices": notices}
         except (OSError, ValueError, TypeError, KeyError, AttributeError):
             return None  # missing, corrupt or foreign: recompute
 
-    def put(self, key: str, findings: List[Finding], notices: List[str]) -> None:
+    def get_file(self, key: str, catalogue) -> Optional[List[Finding]]:
+        """A file's findings, if every file its lint consulted is unchanged."""
+        entry = self.get(key)
+        if entry is None:
+            return None
+        try:
+            where = catalogue.index_of
+            for path, digest in entry["files"]:
+                if path not in where or catalogue.content_hashes[where[path]] != digest:
+                    return None
+            for path, digest in entry["importers"]:
+                if path not in where or catalogue.importers_key(where[path]) != digest:
+                    return None
+        except (TypeError, ValueError, KeyError):
+            return None
+        return entry["findings"]
+
+    def put_file(self, key: str, catalogue, outcome) -> None:
+        items = catalogue.items
+        self.put(key, outcome.findings, [], {
+            "files": [[items[n].path, catalogue.content_hashes[n]] for n in outcome.consulted],
+            "importers": [[items[n].path, catalogue.importers_key(n)] for n in outcome.consulted_importers]})
+
+    def put(self, key: str, findings: List[Finding], notices: List[str], extra: Optional[dict] = None) -> None:
         entry = {"version": __version__, "format": _FORMAT, "key": key,
-                 "findings": [f.to_dict() for f in findings], "notices": list(notices)}
+                 "findings": [f.to_dict() for f in findings], "notices": list(notices), **(extra or {})}
         try:
             self._prepare()
             target = self._path(key)

@@ -7,12 +7,13 @@ import contextlib
 import gc
 import io
 import os
+import re
 import sys
 import tokenize
 import traceback
 import warnings
 from dataclasses import dataclass, field
-from typing import Iterable, List, Optional, Sequence, Tuple
+from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 from dllint import registry
 from dllint.findings import Finding
@@ -22,6 +23,7 @@ TORCH_MARKERS = ("torch", "lightning")
 # Larger files (generated tables, vendored bundles) are skipped with a notice: even a syntax check
 # takes seconds, a full analysis minutes, and nobody writes a training loop that size by hand.
 MAX_ANALYSED_BYTES = 2_000_000
+_WORD = re.compile(r"\w+")
 
 
 @dataclass
@@ -39,6 +41,7 @@ class LintResult:
     findings: List[Finding] = field(default_factory=list)
     files_checked: int = 0
     notices: List[str] = field(default_factory=list)  # warnings for stderr, e.g. files too large to analyse
+    files_analysed: int = 0  # files analysed in this run, not answered from the cache
 
     @property
     def files_with_findings(self) -> int:
@@ -143,43 +146,126 @@ def _without_cyclic_gc():
             gc.enable()
 
 
-def lint_sources(items: Sequence[SourceFile], codes: Sequence[str], roots: Sequence[str] = ()) -> LintResult:
-    """Lint already-loaded files as one project and return sorted findings."""
-    if sys.getrecursionlimit() < 10000:
-        sys.setrecursionlimit(10000)
-    with _without_cyclic_gc():
-        return _lint_sources(items, codes, roots)
+class FactsStore:
+    """Parsed facts of the catalogue's files, each parsed at most once while it stays in memory.
 
+    Bounded by source size: the oldest files are dropped (and parsed again if a later query needs
+    them), so memory stays flat however large the run is.
+    """
 
-def _lint_sources(items: Sequence[SourceFile], codes: Sequence[str], roots: Sequence[str]) -> LintResult:
-    from dllint.context import CheckContext
-    from dllint.model.flow import Analysis
-    from dllint.model.project import Project, module_name_for, root_for
-    from dllint.fixes import edit_for
-    from dllint.positions import forget, span_of
+    def __init__(self, catalogue, capacity_bytes: int = 32_000_000) -> None:
+        from collections import OrderedDict
 
-    findings: List[Finding] = []
-    notices: List[str] = []
-    all_facts = []
-    for item in items:
-        if item.too_large and item.error is None:
-            notices.append(f"{item.display_path} is larger than {MAX_ANALYSED_BYTES // 1_000_000} MB: "
-                           f"skipped")
-        root = root_for(item.path, roots)
+        self.catalogue = catalogue
+        self.capacity_bytes = capacity_bytes
+        self._held: "OrderedDict[int, object]" = OrderedDict()
+        self._held_bytes = 0
+        self._dropped_bytes = 0
+        self._words: Dict[int, frozenset] = {}
+        self.parsed = 0
+
+    def words(self, index: int) -> frozenset:
+        """The identifiers a file's text contains: a cheap test of whether it can refer to a name."""
+        found = self._words.get(index)
+        if found is None:
+            found = self._words[index] = frozenset(_WORD.findall(self.catalogue.items[index].source or ""))
+        return found
+
+    def facts(self, index: int):
+        if index in self._held:
+            self._held.move_to_end(index)
+            return self._held[index]
+        item = self.catalogue.items[index]
         try:
-            facts = parse_facts(item, module_name_for(item.path, root))
+            facts = parse_facts(item, self.catalogue.module_names.get(index, ""))
         except RecursionError:
             item.error = _parse_error(item.display_path, 1, 1, "file is too deeply nested to analyse")
             facts = None
-        if item.error is not None:
-            findings.append(item.error)
         if facts is not None:
-            all_facts.append(facts)
-    analysis = Analysis(Project(all_facts))
-    rules = [r for r in (registry.get_rule(c) for c in codes) if r is not None and r.check is not None]
+            facts.index = index
+        self.parsed += 1
+        self._held[index] = facts
+        self._held_bytes += len(item.source or "")
+        while self._held_bytes > self.capacity_bytes and len(self._held) > 1:
+            self._drop_oldest()
+        return facts
+
+    def _drop_oldest(self) -> None:
+        from dllint.positions import forget
+
+        index, facts = self._held.popitem(last=False)
+        size = len(self.catalogue.items[index].source or "")
+        self._held_bytes -= size
+        self._dropped_bytes += size
+        if facts is not None:
+            forget(facts)
+        # Facts are cyclic (scopes point at their file); with the cyclic GC off they need a nudge.
+        if self._dropped_bytes > self.capacity_bytes:
+            self._dropped_bytes = 0
+            gc.collect()
+
+    def clear(self) -> None:
+        while self._held:
+            self._drop_oldest()
+
+
+# Files analysed together (see lint_chunk): large enough to share work, small enough that a
+# touched file re-checks few others and that workers balance.
+CHUNK_FILES = 12
+
+
+def chunks(catalogue) -> List[List[int]]:
+    """Consecutive analysed files by path, so that a package's modules, which consult each other,
+    share a chunk."""
+    analysed = catalogue.analysed
+    return [analysed[start:start + CHUNK_FILES] for start in range(0, len(analysed), CHUNK_FILES)]
+
+
+@dataclass
+class FileOutcome:
+    """One file's lint: its findings (some may lie in files it calls into) and what it depended on."""
+
+    index: int
+    findings: List[Finding]
+    consulted: List[int]
+    consulted_importers: List[int]
+
+
+def lint_chunk(catalogue, store: FactsStore, indices: Sequence[int], codes: Sequence[str]) -> List[FileOutcome]:
+    """Lint a few analysed files of the catalogue that share one analysis (what one file learnt
+    of a model class serves the next); other files' facts come from `store` on demand.
+
+    The chunks of a run do not depend on the number of jobs or on the cache, so neither does the
+    output. A file's recorded dependencies are everything the chunk consulted up to its end: its
+    results may rest on anything computed before it.
+    """
+    from dllint.model.flow import Analysis
+    from dllint.model.project import Project
+
+    if sys.getrecursionlimit() < 10000:
+        sys.setrecursionlimit(10000)
+    project = Project(catalogue, store)
+    analysis = Analysis(project)
+    outcomes = []
+    with _without_cyclic_gc():
+        for index in indices:
+            findings = _lint_file(project, analysis, index, codes)
+            outcomes.append(FileOutcome(index, findings, sorted(project.consulted),
+                                        sorted(project.consulted_importers)))
+    return outcomes
+
+
+def _lint_file(project, analysis, index: int, codes: Sequence[str]) -> List[Finding]:
+    from dllint.context import CheckContext
+    from dllint.fixes import edit_for
+    from dllint.positions import span_of
+
+    facts = project.load(index)
+    item = project.catalogue.items[index]
+    findings: List[Finding] = [item.error] if item.error is not None else []
     reports = []
-    for facts in all_facts:
-        for rule in rules:
+    if facts is not None:
+        for rule in (r for r in (registry.get_rule(c) for c in codes) if r is not None and r.check is not None):
             context = CheckContext(facts, analysis, rule.code)
             try:
                 rule.check(context)
@@ -193,20 +279,56 @@ def _lint_sources(items: Sequence[SourceFile], codes: Sequence[str], roots: Sequ
         if key in seen:
             continue
         seen.add(key)
-        rule = registry.get_rule(report.code)
+        info = registry.get_rule(report.code).info
         try:
             line, column, end_line, end_column = span_of(report.file, report.node)
         except Exception as error:
             findings.append(_internal_error(report.file.path, report.code, error))
             continue
-        info = rule.info
         fix = edit_for(report.file.tree, report.file.source, report.fix, _safe_span(report.file, report.fix.old)) \
             if report.fix is not None else None
         findings.append(Finding(report.file.path, line, column, end_line, end_column, info.code, info.name,
                                 info.severity, report.message, fix))
-    for facts in all_facts:
-        forget(facts)
-    return LintResult(sorted(set(findings)), files_checked=len(items), notices=notices)
+    return sorted(set(findings))
+
+
+def unanalysed_findings(item: SourceFile) -> List[Finding]:
+    return [item.error] if item.error is not None else []
+
+
+def notices_for(items: Sequence[SourceFile]) -> List[str]:
+    return [f"{item.display_path} is larger than {MAX_ANALYSED_BYTES // 1_000_000} MB: skipped"
+            for item in items if item.too_large and item.error is None]
+
+
+def merge_findings(catalogue, outcomes: Sequence[FileOutcome]) -> List[Finding]:
+    """All findings of a run. A place reached from several files (a helper called by two training
+    loops) is reported once: as its own file's lint words it, else as the first file's."""
+    chosen = {}
+    for outcome in outcomes:
+        owner = catalogue.items[outcome.index].display_path
+        for finding in outcome.findings:
+            place = (finding.path, finding.line, finding.column, finding.end_line, finding.end_column, finding.code)
+            held = chosen.get(place)
+            if held is None or (finding.path == owner and held[0] != finding.path):
+                chosen[place] = (owner, finding)
+    return sorted(finding for _, finding in chosen.values())
+
+
+def lint_sources(items: Sequence[SourceFile], codes: Sequence[str], roots: Sequence[str] = ()) -> LintResult:
+    """Lint already-loaded files as one project, in this process, and return sorted findings."""
+    from dllint.catalogue import build_catalogue
+
+    ordered = sorted(items, key=lambda i: i.path)
+    catalogue = build_catalogue(ordered, roots)
+    store = FactsStore(catalogue)
+    analysed = set(catalogue.analysed)
+    outcomes = [outcome for chunk in chunks(catalogue) for outcome in lint_chunk(catalogue, store, chunk, codes)]
+    findings = merge_findings(catalogue, outcomes)
+    findings.extend(f for n, item in enumerate(ordered) if n not in analysed for f in unanalysed_findings(item))
+    store.clear()
+    return LintResult(sorted(set(findings)), files_checked=len(items), notices=notices_for(ordered),
+                      files_analysed=len(outcomes))
 
 
 def _safe_span(facts, node):

@@ -1,13 +1,14 @@
-"""Runs a lint over components: cached results where nothing changed, the rest in parallel."""
+"""Runs a lint in chunks of files: cached results where nothing they depended on changed, the rest in parallel."""
 
 from __future__ import annotations
 
 import os
 from concurrent.futures import ProcessPoolExecutor
-from typing import List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence
 
-from dllint.cache import ResultCache, component_key
-from dllint.engine import LintResult, SourceFile, lint_sources
+from dllint.cache import ResultCache, file_key, run_key
+from dllint.engine import FactsStore, FileOutcome, LintResult, SourceFile, chunks, lint_chunk, merge_findings, \
+    notices_for, unanalysed_findings
 
 # Below this many files a worker pool costs more than it saves.
 _PARALLEL_THRESHOLD = 8
@@ -23,54 +24,76 @@ def usable_cores() -> int:
 def lint_items(items: Sequence[SourceFile], codes: Sequence[str], roots: Sequence[str], jobs: int = 1,
                cache: Optional[ResultCache] = None) -> LintResult:
     """Lint loaded files; the output does not depend on `jobs` or on the cache."""
-    from dllint.components import components
+    from dllint.catalogue import build_catalogue
 
-    # Nothing changed since the last run: answer from one cache entry, without building the import graph.
-    run_key = component_key(sorted(items, key=lambda i: i.path), ["run", *codes]) if cache is not None else None
+    ordered = sorted(items, key=lambda i: i.path)
+    # Nothing changed since the last run: answer from one cache entry, without scanning imports.
+    whole_run = run_key(ordered, codes) if cache is not None else None
     if cache is not None:
-        cached_run = cache.get(run_key)
+        cached_run = cache.get(whole_run)
         if cached_run is not None:
             return LintResult(cached_run["findings"], files_checked=len(items), notices=cached_run["notices"])
-    groups = components(items, roots)
-    keys = [component_key(group, codes) for group in groups] if cache is not None else [None] * len(groups)
-    results: List[Optional[Tuple[list, list]]] = [None] * len(groups)
-    pending = []
-    for index, (group, key) in enumerate(zip(groups, keys)):
-        cached = cache.get(key) if cache is not None else None
-        if cached is not None:
-            results[index] = (cached["findings"], cached["notices"])
+    catalogue = build_catalogue(ordered, roots)
+    layout = catalogue.layout_key()
+    outcomes: Dict[int, FileOutcome] = {}
+    pending: List[List[int]] = []
+    for chunk in chunks(catalogue):
+        cached = {}
+        for index in chunk:
+            found = cache.get_file(file_key(catalogue, index, codes, layout), catalogue) if cache is not None else None
+            if found is None:
+                break
+            cached[index] = FileOutcome(index, found, [], [])
+        # A chunk is analysed whole or not at all, so that every file is analysed in the same company.
+        if len(cached) == len(chunk):
+            outcomes.update(cached)
         else:
-            pending.append(index)
-    work = [([_portable(i) for i in groups[index]], list(codes), list(roots)) for index in pending]
-    files = sum(len(groups[index]) for index in pending)
-    if jobs > 1 and len(pending) > 1 and files >= _PARALLEL_THRESHOLD:
-        # Largest components first so that one big component does not start last.
-        order = sorted(range(len(work)), key=lambda n: -len(work[n][0]))
-        with ProcessPoolExecutor(max_workers=min(jobs, len(work)), mp_context=_context()) as pool:
-            done = dict(zip(order, pool.map(_lint_component, [work[n] for n in order])))
-        outputs = [done[n] for n in range(len(work))]
-    else:
-        outputs = [_lint_component(unit) for unit in work]
-    for index, output in zip(pending, outputs):
-        results[index] = output
+            pending.append(chunk)
+    for outcome in _lint_pending(catalogue, pending, list(codes), jobs):
+        outcomes[outcome.index] = outcome
         if cache is not None:
-            cache.put(keys[index], *output)
-    findings = sorted(f for found, _ in results for f in found)
-    notices = [n for _, found in results for n in found]
+            cache.put_file(file_key(catalogue, outcome.index, codes, layout), catalogue, outcome)
+    findings = merge_findings(catalogue, [outcomes[n] for n in catalogue.analysed])
+    analysed = set(catalogue.analysed)
+    findings.extend(f for n, item in enumerate(ordered) if n not in analysed for f in unanalysed_findings(item))
+    findings = sorted(set(findings))
+    notices = notices_for(ordered)
     if cache is not None:
-        cache.put(run_key, findings, notices)
-    return LintResult(findings, files_checked=len(items), notices=notices)
+        cache.put(whole_run, findings, notices)
+    return LintResult(findings, files_checked=len(items), notices=notices, files_analysed=sum(map(len, pending)))
 
 
-def _portable(item: SourceFile) -> SourceFile:
-    """A copy without parsed state, cheap to send to a worker."""
-    return SourceFile(item.path, item.display_path, item.source, None, item.error, item.too_large)
+def _lint_pending(catalogue, pending: List[List[int]], codes: List[str], jobs: int) -> List[FileOutcome]:
+    if jobs <= 1 or len(pending) < 2 or sum(map(len, pending)) < _PARALLEL_THRESHOLD:
+        store = FactsStore(catalogue)
+        try:
+            return [outcome for chunk in pending for outcome in lint_chunk(catalogue, store, chunk, codes)]
+        finally:
+            store.clear()
+    context = _context()
+    # fork: workers inherit the catalogue; elsewhere it is sent once to each worker.
+    _WORKER["catalogue"], _WORKER["codes"] = catalogue, codes
+    arguments = () if context.get_start_method() == "fork" else (catalogue, codes)
+    try:
+        with ProcessPoolExecutor(max_workers=min(jobs, len(pending)), mp_context=context,
+                                 initializer=_start_worker, initargs=arguments) as pool:
+            return [outcome for done in pool.map(_lint_chunk, pending) for outcome in done]
+    finally:
+        _WORKER.clear()
 
 
-def _lint_component(unit) -> Tuple[list, list]:
-    items, codes, roots = unit
-    result = lint_sources(items, codes, roots)
-    return result.findings, result.notices
+_WORKER: dict = {}
+
+
+def _start_worker(catalogue=None, codes=None) -> None:
+    if catalogue is not None:
+        _WORKER["catalogue"], _WORKER["codes"] = catalogue, codes
+    _WORKER["store"] = FactsStore(_WORKER["catalogue"])
+
+
+def _lint_chunk(indices: List[int]) -> List[FileOutcome]:
+    catalogue, store, codes = _WORKER["catalogue"], _WORKER["store"], _WORKER["codes"]
+    return lint_chunk(catalogue, store, indices, codes)
 
 
 def _context():

@@ -97,3 +97,80 @@ def test_clean_removes_the_cache(tmp_path):
     result = run_dllint("clean", cwd=tmp_path)
     assert result.returncode == 0 and "Removed" in result.stderr
     assert not os.path.exists(tmp_path / ".dllint_cache")
+
+
+EVALUATE = """\
+import torch
+
+
+def evaluate(model, loader):
+    correct = 0
+    with torch.no_grad():
+        for x, y in loader:
+            correct += (model(x).argmax(1) == y).sum().item()
+    return correct
+"""
+
+TRAIN_AND_EVALUATE = """\
+import torch
+import torch.nn as nn
+
+from utils import evaluate
+
+model = nn.Sequential(nn.Linear(8, 8), nn.Dropout(0.5), nn.Linear(8, 3))
+optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+criterion = nn.CrossEntropyLoss()
+for epoch in range(3):
+    model.train()
+    for x, y in loader:
+        optimizer.zero_grad()
+        loss = criterion(model(x), y)
+        loss.backward()
+        optimizer.step()
+    {switch}
+    print(evaluate(model, val_loader))
+"""
+
+
+def _lint_api(directory):
+    """Lint through the API, returning the findings and how many files were analysed afresh."""
+    from dllint.cache import ResultCache
+    from dllint.discovery import discover
+    from dllint.engine import display_path, load_source
+    from dllint.registry import all_rules
+    from dllint.runner import lint_items
+
+    files, roots = discover([str(directory)], [])
+    items = [load_source(path, display_path(path)) for path in files]
+    result = lint_items(items, [r.code for r in all_rules()], roots, jobs=1, cache=ResultCache(str(directory / ".dllint_cache")))
+    return [(os.path.basename(f.path), f.code) for f in result.findings], result.files_analysed
+
+
+def test_only_the_touched_file_and_the_files_that_consulted_it_are_analysed_again(tmp_path, monkeypatch):
+    import dllint.engine
+
+    # One file per chunk, so that the count shows file-level dependencies (files that share a chunk
+    # are always analysed together).
+    monkeypatch.setattr(dllint.engine, "CHUNK_FILES", 1)
+    (tmp_path / "models.py").write_text(MODELS.format(forward="self.fc(x)"))
+    (tmp_path / "train.py").write_text(TRAIN)
+    (tmp_path / "augment.py").write_text("import torch\n\n\ndef flip(x):\n    return torch.flip(x, dims=[-1])\n")
+    assert _lint_api(tmp_path) == ([], 3)
+    assert _lint_api(tmp_path) == ([], 0)  # nothing changed
+    (tmp_path / "augment.py").write_text("import torch\n\n\ndef flip(x):\n    return torch.flip(x, dims=[-2])\n")
+    assert _lint_api(tmp_path) == ([], 1)  # nobody consulted augment.py
+    (tmp_path / "models.py").write_text(MODELS.format(forward="F.softmax(self.fc(x), dim=1)"))
+    findings, analysed = _lint_api(tmp_path)
+    assert findings == [("train.py", "DL201")]
+    assert analysed == 2  # models.py and train.py, which resolved Net in it
+
+
+def test_editing_a_caller_rechecks_the_helper_it_calls(tmp_path):
+    # Whether evaluate() runs in training mode depends on what its caller did before the call.
+    (tmp_path / "utils.py").write_text(EVALUATE)
+    (tmp_path / "train.py").write_text(TRAIN_AND_EVALUATE.format(switch="model.eval()"))
+    assert _lint_api(tmp_path)[0] == []
+    (tmp_path / "train.py").write_text(TRAIN_AND_EVALUATE.format(switch="pass"))
+    assert _lint_api(tmp_path)[0] == [("utils.py", "DL301")]
+    (tmp_path / "train.py").write_text(TRAIN_AND_EVALUATE.format(switch="model.eval()"))
+    assert _lint_api(tmp_path)[0] == []

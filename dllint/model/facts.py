@@ -138,6 +138,7 @@ class FileFacts:
     module_name: str
     source: str
     tree: cst.Module
+    index: int = -1  # position in the run's catalogue
     aliases: Dict[str, str] = field(default_factory=dict)  # local name -> qualified name
     module_scope: Optional[Scope] = None
     scopes: List[Scope] = field(default_factory=list)
@@ -150,3 +151,5 @@ class FileFacts:
     exiting_branches: Set[int] = field(default_factory=set)
     # attributes and keywords that look like a misspelt `requires_grad`
     requires_grad_typos: List[Tuple[cst.CSTNode, str, Scope]] = field(default_factory=list)
+    # calls by the last name of their callee, built on first use (finding a function's callers)
+    calls_by_spelling: Optional[Dict[str, List[CallSite]]] = None

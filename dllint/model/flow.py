@@ -721,7 +721,7 @@ class Analysis:
             if api.torch_member(qualified, api.OPTIMIZER_CLASSES) and ".optim" in qualified:
                 return "optimizer_ctor", None
         if isinstance(node.func, (cst.Name, cst.Attribute)) and qualified is None and \
-                self.project.callee(call) is None and self.is_model_expr(node.func, scope, call.order):
+                self.is_model_expr(node.func, scope, call.order) and self.project.callee(call) is None:
             return "forward", call.callee_text
         return None, None
 

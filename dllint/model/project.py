@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from typing import Dict, Iterable, List, Optional, Union
+from typing import Dict, List, Optional, Set, Union
 
 import libcst as cst
 
@@ -96,22 +96,29 @@ def alias_for(facts: FileFacts, qualified: str) -> Optional[str]:
 
 
 class Project:
-    """All files linted together. A single file is a project of one."""
+    """The project as one file sees it: its own facts, and other files' facts parsed on demand.
 
-    def __init__(self, files: Iterable[FileFacts]) -> None:
-        self.files: List[FileFacts] = list(files)
-        self._classes_by_name: Dict[str, List[ClassFacts]] = {}
-        self._functions_by_name: Dict[str, List[Scope]] = {}
-        for facts in self.files:
-            for cls in facts.classes.values():
-                self._classes_by_name.setdefault(cls.name, []).append(cls)
-            for name, scope in facts.functions.items():
-                self._functions_by_name.setdefault(name, []).append(scope)
-        self.modules = ModuleTable([(f.module_name, f) for f in self.files])
-        self._callers: Optional[Dict[int, List[CallSite]]] = None
-        self._subclasses: Optional[Dict[int, List[ClassFacts]]] = None
-        self._foreign_attributes: Optional[set] = None
+    Queries reach other files only along imports (what a name resolves to, who calls a function,
+    who subclasses a class), and every file they consult is recorded in `consulted`, so a cached
+    result can be keyed by exactly the files it depended on.
+    """
+
+    # A function imported by hundreds of files is library code; its callers say nothing about it.
+    MAX_IMPORTERS = 40
+
+    def __init__(self, catalogue, store) -> None:
+        self.catalogue = catalogue
+        self.store = store
+        self.modules = catalogue.modules
+        self.consulted: Set[int] = set()  # files whose content this lint depended on
+        self.consulted_importers: Set[int] = set()  # files whose importer list it depended on
+        self._calls_by_callee: Dict[tuple, Dict[int, List[CallSite]]] = {}
         self._callee_cache: Dict[int, Optional[Target]] = {}
+        self._callers: Dict[int, List[CallSite]] = {}
+
+    def load(self, index: int) -> Optional[FileFacts]:
+        self.consulted.add(index)
+        return self.store.facts(index)
 
     # -- names -------------------------------------------------------------------
     def qualify(self, expr: Optional[cst.CSTNode], facts: FileFacts) -> Optional[str]:
@@ -126,7 +133,8 @@ class Project:
         return f"{qualified}.{rest}" if rest else qualified
 
     def _module_for(self, qualified_module: str, facts: FileFacts) -> Optional[FileFacts]:
-        return self.modules.resolve(qualified_module, facts.module_name, facts.path)
+        entry = self.modules.resolve(qualified_module, facts.module_name, facts.path)
+        return self.load(entry.index) if entry is not None else None
 
     def lookup(self, qualified: str, facts: FileFacts) -> Optional[Target]:
         """A class or top-level function of the project by its import-qualified name."""
@@ -152,10 +160,6 @@ class Project:
             return self.lookup(qualified, facts)
         return None
 
-    def class_named(self, name: str) -> Optional[ClassFacts]:
-        found = self._classes_by_name.get(name, [])
-        return found[0] if len(found) == 1 else None
-
     def base_classes(self, cls: ClassFacts) -> List[ClassFacts]:
         bases = []
         for base in cls.bases:
@@ -175,23 +179,47 @@ class Project:
                 return found
         return None
 
+    # -- files that may refer to a file's names ------------------------------------
+    def _referring_files(self, facts: FileFacts, name: str) -> List[FileFacts]:
+        """The file itself and the files importing it whose text mentions `name`."""
+        found = [facts]
+        index = facts.index
+        self.consulted_importers.add(index)
+        importers = self.catalogue.importers_of(index)
+        if len(importers) > self.MAX_IMPORTERS:
+            return found
+        for importer in importers:
+            self.consulted.add(importer)
+            if name in self.store.words(importer):
+                loaded = self.load(importer)
+                if loaded is not None:
+                    found.append(loaded)
+        return found
+
     def subclasses(self, cls: ClassFacts) -> List[ClassFacts]:
         """Project classes that name `cls` as a direct base."""
-        if self._subclasses is None:
-            index: Dict[int, List[ClassFacts]] = {}
-            for facts in self.files:
-                for other in facts.all_class_list:
-                    for base in self.base_classes(other):
-                        index.setdefault(id(base), []).append(other)
-            self._subclasses = index
-        return self._subclasses.get(id(cls), [])
+        return [other for facts in self._referring_files(cls.file, cls.name) for other in facts.all_class_list
+                if any(base is cls for base in self.base_classes(other))]
 
-    @property
-    def foreign_attribute_names(self) -> set:
-        """Attribute names read on objects other than `self`, anywhere in the project."""
-        if self._foreign_attributes is None:
-            self._foreign_attributes = set().union(*(f.foreign_attribute_names for f in self.files))
-        return self._foreign_attributes
+    def read_from_outside(self, cls: ClassFacts, attribute: str) -> bool:
+        """Whether code outside the class reads `.attribute` of some object (`model.classifier`):
+        in the class's file or in any file that imports it, directly or through other files."""
+        seen = {cls.file.index}
+        pending = [cls.file.index]
+        while pending:
+            index = pending.pop()
+            self.consulted.add(index)
+            self.consulted_importers.add(index)
+            if attribute in self.store.words(index):
+                loaded = self.load(index)
+                if loaded is not None and attribute in loaded.foreign_attribute_names:
+                    return True
+            importers = self.catalogue.importers_of(index)
+            if len(importers) <= self.MAX_IMPORTERS:
+                fresh = [i for i in importers if i not in seen]
+                seen.update(fresh)
+                pending.extend(fresh)
+        return False
 
     # -- calls -------------------------------------------------------------------
     def callee(self, call: CallSite) -> Optional[Target]:
@@ -225,19 +253,50 @@ class Project:
         return self.resolve_name(cst.Name(name), scope.file)
 
     def callers(self, target: Scope) -> List[CallSite]:
-        """Call sites in the whole project that invoke `target` (a function or `__init__`)."""
-        if self._callers is None:
-            index: Dict[int, List[CallSite]] = {}
-            for facts in self.files:
-                for scope in facts.scopes:
-                    for call in scope.calls:
-                        callee = self.callee(call)
-                        if isinstance(callee, ClassFacts):
-                            callee = self.method_of(callee, "__init__")
-                        if callee is not None:
-                            index.setdefault(id(callee), []).append(call)
-            self._callers = index
-        return self._callers.get(id(target), [])
+        """Call sites that invoke `target` (a function or `__init__`): in its own file and in the
+        files importing it (calls are resolved through imports, so nothing else can reach it)."""
+        found = self._callers.get(id(target))
+        if found is None:
+            name = target.cls.name if target.name == "__init__" and target.cls is not None else target.name
+            found = []
+            for facts in self._referring_files(target.file, name):
+                found.extend(self._calls_named(facts, name).get(id(target), []))
+            self._callers[id(target)] = found
+        return found
+
+    def _calls_named(self, facts: FileFacts, name: str) -> Dict[int, List[CallSite]]:
+        """A file's calls of anything called `name` (`name(...)`, `x.name(...)`), by what they invoke.
+        Resolving only these keeps a query from parsing everything the file imports."""
+        key = (id(facts), name)
+        index = self._calls_by_callee.get(key)
+        if index is None:
+            index = {}
+            spellings = [name] + [local for local, qualified in facts.aliases.items()
+                                  if local != name and qualified.rpartition(".")[2] == name]
+            by_spelling = _calls_by_spelling(facts)
+            for call in (c for spelled in spellings for c in by_spelling.get(spelled, [])):
+                callee = self.callee(call)
+                if isinstance(callee, ClassFacts):
+                    callee = self.method_of(callee, "__init__")
+                if callee is not None:
+                    index.setdefault(id(callee), []).append(call)
+            self._calls_by_callee[key] = index
+        return index
+
+
+def _calls_by_spelling(facts: FileFacts) -> Dict[str, List[CallSite]]:
+    """A file's calls by the last name of what they call: `f(...)` and `x.f(...)` under "f"."""
+    if facts.calls_by_spelling is None:
+        index: Dict[str, List[CallSite]] = {}
+        for scope in facts.scopes:
+            for call in scope.calls:
+                func = call.node.func
+                if isinstance(func, cst.Name):
+                    index.setdefault(func.value, []).append(call)
+                elif isinstance(func, cst.Attribute):
+                    index.setdefault(func.attr.value, []).append(call)
+        facts.calls_by_spelling = index
+    return facts.calls_by_spelling
 
 
 def _instance_name(scope: Scope) -> Optional[str]:

@@ -24,14 +24,15 @@ def check(ctx: CheckContext) -> None:
                     used.update(reads)
         if used & api.DYNAMIC_MODULE_ACCESS or _uses_getattr(cls):
             continue  # layers reached by name or by iteration: usage is not visible statically
-        foreign = project.foreign_attribute_names
         for attribute, definitions in cls.attributes.items():
-            if attribute in used or attribute in foreign:
+            if attribute in used:
                 continue
             for scope, definition in definitions:
                 if scope.name != "__init__" or definition.unpack_path:
                     continue
-                if _is_module(analysis, definition.value, scope, definition.order):
+                # Reads from outside (`model.classifier` in train.py) are looked up last: they parse other files.
+                if _is_module(analysis, definition.value, scope, definition.order) \
+                        and not project.read_from_outside(cls, attribute):
                     ctx.report(definition.node, f"self.{attribute} is created in __init__ but never used by forward "
                                                 f"or any other method, so it does nothing (a forgotten dropout or "
                                                 f"layer?); use it in forward or remove it")

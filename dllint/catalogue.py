@@ -1,0 +1,107 @@
+"""The run's catalogue: which files are analysed, their module names, and who imports whom.
+
+Built once per run from the raw sources (a regex scan of import statements, no parsing), shared
+with every worker. A file is linted on its own; the facts of other files are parsed on demand
+when a query needs them (a model class, a helper's body, a function's callers), and only along
+imports. That keeps the work per file small, parallel and cacheable per file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass, field
+from typing import Dict, List, Optional, Sequence, Tuple
+
+from dllint.engine import SourceFile, mentions_torch
+from dllint.model.project import ModuleTable, module_name_for, root_for
+
+_FROM_IMPORT = re.compile(r"^[ \t]*from[ \t]+(\.*[\w.]*)[ \t]+import[ \t]+(\([^)]*\)|[^\n#;]*)", re.MULTILINE)
+_PLAIN_IMPORT = re.compile(r"^[ \t]*import[ \t]+([\w., \t]+)", re.MULTILINE)
+
+
+def imports(source: str) -> List[Tuple[str, List[str]]]:
+    """(module, imported names) pairs: `from .models import Net` gives (".models", ["Net"]),
+    `import models` gives ("models", [])."""
+    found: List[Tuple[str, List[str]]] = []
+    for match in _FROM_IMPORT.finditer(source):
+        names = [n.split(" as ")[0].strip() for n in match.group(2).strip("()").replace("\\", " ").split(",")]
+        found.append((match.group(1), [n for n in names if n and n != "*"]))
+    for match in _PLAIN_IMPORT.finditer(source):
+        found.extend((part.split(" as ")[0].strip(), []) for part in match.group(1).split(",") if part.strip())
+    return found
+
+
+@dataclass(frozen=True)
+class ModuleEntry:
+    """What the module table resolves to: an analysed file, by its index in the catalogue."""
+
+    index: int
+    path: str
+
+
+@dataclass
+class Catalogue:
+    items: List[SourceFile]
+    roots: List[str]
+    analysed: List[int]
+    module_names: Dict[int, str]
+    modules: ModuleTable
+    importers: Dict[int, List[int]]
+    content_hashes: List[str] = field(default_factory=list)
+
+    @property
+    def index_of(self) -> Dict[str, int]:
+        if not hasattr(self, "_index_of"):
+            self._index_of = {item.path: n for n, item in enumerate(self.items)}
+        return self._index_of
+
+    def importers_of(self, index: int) -> List[int]:
+        return self.importers.get(index, [])
+
+    def layout_key(self) -> str:
+        """Which files take part and under which module names: module resolution depends on it."""
+        digest = hashlib.sha256("\0".join(self.roots).encode())
+        for index in self.analysed:
+            digest.update(f"{self.items[index].path}\0{self.module_names[index]}\n".encode())
+        return digest.hexdigest()
+
+    def importers_key(self, index: int) -> str:
+        return hashlib.sha256("\0".join(self.items[i].path for i in self.importers_of(index)).encode()).hexdigest()
+
+
+def is_analysed(item: SourceFile) -> bool:
+    return item.error is None and item.source is not None and not item.too_large and mentions_torch(item.source)
+
+
+def content_hash(item: SourceFile) -> str:
+    digest = hashlib.sha256((item.source or "").encode("utf-8", "surrogatepass"))
+    digest.update(repr((item.too_large, item.error)).encode())
+    return digest.hexdigest()
+
+
+def build_catalogue(items: Sequence[SourceFile], roots: Sequence[str]) -> Catalogue:
+    """`items` in the order the run reports them (sorted by path)."""
+    items = list(items)
+    analysed = [n for n, item in enumerate(items) if is_analysed(item)]
+    module_names = {n: module_name_for(items[n].path, root_for(items[n].path, roots)) for n in analysed}
+    table = ModuleTable([(module_names[n], ModuleEntry(n, items[n].path)) for n in analysed])
+    importers: Dict[int, List[int]] = {}
+    for n in analysed:
+        item = items[n]
+        importer = module_names[n]
+        targets = set()
+        for module, imported in imports(item.source or ""):
+            target: Optional[ModuleEntry] = table.resolve(module, importer, item.path)
+            if target is not None:
+                targets.add(target.index)
+            joiner = "" if module.endswith(".") else "."
+            for name in imported:
+                submodule = table.resolve(f"{module}{joiner}{name}", importer, item.path)
+                if submodule is not None:
+                    targets.add(submodule.index)
+        targets.discard(n)
+        for target_index in targets:
+            importers.setdefault(target_index, []).append(n)
+    return Catalogue(items, list(roots), analysed, module_names, table, importers,
+                     [content_hash(item) for item in items])
