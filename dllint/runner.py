@@ -8,9 +8,9 @@ from typing import Dict, List, Optional, Sequence
 
 from dllint.cache import ResultCache, file_key, run_key
 from dllint.engine import FactsStore, FileOutcome, LintResult, SourceFile, chunks, lint_chunk, merge_findings, \
-    notices_for, unanalysed_findings
+    notices_for, unanalysed_findings, without_cyclic_gc
 
-# Below this many files a worker pool costs more than it saves.
+# Below this many files a worker process costs more than it saves.
 _PARALLEL_THRESHOLD = 8
 
 
@@ -64,10 +64,13 @@ def lint_items(items: Sequence[SourceFile], codes: Sequence[str], roots: Sequenc
 
 
 def _lint_pending(catalogue, pending: List[List[int]], codes: List[str], jobs: int) -> List[FileOutcome]:
-    if jobs <= 1 or len(pending) < 2 or sum(map(len, pending)) < _PARALLEL_THRESHOLD:
+    # Large runs go to worker processes even with one job: a worker exits without freeing the
+    # parsed trees one by one, which takes this process as long again once the cyclic GC is back.
+    if sum(map(len, pending)) < _PARALLEL_THRESHOLD:
         store = FactsStore(catalogue)
         try:
-            return [outcome for chunk in pending for outcome in lint_chunk(catalogue, store, chunk, codes)]
+            with without_cyclic_gc():
+                return [outcome for chunk in pending for outcome in lint_chunk(catalogue, store, chunk, codes)]
         finally:
             store.clear()
     context = _context()
@@ -75,9 +78,11 @@ def _lint_pending(catalogue, pending: List[List[int]], codes: List[str], jobs: i
     _WORKER["catalogue"], _WORKER["codes"] = catalogue, codes
     arguments = () if context.get_start_method() == "fork" else (catalogue, codes)
     try:
-        with ProcessPoolExecutor(max_workers=min(jobs, len(pending)), mp_context=context,
+        with ProcessPoolExecutor(max_workers=max(1, min(jobs, len(pending))), mp_context=context,
                                  initializer=_start_worker, initargs=arguments) as pool:
-            return [outcome for done in pool.map(_lint_chunk, pending) for outcome in done]
+            # Runs of neighbouring chunks per task: they consult the same files, which a worker then parses once.
+            run = max(1, -(-len(pending) // jobs))
+            return [outcome for done in pool.map(_lint_chunk, pending, chunksize=run) for outcome in done]
     finally:
         _WORKER.clear()
 
@@ -86,6 +91,9 @@ _WORKER: dict = {}
 
 
 def _start_worker(catalogue=None, codes=None) -> None:
+    import gc
+
+    gc.disable()  # for the worker's life: see without_cyclic_gc
     if catalogue is not None:
         _WORKER["catalogue"], _WORKER["codes"] = catalogue, codes
     _WORKER["store"] = FactsStore(_WORKER["catalogue"])
