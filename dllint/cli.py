@@ -21,13 +21,13 @@ def _split_codes(values: Tuple[str, ...]) -> List[str]:
 
 
 class DefaultToCheck(click.Group):
-    """`dllint PATH` means `dllint check PATH`; an existing path wins over a subcommand name."""
+    """`dllint PATH` means `dllint check PATH`. A subcommand name always means the subcommand (an
+    editor running `dllint server` in a repository with a `server/` package must get the server);
+    such a directory is linted as `dllint check server` or `dllint server/`."""
 
     def parse_args(self, ctx: click.Context, args: List[str]) -> List[str]:
-        if args and args[0] not in ("--help", "-h", "--version"):
-            first = args[0]
-            if first not in self.commands or os.path.exists(first):
-                args = ["check", *args]
+        if args and args[0] not in ("--help", "-h", "--version") and args[0] not in self.commands:
+            args = ["check", *args]
         return super().parse_args(ctx, args)
 
 

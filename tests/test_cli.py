@@ -33,7 +33,7 @@ def test_clean_code_exits_zero(tmp_path):
     result = run_dllint(str(tmp_path / "clean.py"))
     assert result.returncode == 0
     assert result.stdout == ""
-    assert result.stderr.strip() == "All checks passed (1 files checked)."
+    assert result.stderr.strip() == "All checks passed (1 file checked)."
 
 
 def test_json_output_fields(tmp_path):
@@ -91,9 +91,18 @@ def test_directory_walk_skips_environments_and_excludes(tmp_path):
 def test_check_subcommand_and_path_named_like_a_subcommand(tmp_path):
     write(tmp_path, "check/train.py", BUGGY)
     explicit = run_dllint("check", "check", cwd=tmp_path)
-    implicit = run_dllint("check", cwd=tmp_path)
-    assert explicit.returncode == implicit.returncode == 1
-    assert explicit.stdout == implicit.stdout != ""
+    assert explicit.returncode == 1 and "check/train.py" in explicit.stdout
+    bare = run_dllint("check", cwd=tmp_path)  # the subcommand, without paths
+    assert bare.returncode == 2 and "no paths given" in bare.stderr and "Traceback" not in bare.stderr
+
+
+def test_a_directory_named_like_a_subcommand_does_not_hide_it(tmp_path):
+    write(tmp_path, "list-rules/train.py", BUGGY)
+    subcommand = run_dllint("list-rules", cwd=tmp_path)
+    assert subcommand.returncode == 0 and "DL101  missing-zero-grad" in subcommand.stdout
+    for spelled in (["check", "list-rules"], ["list-rules/"]):
+        linted = run_dllint(*spelled, cwd=tmp_path)
+        assert linted.returncode == 1 and "list-rules/train.py" in linted.stdout
 
 
 def test_list_rules_text_and_json():

@@ -97,11 +97,11 @@ def test_show_suppressed_lists_what_was_silenced(tmp_path):
     assert text.returncode == 0
     assert text.stdout.startswith(f"train.py:{step}:9: DL101 [missing-zero-grad] ")
     assert text.stdout.rstrip().endswith(f"(suppressed by `# noqa: DL101` on line {step})")
-    assert text.stderr.strip() == "All checks passed (1 files checked; 1 suppressed)."
+    assert text.stderr.strip() == "All checks passed (1 file checked; 1 suppressed)."
     data = json.loads(invoke("--format", "json", "--show-suppressed", "train.py", cwd=tmp_path).stdout)
     assert [(d["code"], d["suppressed_by"]) for d in data] == [("DL101", f"`# noqa: DL101` on line {step}")]
     quiet = invoke("train.py", cwd=tmp_path)
-    assert quiet.stdout == "" and quiet.stderr.strip() == "All checks passed (1 files checked)."
+    assert quiet.stdout == "" and quiet.stderr.strip() == "All checks passed (1 file checked)."
 
 
 def test_warn_unused_suppressions_reports_dl998(tmp_path):

@@ -57,8 +57,9 @@ def format_findings(findings: Sequence[Finding], rules: Sequence[RuleInfo], opti
 
 def summary_line(problems: int, files_with_problems: int, files_checked: int, suppressed: int = 0) -> str:
     silenced = f"; {suppressed} suppressed" if suppressed else ""
+    checked = f"{files_checked} file{'' if files_checked == 1 else 's'} checked"
     if problems == 0:
-        return f"All checks passed ({files_checked} files checked{silenced})."
+        return f"All checks passed ({checked}{silenced})."
     noun = "problem" if problems == 1 else "problems"
     files = "file" if files_with_problems == 1 else "files"
-    return f"Found {problems} {noun} in {files_with_problems} {files} ({files_checked} files checked{silenced})."
+    return f"Found {problems} {noun} in {files_with_problems} {files} ({checked}{silenced})."
