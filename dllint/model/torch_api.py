@@ -212,4 +212,3 @@ GRADIENT_BARRIER_FUNCTIONS = {"tensor", "as_tensor", "from_numpy", "argmax", "ar
 WEIGHT_NAME = re.compile(r"(^|_)(weight|weights|bias|kernel|embedding|embeddings|w|b|W)(_|$|\d)")
 DYNAMIC_MODULE_ACCESS = {"children", "modules", "named_children", "named_modules", "_modules", "__dict__",
                          "apply"}
-
