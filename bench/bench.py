@@ -133,10 +133,14 @@ def run_dllint(corpus, *flags):
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                cwd=os.path.dirname(corpus), env={**os.environ, "PYTHONPATH": ROOT})
     peak_kb = 0
-    while process.poll() is None:
+    while True:
         if os.path.isdir("/proc"):
             peak_kb = max(peak_kb, _tree_rss_kb(process.pid))
-        time.sleep(0.25)
+        try:
+            process.wait(timeout=0.1)  # returns the moment dllint exits, so wall time is not rounded up
+            break
+        except subprocess.TimeoutExpired:
+            continue
     wall = time.perf_counter() - start
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
