@@ -299,7 +299,7 @@ class _Builder:
     def on_binary_operation(self, node: cst.BinaryOperation) -> None:
         self.visit(node.left)
         self.visit(node.right)
-        if isinstance(node.operator, cst.Divide) and isinstance(node.left, cst.Call):
+        if isinstance(node.operator, cst.Divide) and isinstance(node.left, (cst.Call, cst.Name)):
             self.scope.divisions.append((node, self.tick()))
         if isinstance(node.operator, cst.Multiply):
             for side in (node.left, node.right):

@@ -105,7 +105,7 @@ class Scope:
     self_attribute_reads: Dict[str, List[cst.Attribute]] = field(default_factory=dict)
     # how many of those reads only reach a member (`self.fc.weight`), not the object itself
     member_reads: Dict[str, int] = field(default_factory=dict)
-    # `a / b` where `a` is a call: candidates for a hand-written softmax
+    # `a / b` where `a` is a call or a name: candidates for a hand-written softmax
     divisions: List[Tuple[cst.BinaryOperation, int]] = field(default_factory=list)
     start: int = 0
     end: int = 0

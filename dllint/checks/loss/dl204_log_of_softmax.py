@@ -24,7 +24,8 @@ def check(ctx: CheckContext) -> None:
                                       f"probabilities; use {_STABLE_REPLACEMENT[source.kind]}, which computes the "
                                       f"same value stably")
         for division, order in scope.divisions:
-            if _is_exp(analysis, division.left, scope) and _is_sum_of_exp(analysis, division.right, scope, order):
+            if _unstable_exp(analysis, division.left, scope, order) and \
+                    _is_sum_of_exp(analysis, division.right, scope, order):
                 ctx.report(division, "hand-written softmax exp(x) / exp(x).sum() overflows for large logits; "
                                      "use torch.softmax(x, dim=...) (or log_softmax for a loss)")
 
@@ -47,15 +48,59 @@ def _is_exp(analysis, expr, scope) -> bool:
         analysis.qualify(expr.func, scope) is None
 
 
+def _exp_calls(analysis, expr, scope, order):
+    """The exp calls that produce `expr`, directly or through the names it was assigned to."""
+    for origin in analysis.origins(expr, scope, order):
+        if _is_exp(analysis, origin.expr, origin.scope):
+            yield origin
+
+
+def _unstable_exp(analysis, expr, scope, order) -> bool:
+    """exp(x) of something not shifted by its maximum: exp(x - x.max()) cannot overflow."""
+    for origin in _exp_calls(analysis, expr, scope, order):
+        call = origin.expr
+        argument = call.args[0].value if call.args else call.func.value
+        if not _subtracts_max(analysis, argument, origin.scope, origin.order):
+            return True
+    return False
+
+
+def _subtracts_max(analysis, expr, scope, order) -> bool:
+    for origin in analysis.origins(expr, scope, order):
+        value = origin.expr
+        if isinstance(value, cst.BinaryOperation) and isinstance(value.operator, cst.Subtract) and \
+                any(_is_max(o.expr) for o in analysis.origins(value.right, origin.scope, origin.order)):
+            return True
+    return False
+
+
+def _is_max(expr) -> bool:
+    """x.max(...), torch.amax(x, ...), x.max(dim).values, x.max(dim)[0], logsumexp(x)."""
+    if isinstance(expr, cst.Attribute) and expr.attr.value == "values":
+        expr = expr.value
+    elif isinstance(expr, cst.Subscript):
+        expr = expr.value
+    if not isinstance(expr, cst.Call):
+        return False
+    func = expr.func
+    name = func.attr.value if isinstance(func, cst.Attribute) else func.value if isinstance(func, cst.Name) else ""
+    return name in _SHIFTS
+
+
+_SHIFTS = {"max", "amax", "logsumexp"}
+
+
 def _is_sum_of_exp(analysis, expr, scope, order) -> bool:
     for origin in analysis.origins(expr, scope, order):
         value = origin.expr
         if not isinstance(value, cst.Call):
             continue
-        if isinstance(value.func, cst.Attribute) and value.func.attr.value == "sum" and \
-                _is_exp(analysis, value.func.value, origin.scope):
-            return True
-        if api.torch_member(analysis.qualify(value.func, origin.scope), {"sum"}) and value.args and \
-                _is_exp(analysis, value.args[0].value, origin.scope):
+        if isinstance(value.func, cst.Attribute) and value.func.attr.value == "sum":
+            summed = value.func.value
+        elif api.torch_member(analysis.qualify(value.func, origin.scope), {"sum"}) and value.args:
+            summed = value.args[0].value
+        else:
+            continue
+        if any(True for _ in _exp_calls(analysis, summed, origin.scope, origin.order)):
             return True
     return False
