@@ -12,6 +12,8 @@ from dllint.model.loops import conditional_in_loop, loop_chain
 from dllint.registry import rule
 
 _PER_STEP_SIZING = re.compile(r"step|iter|len\(|batch|total", re.IGNORECASE)
+# Sized in iterations, for schedulers whose own argument names say "step" (StepLR(step_size=...)).
+_ITERATION_SIZING = re.compile(r"iter|len\(|batch|total_steps|num_steps|max_steps|steps_per", re.IGNORECASE)
 
 
 @rule("DL105", "epoch-scheduler-per-batch", "error",
@@ -40,18 +42,35 @@ def check(ctx: CheckContext) -> None:
                                        f"after the batch loop", file=event.call.scope.file)
 
 
+# The argument that says how long the schedule is, and in which unit.
+_HORIZON = {"CosineAnnealingLR": "T_max", "StepLR": "step_size", "MultiStepLR": "milestones"}
+# Nobody trains for more epochs than this: a larger horizon counts iterations.
+_MAX_EPOCHS = 1000
+
+
 def _epoch_style(instance) -> Optional[str]:
     name = instance.torch_name
     if name not in api.EPOCH_SCHEDULERS or instance.ctor is None:
         return None
-    if name != "CosineAnnealingLR":
+    if name not in _HORIZON:
         return name
-    t_max = bound_argument(instance.ctor, "T_max", 1)
-    if t_max is None:
-        return None
-    if isinstance(t_max, cst.Integer):
-        return name if int(t_max.value) <= 1000 else None
-    text = cst.Module([]).code_for_node(t_max)
-    if "epoch" in text.lower() and not _PER_STEP_SIZING.search(text):
-        return name
-    return None
+    horizon = bound_argument(instance.ctor, _HORIZON[name], 1)
+    if horizon is None:
+        return None if name == "CosineAnnealingLR" else name
+    numbers = [int(n.value) for n in _integers(horizon)]
+    if numbers:
+        return name if max(numbers) <= _MAX_EPOCHS else None
+    text = cst.Module([]).code_for_node(horizon)
+    if name == "CosineAnnealingLR":
+        # T_max is as often iterations as epochs: only an explicit epoch count makes it epoch-style.
+        return name if "epoch" in text.lower() and not _PER_STEP_SIZING.search(text) else None
+    return None if _ITERATION_SIZING.search(text) else name  # iterations: stepping per batch is the intent
+
+
+def _integers(expr):
+    """Integer literals of a number or of a list/tuple of numbers (MultiStepLR milestones)."""
+    if isinstance(expr, cst.Integer):
+        return [expr]
+    if isinstance(expr, (cst.List, cst.Tuple)):
+        return [e.value for e in expr.elements if isinstance(e.value, cst.Integer)]
+    return []
