@@ -4,7 +4,7 @@ Runs one training script twice, as plain `python script.py` and under the runtim
 loss/clamp/dropout wrappers, and line coverage kept active the whole run: the worst case), and compares
 the median time of an optimizer step (forward, loss, backward, step), measured by the script itself.
 
-    python bench/runtime_overhead.py [--model cnn|mlp|both] [--steps 60] [--repeats 3]
+    python bench/runtime_overhead.py [--model cnn|mlp|both] [--steps 60] [--repeats 3] [--device cpu|cuda]
 
 The target in the issue is under 30% per step. Tiny models are the worst case: their steps take well
 under a millisecond, so fixed per-call costs weigh most.
@@ -32,7 +32,7 @@ TRAINING_SCRIPT = textwrap.dedent('''\
     import torch.nn as nn
     import torch.nn.functional as F
 
-    model_name, steps, output = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+    model_name, steps, output, device = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
     torch.manual_seed(0)
     if model_name == "cnn":
         model = nn.Sequential(
@@ -45,6 +45,8 @@ TRAINING_SCRIPT = textwrap.dedent('''\
         model = nn.Sequential(nn.Linear(32, 64), nn.ReLU(), nn.Dropout(0.1), nn.Linear(64, 64), nn.ReLU(),
                               nn.Linear(64, 10))
         batches = [(torch.randn(64, 32), torch.randint(0, 10, (64,))) for _ in range(8)]
+    model = model.to(device)
+    batches = [(x.to(device), y.to(device)) for x, y in batches]
     optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
     criterion = nn.CrossEntropyLoss()
     durations = []
@@ -55,7 +57,7 @@ TRAINING_SCRIPT = textwrap.dedent('''\
         loss = criterion(model(x), y)
         loss.backward()
         optimizer.step()
-        running = loss.item()
+        running = loss.item()  # waits for the GPU too, so the step is timed whole
         durations.append(time.perf_counter() - started)
     with open(output, "w") as handle:
         json.dump(durations, handle)
@@ -66,15 +68,15 @@ TRAINING_SCRIPT = textwrap.dedent('''\
     ''')
 
 
-def run_plain(script: str, model: str, steps: int, output: str, env) -> None:
-    subprocess.run([sys.executable, script, model, str(steps), output], check=True, env=env)
+def run_plain(script: str, model: str, steps: int, output: str, env, device: str) -> None:
+    subprocess.run([sys.executable, script, model, str(steps), output, device], check=True, env=env)
 
 
-def run_instrumented(script: str, model: str, steps: int, output: str, env, workspace: str) -> None:
+def run_instrumented(script: str, model: str, steps: int, output: str, env, workspace: str, device: str) -> None:
     never_reached = len(TRAINING_SCRIPT.splitlines())  # the body of evaluate()
     config = {
-        "mode": "script", "script": script, "args": [model, str(steps), output], "steps": steps + 10,
-        "device": "cpu", "timeout": 600, "user_root": os.path.dirname(script),
+        "mode": "script", "script": script, "args": [model, str(steps), output, device], "steps": steps + 10,
+        "device": device, "timeout": 600, "user_root": os.path.dirname(script),
         "excluded_dirs": [os.path.join(ROOT, "dllint")], "targets": {script: [never_reached]},
         "output": os.path.join(workspace, "observations.json"),
     }
@@ -96,6 +98,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=60)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads (OMP_NUM_THREADS)")
+    parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     args = parser.parse_args()
     env = dict(os.environ, OMP_NUM_THREADS=str(args.threads), MKL_NUM_THREADS=str(args.threads),
                PYTHONPATH=os.pathsep.join([ROOT] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep)
@@ -110,14 +113,14 @@ def main() -> None:
             plain, instrumented = [], []
             for repeat in range(args.repeats):
                 output = os.path.join(workspace, f"{model}-{repeat}.json")
-                run_plain(script, model, args.steps, output, env)
+                run_plain(script, model, args.steps, output, env, args.device)
                 plain.append(median_step(output, warmup))
-                run_instrumented(script, model, args.steps, output, env, workspace)
+                run_instrumented(script, model, args.steps, output, env, workspace, args.device)
                 instrumented.append(median_step(output, warmup))
             base, probed = min(plain), min(instrumented)
             print(f"{model}: plain {base * 1e3:.2f} ms/step, instrumented {probed * 1e3:.2f} ms/step, "
                   f"overhead {100 * (probed - base) / base:+.1f}% (best of {args.repeats} medians, "
-                  f"{args.steps} steps, {args.threads} thread(s))")
+                  f"{args.steps} steps, {args.threads} thread(s), {args.device})")
 
 
 if __name__ == "__main__":

@@ -1,7 +1,11 @@
-"""`dllint confirm` as users run it, on the scripts in tests/runtime_scripts (synthetic data, CPU only).
+"""`dllint confirm` as users run it, on the scripts in tests/runtime_scripts (synthetic data).
 
 Every run is a real child process running a real script. The runs start together in the background on
 first use (a torch import dominates each run) and each test waits for its own.
+
+The scripts pick CUDA when it is available, like most training scripts. CI runs them on the CPU; on a
+machine with a GPU, `DLLINT_TEST_DEVICE=cuda pytest tests/test_runtime.py` runs every script and model
+check with `--device cuda` and expects the same verdicts.
 """
 
 import json
@@ -45,6 +49,10 @@ RUNS = {
     "model_buggy": ["--model", "toy_models:batch_mixer", "--input-shape", "8,6,4", "--classes", "3"],
     "hung_with_workers": ["stuck_with_workers.py", "--timeout", "8", "--", WORKER_PIDS],
 }
+TEST_DEVICE = os.environ.get("DLLINT_TEST_DEVICE", "")
+if TEST_DEVICE == "cuda":
+    # The GPU script itself, this time on its GPU (one process, nccl, compile bypassed).
+    RUNS["gpu_script_on_gpu"] = ["gpu_ddp_compile.py", "--device", "cuda"]
 # Runs whose parent kills the hung child one second after the timeout instead of ten.
 SHORT_KILL_MARGIN = {"hung_with_workers"}
 
@@ -78,6 +86,8 @@ def _confirm(name, args):
     env.update({"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"})
     started = time.monotonic()
     output = [] if "--format" in args else ["--format", "json"]
+    if TEST_DEVICE and "--device" not in args:
+        output += ["--device", TEST_DEVICE]
     command = [sys.executable, "-m", "dllint"]
     if name in SHORT_KILL_MARGIN:
         command = [sys.executable, "-c", "import sys; from dllint.runtime import session; "
@@ -95,6 +105,21 @@ def confirm_runs():
     futures = {name: pool.submit(_confirm, name, RUNS[name]) for name in order}
     yield lambda name: futures[name].result()
     pool.shutdown(wait=True)
+    if os.environ.get("DLLINT_TEST_RECORD"):
+        _record(os.environ["DLLINT_TEST_RECORD"], {name: future.result() for name, future in futures.items()})
+
+
+def _record(path, runs):
+    """Verdicts, status and time of every run, for the closing notes of device checks."""
+    summary = {name: {"exit": run.returncode, "seconds": round(run.seconds, 1),
+                      "run": {key: run.data["run"].get(key) for key in ("status", "steps", "device")} if run.data else None,
+                      "verdicts": sorted(f"{code}:{line} {verdict}" for (code, line), verdict in run.verdicts().items())
+                      if run.data else None,
+                      "runtime": sorted(f"{f['code']}:{f['line']} {f['severity']}" for f in run.data["runtime_findings"])
+                      if run.data else None}
+               for name, run in sorted(runs.items())}
+    with open(path, "w") as handle:
+        json.dump(summary, handle, indent=1)
 
 
 # -- training loops ---------------------------------------------------------------------------------
@@ -102,7 +127,7 @@ def confirm_runs():
 def test_missing_zero_grad_and_softmax_into_cross_entropy_are_confirmed(confirm_runs):
     run = confirm_runs("softmax_no_zero_grad")
     assert run.returncode == 1, run
-    assert run.verdicts() == {("DL201", 15): "CONFIRMED", ("DL101", 17): "CONFIRMED"}
+    assert run.verdicts() == {("DL201", 16): "CONFIRMED", ("DL101", 18): "CONFIRMED"}
     by_code = {f["code"]: f for f in run.data["findings"]}
     assert "still held the previous step's contribution" in by_code["DL101"]["evidence"]
     assert "rows" in by_code["DL201"]["evidence"] and "softmax" in by_code["DL201"]["evidence"]
@@ -116,7 +141,7 @@ def test_missing_zero_grad_and_softmax_into_cross_entropy_are_confirmed(confirm_
 def test_clear_before_step_with_argparse_dataloader_workers_and_sys_exit(confirm_runs):
     run = confirm_runs("clear_before_step")
     assert run.returncode == 1, run
-    assert run.verdicts() == {("DL203", 44): "CONFIRMED", ("DL102", 46): "CONFIRMED"}
+    assert run.verdicts() == {("DL203", 46): "CONFIRMED", ("DL102", 48): "CONFIRMED"}
     # --epochs 1 reached the script's argparse: 96 samples / 16 = 6 steps, then sys.exit(0).
     assert run.data["run"]["status"] == "finished" and run.data["run"]["steps"] == 6
 
@@ -133,7 +158,7 @@ def test_eval_inside_training_loop_reused_norm_layer_and_kept_loss_graphs(confir
     run = confirm_runs("eval_in_training_loop")
     assert run.returncode == 1, run
     # The static DL104 (`running_loss += loss`) is confirmed by the graphs the runtime sees kept alive.
-    assert run.verdicts() == {("DL504", 25): "CONFIRMED", ("DL302", 42): "CONFIRMED", ("DL104", 40): "CONFIRMED"}
+    assert run.verdicts() == {("DL504", 26): "CONFIRMED", ("DL302", 43): "CONFIRMED", ("DL104", 41): "CONFIRMED"}
     kept = next(f for f in run.data["findings"] if f["code"] == "DL104")
     assert "still alive" in kept["evidence"] and kept["severity"] == "warning"
 
@@ -143,9 +168,9 @@ def test_eval_inside_training_loop_reused_norm_layer_and_kept_loss_graphs(confir
 def test_sigmoid_into_bce_with_logits_clamp_and_broadcasting(confirm_runs):
     run = confirm_runs("sigmoid_clamp_broadcast")
     assert run.returncode == 1, run
-    assert run.verdicts() == {("DL401", 34): "CONFIRMED", ("DL202", 35): "CONFIRMED"}
+    assert run.verdicts() == {("DL401", 35): "CONFIRMED", ("DL202", 36): "CONFIRMED"}
     broadcast = run.runtime("RT202")
-    assert len(broadcast) == 1 and broadcast[0]["line"] == 36
+    assert len(broadcast) == 1 and broadcast[0]["line"] == 37
     assert "(32, 1)" in broadcast[0]["message"] and "(32, 32)" in broadcast[0]["message"]
 
 
@@ -153,7 +178,7 @@ def test_nan_loss_is_traced_to_its_module_and_a_bad_initial_loss_is_reported(con
     run = confirm_runs("exploding_loss")
     assert run.returncode == 1, run
     nonfinite = run.runtime("RT101")
-    assert len(nonfinite) == 1 and "LogScale" in nonfinite[0]["message"] and nonfinite[0]["line"] == 28
+    assert len(nonfinite) == 1 and "LogScale" in nonfinite[0]["message"] and nonfinite[0]["line"] == 29
     initial = run.runtime("RT201")
     assert len(initial) == 1 and "-log(1/10) = 2.3" in initial[0]["message"]
 
@@ -166,7 +191,7 @@ def test_evaluation_after_the_step_budget_still_runs_and_confirms_missing_eval(c
     # 3 steps stop the first epoch early (4 batches); its evaluation still runs.
     assert run.data["run"]["steps"] == 3
     # The static DL303 (F.dropout without training=) is confirmed by outputs that differ in eval mode.
-    assert run.verdicts() == {("DL301", 38): "CONFIRMED", ("DL303", 24): "CONFIRMED"}
+    assert run.verdicts() == {("DL301", 40): "CONFIRMED", ("DL303", 25): "CONFIRMED"}
     assert not run.runtime("DL303")
 
 
@@ -174,7 +199,7 @@ def test_a_script_that_never_steps_confirms_missing_eval_at_inference(confirm_ru
     run = confirm_runs("inference_only")
     assert run.returncode == 1, run
     assert run.data["run"]["steps"] == 0 and run.data["run"]["status"] == "finished"
-    assert run.verdicts() == {("DL301", 12): "CONFIRMED"}
+    assert run.verdicts() == {("DL301", 13): "CONFIRMED"}
 
 
 # -- module structure -------------------------------------------------------------------------------
@@ -182,8 +207,18 @@ def test_a_script_that_never_steps_confirms_missing_eval_at_inference(confirm_ru
 def test_unregistered_unused_and_repeated_modules(confirm_runs):
     run = confirm_runs("module_structure")
     assert run.returncode == 1, run
+    if run.data["run"]["device"] == "cuda":
+        # model.to("cuda") left the blocks of the plain list on the CPU: the first forward crashes, and the
+        # crash is put down to DL501.
+        assert run.data["run"]["status"] == "crashed" and "same device" in run.data["run"]["traceback"]
+        assert run.verdicts()[("DL501", 26)] == "CONFIRMED"
+        text = _dllint("confirm", "--device", "cuda", "module_structure_bugs.py",
+                       env=dict(os.environ, PYTHONPATH=ROOT)).stdout
+        explained = text.split("may explain the crash")[1]
+        assert "module_structure_bugs.py:26:26: DL501" in explained, text
+        return
     # The static DL501 / DL503 findings are confirmed by parameters that no optimizer holds or no forward uses.
-    assert run.verdicts() == {("DL504", 26): "CONFIRMED", ("DL501", 25): "CONFIRMED", ("DL503", 27): "CONFIRMED"}
+    assert run.verdicts() == {("DL504", 27): "CONFIRMED", ("DL501", 26): "CONFIRMED", ("DL503", 28): "CONFIRMED"}
     assert not run.runtime("DL501") and not run.runtime("DL503")
     assert "aux_head" in next(f for f in run.data["findings"] if f["code"] == "DL503")["message"]
 
@@ -205,6 +240,30 @@ def test_teacher_and_pseudo_label_forwards_are_info_only(confirm_runs):
     assert {f["verdict"] for f in run.data["findings"]} <= {"NOT REPRODUCED", "NOT REACHED", "NOT CHECKED"}
 
 
+@pytest.mark.skipif(TEST_DEVICE != "cuda", reason="needs DLLINT_TEST_DEVICE=cuda and a GPU")
+def test_every_script_ran_on_the_gpu(confirm_runs):
+    # The hung run is killed by the parent, which cannot know the device; gpu_script_on_cpu forces the CPU.
+    devices = {name: confirm_runs(name).data["run"]["device"] for name in RUNS
+               if confirm_runs(name).data and name not in ("hung_with_workers", "gpu_script_on_cpu")}
+    assert len(devices) >= 15 and set(devices.values()) == {"cuda"}, devices
+    gpu_run = confirm_runs("gpu_script_on_gpu")
+    assert gpu_run.returncode == 0 and gpu_run.confirmed() == [], gpu_run
+    assert gpu_run.data["run"]["status"] == "finished" and gpu_run.data["run"]["steps"] == 8
+
+
+@pytest.mark.skipif(TEST_DEVICE == "cuda", reason="this machine is meant to have CUDA")
+def test_device_cuda_without_a_gpu_is_a_clear_failure():
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    env = dict(os.environ, PYTHONPATH=ROOT)
+    for target in (["no_zero_grad_softmax.py"], ["--model", "toy_models:small_classifier", "--input-shape", "4,12"]):
+        result = _dllint("confirm", "--device", "cuda", *target, env=env)
+        assert result.returncode == 2, result
+        assert "--device cuda was asked for, but torch.cuda.is_available() is false" in result.stdout + result.stderr
+
+
 def test_gpu_script_runs_on_cpu_as_one_process_without_compile(confirm_runs):
     run = confirm_runs("gpu_script_on_cpu")
     assert run.data["run"]["status"] == "finished" and run.data["run"]["steps"] == 8
@@ -218,7 +277,7 @@ def test_crash_from_a_detached_loss_shows_the_traceback_and_confirms_the_cause(c
     assert run.returncode == 1, run
     assert "DL402 [detached-loss-path]" in run.stdout
     assert "traceback (the script's frames):" in run.stdout
-    assert 'detached_loss_crash.py", line 17, in train_step' in run.stdout
+    assert 'detached_loss_crash.py", line 18, in train_step' in run.stdout
     assert "does not require grad" in run.stdout
     assert "crashed" in run.stderr
 
@@ -228,7 +287,7 @@ def test_a_crash_with_nothing_confirmed_exits_2_with_the_traceback(confirm_runs)
     assert run.returncode == 2, run
     assert run.data["run"]["status"] == "crashed" and run.data["run"]["steps"] == 2
     assert "mat1 and mat2 shapes cannot be multiplied" in run.data["run"]["traceback"]
-    assert 'shape_error_crash.py", line 11, in loss_on' in run.data["run"]["traceback"]
+    assert 'shape_error_crash.py", line 12, in loss_on' in run.data["run"]["traceback"]
 
 
 def test_network_access_fails_fast_naming_the_line(confirm_runs):

@@ -12,6 +12,9 @@ nn = torch.nn
 
 from dllint.runtime import check_model  # noqa: E402
 
+# CI checks on the CPU; DLLINT_TEST_DEVICE=cuda runs the same checks on a GPU.
+DEVICE = os.environ.get("DLLINT_TEST_DEVICE") or "cpu"
+
 
 def _toy_models():
     path = os.path.join(ROOT, "tests", "runtime_scripts", "toy_models.py")
@@ -51,10 +54,10 @@ def codes(report):
 
 
 def test_a_clean_classifier_passes_and_is_left_as_it_was():
-    model = _toy_models().small_classifier()
+    model = _toy_models().small_classifier().to(DEVICE)
     model.eval()
     before = {name: value.clone() for name, value in model.state_dict().items()}
-    report = check_model(model, torch.randn(8, 12), classes=5, steps=60)
+    report = check_model(model, torch.randn(8, 12, device=DEVICE), classes=5, steps=60)
     assert report.passed, str(report)
     assert codes(report) == []
     assert len(report.curve) == 60 and report.curve[-1] < 0.05 * report.curve[0]
@@ -64,7 +67,8 @@ def test_a_clean_classifier_passes_and_is_left_as_it_was():
 
 
 def test_batch_mixing_random_evaluation_and_dead_parameters_are_found():
-    report = check_model(_toy_models().batch_mixer(), torch.randn(8, 6, 4), classes=3, steps=20)
+    report = check_model(_toy_models().batch_mixer().to(DEVICE), torch.randn(8, 6, 4, device=DEVICE), classes=3,
+                         steps=20)
     assert {"RT301", "DL303", "RT302"} <= set(codes(report))
     mixing = next(f for f in report.findings if f.code == "RT301")
     assert "other sample(s)" in mixing.message and mixing.name == "batch-mixing"
@@ -73,8 +77,8 @@ def test_batch_mixing_random_evaluation_and_dead_parameters_are_found():
 
 def test_a_model_that_ignores_its_input_with_a_custom_loss():
     torch.manual_seed(0)
-    inputs, targets = torch.randn(8, 4), torch.randn(8, 1)
-    report = check_model(ConstantPredictor(), (inputs, targets), nn.MSELoss(), steps=40)
+    inputs, targets = torch.randn(8, 4, device=DEVICE), torch.randn(8, 1, device=DEVICE)
+    report = check_model(ConstantPredictor().to(DEVICE), (inputs, targets), nn.MSELoss(), steps=40)
     assert "RT304" in codes(report)  # zeroed inputs do as well
     assert "RT303" in codes(report)  # and one batch cannot be overfitted
     dead = next(f for f in report.findings if f.code == "RT302")
@@ -83,7 +87,7 @@ def test_a_model_that_ignores_its_input_with_a_custom_loss():
 
 def test_sequence_first_rnn_is_not_batch_mixing():
     torch.manual_seed(0)
-    report = check_model(SequenceFirstTagger(), torch.randn(6, 8, 5), classes=3, steps=30)
+    report = check_model(SequenceFirstTagger().to(DEVICE), torch.randn(6, 8, 5, device=DEVICE), classes=3, steps=30)
     assert "RT301" not in codes(report)
     assert any("independent across the batch" in note for note in report.notes)
 

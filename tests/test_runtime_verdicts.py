@@ -8,7 +8,8 @@ import textwrap
 from dllint.findings import Finding
 from dllint.runtime.coverage import LineCoverage
 from dllint.runtime.observations import Observation, RunOutcome
-from dllint.runtime.verdicts import Judge, SourceIndex, coverage_targets, exit_status
+from dllint.runtime.session import ConfirmResult, findings_in_traceback
+from dllint.runtime.verdicts import Judge, Judged, SourceIndex, coverage_targets, exit_status
 
 TRAIN = textwrap.dedent("""\
     import torch
@@ -75,6 +76,30 @@ def test_unreached_lines_and_unchecked_rules(tmp_path):
     assert verdicts["DL301"].verdict == "NOT REACHED"
     assert "stopped after 20 optimizer steps" in verdicts["DL301"].evidence
     assert verdicts["DL403"].verdict == "NOT CHECKED" and "the line ran" in verdicts["DL403"].evidence
+
+
+def test_a_run_that_could_not_start_leaves_every_finding_unchecked(tmp_path):
+    missing_eval = finding(tmp_path / "train.py", 17, "DL301")
+    judged, _ = judge(tmp_path, [missing_eval], [], status="error", steps=0)
+    assert [(j.verdict, j.evidence) for j in judged] == [("NOT CHECKED", "the script could not be run")]
+
+
+def test_a_device_mismatch_crash_is_explained_by_an_unregistered_module_list(tmp_path):
+    # On a GPU, submodules kept in a plain list stay on the CPU and the first forward crashes far from
+    # the list's line; a DL501 finding anywhere in the program is the likely cause.
+    path = str(tmp_path / "train.py")
+    crash = (f'File "{path}", line 17, in evaluate\n'
+             "RuntimeError: Expected all tensors to be on the same device, but found at least two devices, "
+             "cuda:0 and cpu!")
+    unregistered = Judged(finding(path, 4, "DL501"), "CONFIRMED", "")
+    on_the_line = Judged(finding(path, 17, "DL301"), "NOT REACHED", "")
+    elsewhere = Judged(finding(path, 12, "DL104"), "NOT REACHED", "")
+    result = ConfirmResult("train.py", RunOutcome("crashed", traceback=crash),
+                           findings=[unregistered, on_the_line, elsewhere])
+    assert [f.code for f in findings_in_traceback(result)] == ["DL501", "DL301"]
+    other_error = ConfirmResult("train.py", RunOutcome("crashed", traceback=crash.split("RuntimeError")[0]),
+                                findings=[unregistered, on_the_line, elsewhere])
+    assert [f.code for f in findings_in_traceback(other_error)] == ["DL301"]
 
 
 def test_below_threshold_evidence_never_confirms(tmp_path):

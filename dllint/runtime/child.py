@@ -84,9 +84,7 @@ def _run_script(config: Dict[str, Any], writer: ResultWriter, started: float) ->
     from dllint.runtime.stopping import RunControl
 
     device = config.get("device", "auto")
-    if device == "cuda" and not torch.cuda.is_available():
-        writer.write(RunOutcome("error", error="--device cuda was asked for, but torch.cuda.is_available() is "
-                                               "false on this machine"), [])
+    if not _device_available(device, torch, writer):
         return
     probe = Probe(config)
     sandbox = Sandbox(probe, device)
@@ -209,6 +207,14 @@ def _loaded_user_files(probe, script: Optional[str]) -> List[str]:
     return sorted(files)
 
 
+def _device_available(device: str, torch, writer: ResultWriter) -> bool:
+    if device == "cuda" and not torch.cuda.is_available():
+        writer.write(RunOutcome("error", error="--device cuda was asked for, but torch.cuda.is_available() is "
+                                               "false on this machine"), [])
+        return False
+    return True
+
+
 def _run_model_checks(config: Dict[str, Any], writer: ResultWriter, started: float) -> None:
     import importlib
 
@@ -224,12 +230,18 @@ def _run_model_checks(config: Dict[str, Any], writer: ResultWriter, started: flo
         if part:
             factory = getattr(factory, part)
     model = factory() if callable(factory) and not isinstance(factory, torch.nn.Module) else factory
-    if config.get("device") == "cuda":
+    device = config.get("device", "auto")
+    if not _device_available(device, torch, writer):
+        return
+    # `auto` means CUDA when there is one, as for scripts; the batch is drawn on the CPU so that both
+    # devices check the same numbers.
+    on_cuda = device == "cuda" or (device == "auto" and torch.cuda.is_available())
+    if on_cuda:
         model = model.cuda()
     shape = [int(n) for n in config["input_shape"]]
     generator = torch.Generator().manual_seed(0)
     batch = torch.randn(*shape, generator=generator)
-    if config.get("device") == "cuda":
+    if on_cuda:
         batch = batch.cuda()
     report = check_model(model, batch, classes=config.get("classes"), steps=config.get("steps") or None,
                          plot=config.get("plot"))

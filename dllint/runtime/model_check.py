@@ -253,15 +253,17 @@ def _check_batch_independence(report: ModelReport, model, inputs, batch_dim: int
         return
     model.eval()
     x = inputs.detach().clone().requires_grad_(True)
-    output = _main_output(model(x), torch)
-    samples = inputs.shape[batch_dim]
-    # The output's batch dimension: the input's, or the first one of the batch's size (an RNN's last state).
-    output_dim = next((d for d in (batch_dim, 0, 1) if d < output.dim() and output.shape[d] == samples), None)
-    if output_dim is None or not output.requires_grad:
-        report.notes.append("batch independence not checked (the output has no batch dimension or no gradient)")
-        model.train()
-        return
-    output.select(output_dim, 0).float().sum().backward()
+    # cuDNN's RNN kernels refuse a backward pass in evaluation mode; the native ones do not.
+    with torch.backends.cudnn.flags(enabled=False):
+        output = _main_output(model(x), torch)
+        samples = inputs.shape[batch_dim]
+        # The output's batch dimension: the input's, or the first one of the batch's size (an RNN's last state).
+        output_dim = next((d for d in (batch_dim, 0, 1) if d < output.dim() and output.shape[d] == samples), None)
+        if output_dim is None or not output.requires_grad:
+            report.notes.append("batch independence not checked (the output has no batch dimension or no gradient)")
+            model.train()
+            return
+        output.select(output_dim, 0).float().sum().backward()
     model.train()
     if x.grad is None:
         report.notes.append("the outputs do not depend on the inputs at all")

@@ -49,7 +49,7 @@ def _failure_lines(result: ConfirmResult) -> List[str]:
         lines.extend("  " + line for line in outcome.traceback.splitlines())
         explaining = findings_in_traceback(result)
         if explaining:
-            lines.append("static findings on the traceback's lines, which may explain the crash:")
+            lines.append("static findings that may explain the crash (on its lines, or known to cause its error):")
             lines.extend(f"  {f.path}:{f.line}:{f.column}: {f.code} [{f.name}] {f.message}" for f in explaining)
     if result.stderr_tail and not outcome.traceback:
         lines.append("the script's stderr (last lines):")

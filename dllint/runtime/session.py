@@ -258,8 +258,15 @@ def _free_port() -> int:
         return probe.getsockname()[1]
 
 
+# Errors whose cause is usually far from the traceback's lines, and the rule that finds that cause.
+CAUSES_BY_ERROR = {
+    # Submodules in a plain list or dict are not moved by model.to("cuda"): their weights stay on the CPU.
+    "DL501": ("Expected all tensors to be on the same device",),
+}
+
+
 def findings_in_traceback(result: ConfirmResult) -> List[Finding]:
-    """Static findings on lines of the crash's traceback: the likely explanations."""
+    """Static findings on lines of the crash's traceback, or known to cause its error: the likely explanations."""
     text = result.outcome.traceback
     found = []
     for judged in result.findings:
@@ -267,5 +274,7 @@ def findings_in_traceback(result: ConfirmResult) -> List[Finding]:
         marker = f'"{os.path.realpath(finding.path)}", line {finding.line}'
         marker_relative = f'{os.path.basename(finding.path)}", line {finding.line}'
         if marker in text or marker_relative in text:
+            found.append(finding)
+        elif any(error in text for error in CAUSES_BY_ERROR.get(finding.code, ())):
             found.append(finding)
     return found

@@ -178,6 +178,9 @@ class Judge:
         return any(line in lines for line in self.index.statement_lines(path, finding.line))
 
     def _judge(self, finding: Finding) -> Judged:
+        if self.outcome.status in ("error", "no-torch"):
+            # Nothing ran, so "never reached" would be misleading.
+            return Judged(finding, NOT_CHECKED, "the script could not be run")
         matching = [(i, o) for i, o in enumerate(self.observations) if self._matches(o, finding)]
         for i, _ in matching:
             self.used.add(i)

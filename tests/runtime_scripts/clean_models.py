@@ -10,6 +10,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 torch.manual_seed(0)
+device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
 class Backbone(nn.Module):
@@ -41,11 +42,11 @@ class SiameseTagger(nn.Module):
         return match_logit, self.decoder(hidden)
 
 
-model = SiameseTagger()
+model = SiameseTagger().to(device)
 optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
-signal_a, signal_b = torch.randn(40, 6, 12), torch.randn(40, 6, 12)
-same = torch.randint(0, 2, (40,)).float()
-tokens = torch.randint(0, 50, (7, 40))
+signal_a, signal_b = torch.randn(40, 6, 12, device=device), torch.randn(40, 6, 12, device=device)
+same = torch.randint(0, 2, (40,), device=device).float()
+tokens = torch.randint(0, 50, (7, 40), device=device)
 for epoch in range(3):
     model.train()
     for module in model.modules():

@@ -12,15 +12,16 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 torch.manual_seed(0)
-inputs, labels = torch.randn(96, 10), torch.randint(0, 4, (96,))
-student = nn.Sequential(nn.Linear(10, 32), nn.BatchNorm1d(32), nn.ReLU(), nn.Dropout(0.2), nn.Linear(32, 4))
+device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+inputs, labels = torch.randn(96, 10, device=device), torch.randint(0, 4, (96,), device=device)
+student = nn.Sequential(nn.Linear(10, 32), nn.BatchNorm1d(32), nn.ReLU(), nn.Dropout(0.2), nn.Linear(32, 4)).to(device)
 teacher = copy.deepcopy(student)
 for parameter in teacher.parameters():
     parameter.requires_grad_(False)
-projection = nn.Linear(4, 4)
+projection = nn.Linear(4, 4).to(device)
 optimizer = torch.optim.SGD(student.parameters(), lr=0.05, momentum=0.9)
 projection_optimizer = torch.optim.Adam(projection.parameters(), lr=1e-3)
-scaler = torch.amp.GradScaler("cpu")
+scaler = torch.amp.GradScaler(device.type)
 accumulation = 2
 history = []
 running = 0.0

@@ -35,11 +35,13 @@ def parse_args():
 
 def main():
     args = parse_args()
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     loader = DataLoader(NoisyBlobs(96, 6, 3), batch_size=16, shuffle=True, num_workers=args.workers)
-    model = nn.Sequential(nn.Linear(6, 16), nn.Tanh(), nn.Linear(16, 3))
+    model = nn.Sequential(nn.Linear(6, 16), nn.Tanh(), nn.Linear(16, 3)).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=args.lr)
     for epoch in range(args.epochs):
         for points, labels in loader:
+            points, labels = points.to(device), labels.to(device)
             probabilities = F.softmax(model(points), dim=1)
             loss = F.nll_loss(probabilities, labels)
             loss.backward()

@@ -5,9 +5,10 @@ import torch
 import torch.nn as nn
 
 torch.manual_seed(0)
-model = nn.Linear(5, 4)
+device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+model = nn.Linear(5, 4).to(device)
 optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
-inputs, labels = torch.randn(16, 5), torch.randint(0, 4, (16,))
+inputs, labels = torch.randn(16, 5, device=device), torch.randint(0, 4, (16,), device=device)
 
 
 def train_step(x, y):

@@ -6,9 +6,10 @@ import torch
 import torch.nn as nn
 
 torch.manual_seed(0)
-inputs = torch.randn(160, 12)
-targets = inputs[:, :1] * 2.0 + 0.1 * torch.randn(160, 1)
-val_inputs, val_targets = torch.randn(32, 12), torch.randn(32, 1)
+device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+inputs = torch.randn(160, 12, device=device)
+targets = inputs[:, :1] * 2.0 + 0.1 * torch.randn(160, 1, device=device)
+val_inputs, val_targets = torch.randn(32, 12, device=device), torch.randn(32, 1, device=device)
 
 
 class Regressor(nn.Module):
@@ -26,7 +27,7 @@ class Regressor(nn.Module):
         return self.out(self.drop(x))
 
 
-model = Regressor()
+model = Regressor().to(device)
 optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
 criterion = nn.MSELoss()
 running_loss = 0.0

@@ -8,6 +8,7 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader, TensorDataset
 
 torch.manual_seed(0)
+device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
 train_set = TensorDataset(torch.randn(64, 8), torch.randint(0, 3, (64,)))
 val_set = TensorDataset(torch.randn(32, 8), torch.randint(0, 3, (32,)))
 train_loader = DataLoader(train_set, batch_size=16, shuffle=True)
@@ -24,8 +25,8 @@ class Tagger(nn.Module):
         return self.out(F.dropout(torch.relu(self.hidden(x)), p=0.5))
 
 
-classifier = nn.Sequential(nn.Linear(8, 16), nn.BatchNorm1d(16), nn.ReLU(), nn.Dropout(0.3), nn.Linear(16, 3))
-tagger = Tagger()
+classifier = nn.Sequential(nn.Linear(8, 16), nn.BatchNorm1d(16), nn.ReLU(), nn.Dropout(0.3), nn.Linear(16, 3)).to(device)
+tagger = Tagger().to(device)
 optimizer = torch.optim.Adam(list(classifier.parameters()) + list(tagger.parameters()), lr=1e-3)
 criterion = nn.CrossEntropyLoss()
 
@@ -35,6 +36,7 @@ def evaluate():
     correct = 0
     with torch.no_grad():
         for x, y in val_loader:
+            x, y = x.to(device), y.to(device)
             correct += (classifier(x).argmax(1) == y).sum().item()
             correct += (tagger(x).argmax(1) == y).sum().item()
     tagger.train()
@@ -44,6 +46,7 @@ def evaluate():
 for epoch in range(2):
     classifier.train()
     for x, y in train_loader:
+        x, y = x.to(device), y.to(device)
         optimizer.zero_grad()
         loss = criterion(classifier(x), y) + criterion(tagger(x), y)
         loss.backward()

@@ -6,6 +6,7 @@ import torch
 import torch.nn as nn
 
 torch.manual_seed(0)
+device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
 class LogScale(nn.Module):
@@ -13,13 +14,13 @@ class LogScale(nn.Module):
         return torch.log(x)
 
 
-classifier = nn.Sequential(nn.Linear(20, 64), nn.Tanh(), nn.Linear(64, 10))
+classifier = nn.Sequential(nn.Linear(20, 64), nn.Tanh(), nn.Linear(64, 10)).to(device)
 log_scale = LogScale()
 with torch.no_grad():
     classifier[2].weight.mul_(50.0)
 optimizer = torch.optim.SGD(classifier.parameters(), lr=0.01)
 criterion = nn.CrossEntropyLoss()
-inputs, labels = torch.randn(96, 20), torch.randint(0, 10, (96,))
+inputs, labels = torch.randn(96, 20, device=device), torch.randint(0, 10, (96,), device=device)
 for step, start in enumerate(range(0, 96, 16)):
     optimizer.zero_grad()
     logits = classifier(inputs[start:start + 16])

@@ -6,6 +6,7 @@ import torch
 import torch.nn as nn
 
 torch.manual_seed(0)
+device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
 class Block(nn.Module):
@@ -36,9 +37,9 @@ class Encoder(nn.Module):
         return self.head(x)
 
 
-model = Encoder()
+model = Encoder().to(device)
 optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
-data = torch.randn(48, 6)
+data = torch.randn(48, 6, device=device)
 target = data.sum(dim=1, keepdim=True)
 for epoch in range(4):
     for start in range(0, 48, 12):

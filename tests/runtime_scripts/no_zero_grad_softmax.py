@@ -3,9 +3,10 @@ import torch
 import torch.nn as nn
 
 torch.manual_seed(0)
-inputs = torch.randn(64, 8)
-labels = torch.randint(0, 4, (64,))
-model = nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 4))
+device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+inputs = torch.randn(64, 8, device=device)
+labels = torch.randint(0, 4, (64,), device=device)
+model = nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 4)).to(device)
 optimizer = torch.optim.SGD(model.parameters(), lr=0.05)
 criterion = nn.CrossEntropyLoss()
 

@@ -2,9 +2,10 @@
 import torch
 import torch.nn as nn
 
-model = nn.Linear(8, 2)
+device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+model = nn.Linear(8, 2).to(device)
 optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
-batches = [torch.randn(4, 8), torch.randn(4, 8), torch.randn(4, 7)]
+batches = [torch.randn(4, 8, device=device), torch.randn(4, 8, device=device), torch.randn(4, 7, device=device)]
 
 
 def loss_on(batch):

@@ -6,7 +6,8 @@ import torch
 import torch.nn as nn
 
 torch.manual_seed(0)
-features = torch.randn(128, 10)
+device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+features = torch.randn(128, 10, device=device)
 flags = (features[:, 0] > 0).float().unsqueeze(1)
 prices = features[:, 1].abs()
 
@@ -24,7 +25,7 @@ class TwoHeads(nn.Module):
         return torch.sigmoid(self.flag_head(hidden)), self.price_head(hidden)
 
 
-model = TwoHeads()
+model = TwoHeads().to(device)
 optimizer = torch.optim.SGD(model.parameters(), lr=0.01)
 flag_loss = nn.BCEWithLogitsLoss()
 for epoch in range(3):

@@ -11,12 +11,13 @@ def main():
     parser.add_argument("--epochs", type=int, default=5)
     args = parser.parse_args()
     torch.manual_seed(0)
-    users, items = torch.randint(0, 20, (64,)), torch.randint(0, 30, (64,))
-    ratings = torch.rand(64) * 5
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    users, items = torch.randint(0, 20, (64,), device=device), torch.randint(0, 30, (64,), device=device)
+    ratings = torch.rand(64, device=device) * 5
     batches = [(users[i:i + 16], items[i:i + 16], ratings[i:i + 16]) for i in range(0, 64, 16)]
-    model = Scorer()
+    model = Scorer().to(device)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.01)
-    scaler = torch.amp.GradScaler("cpu", init_scale=1024.0)
+    scaler = torch.amp.GradScaler(device.type, init_scale=1024.0)
     for epoch in range(args.epochs):
         print(epoch, train_epoch(model, optimizer, scaler, batches))
 
