@@ -83,7 +83,9 @@ class LossCheck:
         def loss_function(*args, **kwargs):
             output = original(*args, **kwargs)
             try:
-                check.on_call(function, args, kwargs, output)
+                # Training losses are checked on watched steps; evaluation losses (no grad) always.
+                if check.probe.training.watching() or not check.torch.is_grad_enabled():
+                    check.on_call(function, args, kwargs, output)
             except Exception as error:
                 check.probe.internal_error(f"{function} wrapper", error)
             return output

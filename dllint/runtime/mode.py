@@ -142,6 +142,9 @@ class ModeCheck:
         else:
             self._pending_eval.pop(id(module), None)
 
+    def wants_step_sites(self) -> bool:
+        return bool(self._pending_eval)
+
     def before_step(self, optimizer, step_sites: List[Site]) -> None:
         if not self._pending_eval:
             self.train_mode_steps += 1

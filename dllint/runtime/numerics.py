@@ -29,7 +29,8 @@ class NumericsCheck:
         self.finite_steps = 0
 
     def remember_root_call(self, record, module, args) -> None:
-        if len(self._calls) < MAX_REMEMBERED_CALLS:
+        # Replayed only when a watched step finds a non-finite loss or gradient.
+        if len(self._calls) < MAX_REMEMBERED_CALLS and self.probe.training.watching():
             self._calls.append((weakref.ref(module), args, self.probe.user_site(depth=4)))
 
     def before_step(self, optimizer, sites: List[Site], loss_value: Optional[float]) -> None:
@@ -45,12 +46,13 @@ class NumericsCheck:
                 self.loss_report = self._explain_loss(loss_value, step)
             return
         record = self.probe.training.optimizers.get(id(optimizer))
-        norm = record.norms[-1] if record is not None and record.norms else None
+        norm = record.last_norm if record is not None else None
         if norm is not None and not math.isfinite(norm):
             if self.gradient_report is None:
                 self.gradient_report = self._explain_gradients(optimizer, step, sites)
             return
-        self.finite_steps += 1
+        if loss_value is not None or norm is not None:
+            self.finite_steps += 1
 
     # -- explanations -------------------------------------------------------------------------------
 

@@ -20,6 +20,7 @@ from dllint.runtime.observations import Observation, Site
 SAMPLED_FORWARDS_PER_ROOT = 2
 # How many outer user frames an observation keeps besides the innermost one.
 CONTEXT_FRAMES = 3
+PROGRESS_SECONDS = 0.2
 
 
 class StopRun(BaseException):
@@ -135,16 +136,22 @@ class RootRecord:
 
 
 class Progress:
-    """The progress line on the parent's stderr: step i/N and the current loss."""
+    """The progress line on the parent's stderr: step i/N and the current loss (at most every
+    PROGRESS_SECONDS, and at the last step)."""
 
     def __init__(self, fd: Optional[int], budget: int):
         self.fd = fd
         self.budget = budget
         self.tty = fd is not None and os.isatty(fd)
+        self.last_write = 0.0
 
     def step(self, step: int, loss: Optional[float]) -> None:
         if self.fd is None:
             return
+        now = time.monotonic()
+        if now - self.last_write < PROGRESS_SECONDS and step < self.budget:
+            return
+        self.last_write = now
         loss_text = "" if loss is None else f"  loss {loss:.4g}"
         line = f"dllint: step {step}/{self.budget}{loss_text}"
         try:
@@ -214,8 +221,8 @@ class Probe:
         return self.sources.user_sites(sys._getframe(depth))
 
     def user_site(self, depth: int = 2) -> Optional[Site]:
-        frame = self.sources.innermost_user_frame(sys._getframe(depth))
-        return self.sources.site_of(frame) if frame is not None else None
+        sites = self.sources.user_sites(sys._getframe(depth), limit=1)
+        return sites[0] if sites else None
 
     def internal_error(self, where: str, error: BaseException) -> None:
         """A bug in the instrumentation must never break the user's script: note it and carry on."""
@@ -314,7 +321,8 @@ class Probe:
         if self.budget_reached:
             raise StopRun("steps")
         try:
-            sites = self.user_sites(depth=2)
+            # Where the step runs is read on watched steps, and whenever a mode check needs it.
+            sites = self.user_sites(depth=2) if self.training.watching() or self.mode.wants_step_sites() else []
             loss_value = self.training.before_step(optimizer, sites)
             self.mode.before_step(optimizer, sites)
             self.numerics.before_step(optimizer, sites, loss_value)

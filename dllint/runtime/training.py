@@ -9,6 +9,7 @@ Gradients are compared by identity and version, never by value, so the tests are
 
 from __future__ import annotations
 
+import bisect
 import math
 import weakref
 from typing import Any, Dict, List, Optional, Set
@@ -17,6 +18,11 @@ from dllint.runtime.observations import Observation, Site
 
 # At most this many parameters per optimizer carry gradient hooks (spread over the parameter list).
 MONITORED_PER_OPTIMIZER = 16
+# The gradient hooks and the loss-graph tags do their work (and the gradient norms are taken) in the
+# first FULLY_WATCHED_STEPS intervals between optimizer steps, then in one interval of WATCH_EVERY: the
+# remaining steps cost a flag test per hook. (Removing and re-adding hooks costs more than that.)
+FULLY_WATCHED_STEPS = 6
+WATCH_EVERY = 4
 # DL101: a step counts as accumulating when at least this share of the parameters that received a
 # gradient still held the previous step's gradient; confirmed after MIN_STEPS such steps that are at
 # least half of the steps checked.
@@ -35,10 +41,11 @@ class ParamState:
     """What one monitored parameter's gradient did since its optimizer's last step."""
 
     __slots__ = ("param_ref", "after_step", "contributions", "reset_seen", "expected", "first_norm", "verify",
-                 "__weakref__")
+                 "watched", "__weakref__")
 
     def __init__(self, param):
         self.param_ref = weakref.ref(param)
+        self.watched = True
         self.after_step = False
         self.contributions = 0
         self.reset_seen = False
@@ -69,8 +76,16 @@ class OptimizerRecord:
         self.verify_contributions = False
         self.unreached_steps = 0
         self.backward_steps = 0
-        self.norms: List[float] = []
+        self.norms: List[float] = []  # total gradient norm at each watched step...
+        self.norm_steps: List[int] = []  # ...and that step's number
+        self.last_norm: Optional[float] = None  # at the step being taken (None when not watched)
         self.not_yet_received: Dict[int, Any] = {}
+        self.watched = True  # whether the gradient hooks watch the interval up to the next step
+
+
+def watched_interval(step: int) -> bool:
+    """Whether the interval that ends with optimizer step `step` (1-based) is watched by the hooks."""
+    return step <= FULLY_WATCHED_STEPS or step % WATCH_EVERY == 0
 
 
 class _GraphToken:
@@ -94,6 +109,8 @@ class TrainingCheck:
         self.zero_grad_log: List[Any] = []  # (backward_count, sites) of the clears since the last step
         self.graph_tokens_alive: Dict[int, int] = {}
         self.graph_interval_tagged = -1
+        self.tagged_intervals: List[int] = []
+        self._watching = True
         self.graph_sites: Dict[Site, int] = {}
         self.kept_graphs = (0, 0)  # (old graphs alive, steps old enough) at the last step
         self.kept_graphs_max = (0, 0)
@@ -136,7 +153,8 @@ class TrainingCheck:
 
         def zero_grad(self_object, *args, **kwargs):
             try:
-                sites = check.probe.user_sites(depth=2)
+                # Only DL102 in a watched interval reads where the gradients were cleared.
+                sites = check.probe.user_sites(depth=2) if check.watching() else None
                 if sites:
                     check.zero_grad_log.append((check.probe.backward_count, sites))
                     del check.zero_grad_log[:-8]
@@ -147,6 +165,10 @@ class TrainingCheck:
         zero_grad.__wrapped__ = original
         owner.zero_grad = zero_grad
 
+    def watching(self) -> bool:
+        """Whether the interval up to the next optimizer step is watched (always before the first)."""
+        return self._watching
+
     # -- events -------------------------------------------------------------------------------------
 
     def on_backward(self, tensors) -> None:
@@ -154,6 +176,8 @@ class TrainingCheck:
         probe.backward_count += 1
         tensor = tensors[0] if isinstance(tensors, (tuple, list)) and tensors else tensors
         if not isinstance(tensor, self.torch.Tensor):
+            return
+        if tensor.requires_grad and not self.watching():
             return
         sites = probe.user_sites(depth=3)
         if sites:
@@ -171,9 +195,10 @@ class TrainingCheck:
         """DL104: tie a token to this step's loss graph; a token still alive steps later means the graph is
         kept (by a running total, a list of losses...)."""
         interval = self.probe.steps
-        if self.graph_interval_tagged == interval:
+        if self.graph_interval_tagged == interval or not self.watching():
             return
         self.graph_interval_tagged = interval
+        self.tagged_intervals.append(interval)
         nodes = []
         loss_output = self.probe.loss.last_output()
         for candidate in (loss_output, tensor):
@@ -224,7 +249,7 @@ class TrainingCheck:
 
         def before_accumulate(grad):
             current = state_ref()
-            if current is not None:
+            if current is not None and current.watched:
                 try:
                     check._on_contribution(current, grad)
                 except Exception as error:
@@ -234,7 +259,7 @@ class TrainingCheck:
         if hasattr(param, "register_post_accumulate_grad_hook"):
             def after_accumulate(tensor):
                 current = state_ref()
-                if current is not None and tensor.grad is not None:
+                if current is not None and current.watched and tensor.grad is not None:
                     current.expected = (id(tensor.grad), tensor.grad._version)
 
             param.register_post_accumulate_grad_hook(after_accumulate)
@@ -258,6 +283,20 @@ class TrainingCheck:
             if record.first_site is None:
                 record.first_site = sites
         self._mark_received(record)
+        record.last_norm = None
+        if record.watched:
+            self._judge_interval(record)
+        record.backward_count_at_step = probe.backward_count
+        if not record.watched:
+            return None  # reading the loss waits for the GPU: only on watched steps
+        self.last_loss_value = self._current_loss()
+        if self.last_loss_value is not None:
+            probe.losses.append(self.last_loss_value)
+        return self.last_loss_value
+
+    def _judge_interval(self, record: OptimizerRecord) -> None:
+        """DL101, DL102 and DL402 from what the gradient hooks saw since the previous step."""
+        probe = self.probe
         backward_ran = probe.backward_count > record.backward_count_at_step
         contributed = [s for s in record.states if s.contributions > 0]
         grads = []
@@ -267,7 +306,9 @@ class TrainingCheck:
         norms = self._norms(grads)
         finite_norms = [n for n in norms if n is not None]
         if finite_norms:
-            record.norms.append(math.sqrt(sum(n * n for n in finite_norms)))
+            record.last_norm = math.sqrt(sum(n * n for n in finite_norms))
+            record.norms.append(record.last_norm)
+            record.norm_steps.append(record.steps + 1)
         if backward_ran:
             record.backward_steps += 1
             if not contributed and record.states:
@@ -309,21 +350,22 @@ class TrainingCheck:
             state.contributions = 0
             state.reset_seen = False
             state.first_norm = None
-        record.backward_count_at_step = probe.backward_count
-        self.last_loss_value = self._current_loss()
-        if self.last_loss_value is not None:
-            probe.losses.append(self.last_loss_value)
-        return self.last_loss_value
 
     def after_step(self, optimizer) -> int:
         record = self._record_for(optimizer)
         record.steps += 1
-        for state in record.states:
-            param = state.param_ref()
-            grad = param.grad if param is not None else None
-            state.after_step = grad is not None
-            state.expected = (id(grad), grad._version) if grad is not None else None
-        self._measure_kept_graphs()
+        was_watched, record.watched = record.watched, watched_interval(record.steps + 1)
+        if was_watched or record.watched:
+            for state in record.states:
+                state.watched = record.watched
+                param = state.param_ref()
+                grad = param.grad if param is not None and record.watched else None
+                state.after_step = grad is not None
+                state.expected = (id(grad), grad._version) if grad is not None else None
+        self._watching = any(r.watched for r in self.optimizers.values())
+        self.zero_grad_log.clear()
+        if was_watched:
+            self._measure_kept_graphs()
         return max(r.steps for r in self.optimizers.values())
 
     # -- helpers ------------------------------------------------------------------------------------
@@ -373,7 +415,7 @@ class TrainingCheck:
 
     def _measure_kept_graphs(self) -> None:
         current = self.probe.steps  # the interval that this step closes (0 for the first step)
-        eligible = max(0, current - GRAPH_AGE + 1)
+        eligible = bisect.bisect_right(self.tagged_intervals, current - GRAPH_AGE)
         old_alive = sum(1 for interval in self.graph_tokens_alive if interval <= current - GRAPH_AGE)
         self.kept_graphs = (old_alive, eligible)
         if old_alive > self.kept_graphs_max[0]:
@@ -412,8 +454,8 @@ class TrainingCheck:
             if record.accumulating_steps >= MIN_STEPS and record.accumulating_steps * 2 >= checked:
                 growth = ""
                 if len(record.norms) >= 2 and record.norms[0] > 0:
-                    growth = (f"; gradient norm went from {record.norms[0]:.3g} at step 1 to "
-                              f"{record.norms[-1]:.3g} at step {len(record.norms)}")
+                    growth = (f"; gradient norm went from {record.norms[0]:.3g} at step {record.norm_steps[0]} to "
+                              f"{record.norms[-1]:.3g} at step {record.norm_steps[-1]}")
                 found.append(Observation("DL101", f"{label}: at {record.accumulating_steps} of {checked} steps the "
                                          f"gradients still held the previous step's contribution "
                                          f"({record.accumulating_example}){growth}", True, sites))
