@@ -79,9 +79,14 @@ class Run:
         return f"<confirm {' '.join(self.args)}: exit {self.returncode}\n{self.stdout}\n{self.stderr}>"
 
 
+def _env():
+    """This checkout first on the path, and whatever the machine already had (libcst may live there)."""
+    paths = [ROOT] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+    return dict(os.environ, PYTHONPATH=os.pathsep.join(paths))
+
+
 def _confirm(name, args):
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join([ROOT] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p])
+    env = _env()
     # One thread per child: the runs go in parallel, and oversubscribed intra-op threads spin for seconds.
     env.update({"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"})
     started = time.monotonic()
@@ -213,7 +218,7 @@ def test_unregistered_unused_and_repeated_modules(confirm_runs):
         assert run.data["run"]["status"] == "crashed" and "same device" in run.data["run"]["traceback"]
         assert run.verdicts()[("DL501", 26)] == "CONFIRMED"
         text = _dllint("confirm", "--device", "cuda", "module_structure_bugs.py",
-                       env=dict(os.environ, PYTHONPATH=ROOT)).stdout
+                       env=_env()).stdout
         explained = text.split("may explain the crash")[1]
         assert "module_structure_bugs.py:26:26: DL501" in explained, text
         return
@@ -257,7 +262,7 @@ def test_device_cuda_without_a_gpu_is_a_clear_failure():
 
     if torch.cuda.is_available():
         pytest.skip("this machine has CUDA")
-    env = dict(os.environ, PYTHONPATH=ROOT)
+    env = _env()
     for target in (["no_zero_grad_softmax.py"], ["--model", "toy_models:small_classifier", "--input-shape", "4,12"]):
         result = _dllint("confirm", "--device", "cuda", *target, env=env)
         assert result.returncode == 2, result
@@ -338,7 +343,7 @@ def _dllint(*args, env=None):
 def test_confirm_without_torch_is_a_one_line_error():
     code = ("import sys; sys.modules['torch'] = None; sys.argv = ['dllint', 'confirm', 'no_zero_grad_softmax.py']\n"
             "from dllint.cli import main\nmain()")
-    env = dict(os.environ, PYTHONPATH=ROOT)
+    env = _env()
     result = subprocess.run([sys.executable, "-c", code], cwd=SCRIPTS, capture_output=True, text=True, env=env)
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
@@ -346,7 +351,7 @@ def test_confirm_without_torch_is_a_one_line_error():
 
 
 def test_missing_script_and_missing_target_are_usage_errors():
-    env = dict(os.environ, PYTHONPATH=ROOT)
+    env = _env()
     missing = _dllint("confirm", "nope.py", env=env)
     assert missing.returncode == 2 and missing.stderr.strip() == "dllint: error: nope.py: no such file"
     nothing = _dllint("confirm", env=env)

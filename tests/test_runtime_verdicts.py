@@ -5,9 +5,12 @@ import os
 import sys
 import textwrap
 
+import pytest
+
 from dllint.findings import Finding
 from dllint.runtime.coverage import LineCoverage
 from dllint.runtime.observations import Observation, RunOutcome
+from dllint.runtime.report import format_text
 from dllint.runtime.session import ConfirmResult, findings_in_traceback
 from dllint.runtime.verdicts import Judge, Judged, SourceIndex, coverage_targets, exit_status
 
@@ -97,6 +100,8 @@ def test_a_device_mismatch_crash_is_explained_by_an_unregistered_module_list(tmp
     result = ConfirmResult("train.py", RunOutcome("crashed", traceback=crash),
                            findings=[unregistered, on_the_line, elsewhere])
     assert [f.code for f in findings_in_traceback(result)] == ["DL501", "DL301"]
+    explained = format_text(result).split("may explain the crash")[1]
+    assert f"{path}:4:1: DL501" in explained and "DL104" not in explained
     other_error = ConfirmResult("train.py", RunOutcome("crashed", traceback=crash.split("RuntimeError")[0]),
                                 findings=[unregistered, on_the_line, elsewhere])
     assert [f.code for f in findings_in_traceback(other_error)] == ["DL301"]
@@ -159,3 +164,23 @@ def test_line_coverage_records_target_lines_and_stops_when_all_ran(tmp_path):
         sys.settrace(previous)
     assert coverage.reached_lines() == {os.path.realpath(module): [3, 4]}
     assert not coverage._active  # every target ran: tracing switched itself off
+
+
+@pytest.mark.skipif(not hasattr(sys, "monitoring"), reason="sys.monitoring is Python 3.12+")
+def test_line_events_are_switched_on_only_in_code_that_holds_a_target(tmp_path):
+    module = tmp_path / "covered.py"
+    module.write_text("def helper(x):\n    return x + 1\n\ndef work(x):\n    y = helper(x)\n    if x < 0:\n"
+                      "        return 0\n    return y\n")
+    namespace = {}
+    exec(compile(module.read_text(), str(module), "exec"), namespace)
+    coverage = LineCoverage({str(module): [7, 8]})
+    coverage.start()
+    try:
+        assert namespace["work"](1) == 2
+        assert [code.co_name for code in coverage._line_watched] == ["work"]  # not helper
+        assert coverage.reached_lines() == {os.path.realpath(module): [8]}
+        assert namespace["work"](-1) == 0
+        assert coverage._tool is None  # every target ran: the tool was released
+    finally:
+        coverage.stop()
+    assert coverage.reached_lines() == {os.path.realpath(module): [7, 8]}

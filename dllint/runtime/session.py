@@ -261,7 +261,7 @@ def _free_port() -> int:
 # Errors whose cause is usually far from the traceback's lines, and the rule that finds that cause.
 CAUSES_BY_ERROR = {
     # Submodules in a plain list or dict are not moved by model.to("cuda"): their weights stay on the CPU.
-    "DL501": ("Expected all tensors to be on the same device",),
+    "DL501": ("Expected all tensors to be on the same device", "is not on the expected device"),
 }
 
 
