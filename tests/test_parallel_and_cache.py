@@ -7,7 +7,7 @@ import shutil
 import subprocess
 import sys
 
-from tests.conftest import FIXTURES, run_dllint
+from tests.conftest import FIXTURES, ROOT, run_dllint
 
 MODELS = """\
 import torch.nn as nn
@@ -54,6 +54,21 @@ def test_jobs_and_cache_give_identical_output(tmp_path):
     assert _lint(tmp_path, "--jobs", "3", "fixtures") == serial  # fills the cache
     assert os.path.isfile(tmp_path / ".dllint_cache" / ".gitignore")
     assert _lint(tmp_path, "--jobs", "2", "fixtures") == serial  # served from the cache
+
+
+def test_a_warm_run_answers_from_the_cache_without_importing_libcst(tmp_path):
+    # An editor or pre-commit run over unchanged code pays for the cache read only: libcst (0.17 s to
+    # import) and the check modules stay unloaded.
+    (tmp_path / "models.py").write_text(MODELS.format(forward="torch.softmax(self.fc(x), dim=1)"))
+    (tmp_path / "train.py").write_text(TRAIN)
+    cold = _lint(tmp_path, ".")
+    probe = ("import sys\nfrom dllint.cli import main\nsys.argv = ['dllint', '--format', 'json', '.']\n"
+             "try:\n    main()\nexcept SystemExit:\n    pass\n"
+             "sys.stderr.write('libcst loaded: %s' % ('libcst' in sys.modules))\n")
+    warm = subprocess.run([sys.executable, "-c", probe], cwd=tmp_path, capture_output=True, text=True,
+                          env=dict(os.environ, PYTHONPATH=ROOT), timeout=60)
+    assert json.loads(warm.stdout) == cold and [f["code"] for f in cold] == ["DL201"]
+    assert warm.stderr.strip().endswith("libcst loaded: False"), warm.stderr
 
 
 def test_editing_the_model_file_rechecks_the_training_script(tmp_path):

@@ -75,12 +75,11 @@ def test_a_crashing_rule_becomes_an_internal_error_finding(tmp_path, monkeypatch
     (tmp_path / "a.py").write_text(
         "import torch\nfor x, y in loader:\n    loss = model(x).sum()\n    loss.backward()\n    optimizer.step()\n")
     (tmp_path / "b.py").write_text(GOOD)
-    broken = registry.get_rule("DL201")
-
     def explode(ctx):
         raise RuntimeError("boom")
 
-    monkeypatch.setitem(registry._RULES, "DL201", registry.Rule(broken.info, explode))
+    registry.get_rule("DL201").check  # imports the checks, so that this one is not registered over
+    monkeypatch.setitem(registry._CHECKS, "DL201", explode)
     result = lint_paths([str(tmp_path)], [r.code for r in registry.all_rules()])
     by_code = {}
     for finding in result.findings:

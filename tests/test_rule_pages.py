@@ -31,6 +31,12 @@ def test_every_rule_has_a_page_and_every_page_a_rule():
     assert pages == set(RULE_CODES)
 
 
+def test_every_rule_of_the_table_has_exactly_one_check():
+    engine_codes = {registry.PARSE_ERROR.code, registry.UNUSED_SUPPRESSION.code, registry.INTERNAL_ERROR.code}
+    checked = {r.code for r in registry.all_rules() if r.check is not None}
+    assert checked == set(RULE_CODES) - engine_codes and len(checked) >= 27
+
+
 @pytest.mark.parametrize("code", RULE_CODES)
 def test_page_header_matches_the_rule(code):
     info = registry.get_rule(code).info

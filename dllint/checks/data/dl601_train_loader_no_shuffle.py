@@ -15,8 +15,7 @@ _NOT_TRAINING = ("val", "valid", "test", "eval", "dev", "holdout", "infer", "pre
 _ITERABLE = ("iter", "stream", "pipe", "webdataset", "wds")
 
 
-@rule("DL601", "train-loader-no-shuffle", "warning",
-      "the training DataLoader has neither shuffle=True nor a sampler, so every epoch sees the same order")
+@rule("DL601")
 def check(ctx: CheckContext) -> None:
     analysis = ctx.analysis
     for scope in ctx.scopes:

@@ -10,8 +10,7 @@ from dllint.registry import rule
 _EPS_GUARDED = {"log", "log2", "log10", "sqrt", "rsqrt", "reciprocal"}
 
 
-@rule("DL401", "clamp-kills-gradient", "warning",
-      "min/max/clamp with a constant bound on a model output or loss zeroes the gradient where it clips")
+@rule("DL401")
 def check(ctx: CheckContext) -> None:
     analysis = ctx.analysis
     for scope in ctx.scopes:

@@ -8,8 +8,7 @@ from dllint.model import torch_api as api
 from dllint.registry import rule
 
 
-@rule("DL403", "requires-grad-typo", "error",
-      "misspelt requires_grad (require_grad, requires_grads, ...) silently does nothing")
+@rule("DL403")
 def check(ctx: CheckContext) -> None:
     for node, name, _scope in ctx.file.requires_grad_typos:
         correct = api.REQUIRES_GRAD_TYPOS[name]

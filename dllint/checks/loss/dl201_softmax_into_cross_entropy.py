@@ -5,8 +5,7 @@ from dllint.fixes import drop_activation
 from dllint.registry import rule
 
 
-@rule("DL201", "softmax-into-cross-entropy", "error",
-      "softmax output is passed to CrossEntropyLoss, which expects raw logits")
+@rule("DL201")
 def check(ctx: CheckContext) -> None:
     for scope in ctx.scopes:
         for loss, source in ctx.analysis.activations_into_loss(scope, "cross_entropy", "softmax"):

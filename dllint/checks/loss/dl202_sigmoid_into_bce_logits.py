@@ -5,8 +5,7 @@ from dllint.fixes import drop_activation
 from dllint.registry import rule
 
 
-@rule("DL202", "sigmoid-into-bce-logits", "error",
-      "sigmoid output is passed to BCEWithLogitsLoss, which applies sigmoid again")
+@rule("DL202")
 def check(ctx: CheckContext) -> None:
     for scope in ctx.scopes:
         for loss, source in ctx.analysis.activations_into_loss(scope, "bce_logits", "sigmoid"):

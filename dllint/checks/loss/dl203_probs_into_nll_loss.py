@@ -4,8 +4,7 @@ from dllint.context import CheckContext
 from dllint.registry import rule
 
 
-@rule("DL203", "probs-into-nll-loss", "error",
-      "softmax output is passed to NLLLoss, which expects log-probabilities")
+@rule("DL203")
 def check(ctx: CheckContext) -> None:
     for scope in ctx.scopes:
         for loss, source in ctx.analysis.activations_into_loss(scope, "nll", "softmax"):

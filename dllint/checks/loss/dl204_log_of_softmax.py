@@ -9,8 +9,7 @@ from dllint.registry import rule
 _STABLE_REPLACEMENT = {"softmax": "log_softmax", "sigmoid": "F.logsigmoid"}
 
 
-@rule("DL204", "log-of-softmax", "warning",
-      "log of softmax/sigmoid, or a hand-written softmax, is numerically unstable; use log_softmax/logsigmoid")
+@rule("DL204")
 def check(ctx: CheckContext) -> None:
     analysis = ctx.analysis
     for scope in ctx.scopes:

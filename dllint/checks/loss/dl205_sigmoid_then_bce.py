@@ -4,8 +4,7 @@ from dllint.context import CheckContext
 from dllint.registry import rule
 
 
-@rule("DL205", "sigmoid-then-bce", "warning",
-      "sigmoid followed by BCELoss is numerically unstable; use BCEWithLogitsLoss on the logits")
+@rule("DL205")
 def check(ctx: CheckContext) -> None:
     for scope in ctx.scopes:
         for loss, source in ctx.analysis.activations_into_loss(scope, "bce", "sigmoid"):

@@ -8,8 +8,7 @@ _FUNCTIONS = {"softmax", "log_softmax", "softmin"}
 _MODULES = {"Softmax", "LogSoftmax", "Softmin"}
 
 
-@rule("DL206", "softmax-without-dim", "warning",
-      "softmax/log_softmax without dim picks an implicit dimension that is wrong for some input shapes")
+@rule("DL206")
 def check(ctx: CheckContext) -> None:
     analysis = ctx.analysis
     for scope in ctx.scopes:

@@ -10,8 +10,7 @@ from dllint.model.loops import every_caller_sets_eval, in_loop, mode_switch_befo
 from dllint.registry import rule
 
 
-@rule("DL301", "missing-eval", "error",
-      "evaluation code runs a model with dropout or batch-norm without calling model.eval() first")
+@rule("DL301")
 def check(ctx: CheckContext) -> None:
     analysis = ctx.analysis
     for scope in ctx.scopes:

@@ -5,8 +5,7 @@ from dllint.model.loops import in_loop
 from dllint.registry import rule
 
 
-@rule("DL302", "missing-train-after-eval", "error",
-      "model.eval() inside the training loop is not followed by model.train() before the next optimizer step")
+@rule("DL302")
 def check(ctx: CheckContext) -> None:
     analysis = ctx.analysis
     for scope in ctx.scopes:

@@ -12,8 +12,7 @@ _OFF_BY_DEFAULT = {"alpha_dropout", "feature_alpha_dropout"}
 _TRAINING_POSITION = 2
 
 
-@rule("DL303", "functional-dropout-always-on", "error",
-      "F.dropout in a module without training=self.training keeps dropping units during evaluation")
+@rule("DL303")
 def check(ctx: CheckContext) -> None:
     analysis = ctx.analysis
     for scope in ctx.scopes:

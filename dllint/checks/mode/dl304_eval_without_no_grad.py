@@ -5,8 +5,7 @@ from dllint.model.loops import every_caller_sets_eval, in_loop, mode_before
 from dllint.registry import rule
 
 
-@rule("DL304", "eval-without-no-grad", "info",
-      "an evaluation loop runs without torch.no_grad()/inference_mode(), building autograd graphs for nothing")
+@rule("DL304")
 def check(ctx: CheckContext) -> None:
     analysis = ctx.analysis
     for scope in ctx.scopes:

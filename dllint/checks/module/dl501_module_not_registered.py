@@ -12,8 +12,7 @@ _WRAPPERS = {cst.List: "nn.ModuleList", cst.Tuple: "nn.ModuleList", cst.Dict: "n
              cst.ListComp: "nn.ModuleList", cst.DictComp: "nn.ModuleDict"}
 
 
-@rule("DL501", "module-not-registered", "error",
-      "submodules or parameters in a plain list/dict/tuple attribute are not trained, moved or saved")
+@rule("DL501")
 def check(ctx: CheckContext) -> None:
     analysis = ctx.analysis
     for cls, attribute, scope, definition in analysis.module_attributes(ctx.file):

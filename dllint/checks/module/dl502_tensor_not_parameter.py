@@ -7,8 +7,7 @@ from dllint.model import torch_api as api
 from dllint.registry import rule
 
 
-@rule("DL502", "tensor-not-parameter", "error",
-      "a tensor meant as a weight is assigned to self without nn.Parameter, so the optimizer never sees it")
+@rule("DL502")
 def check(ctx: CheckContext) -> None:
     analysis = ctx.analysis
     for cls, attribute, scope, definition in analysis.module_attributes(ctx.file):

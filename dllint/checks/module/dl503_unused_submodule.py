@@ -5,8 +5,7 @@ from dllint.model import torch_api as api
 from dllint.registry import rule
 
 
-@rule("DL503", "unused-submodule", "warning",
-      "a submodule created in __init__ is never used by forward or any other method")
+@rule("DL503")
 def check(ctx: CheckContext) -> None:
     analysis = ctx.analysis
     project = ctx.project

@@ -14,8 +14,7 @@ from dllint.registry import rule
 _CONTAINERS = {"Sequential", "ModuleList"}
 
 
-@rule("DL504", "reused-module-instance", "error",
-      "one module instance is used as several layers, so they share weights and statistics")
+@rule("DL504")
 def check(ctx: CheckContext) -> None:
     analysis = ctx.analysis
     for scope in ctx.scopes:

@@ -7,8 +7,7 @@ from dllint.model.project import instance_name
 from dllint.registry import rule
 
 
-@rule("DL505", "forward-called-directly", "warning",
-      "calling module.forward(x) directly skips hooks and wrappers (DDP, FSDP, AMP); call module(x)")
+@rule("DL505")
 def check(ctx: CheckContext) -> None:
     analysis = ctx.analysis
     for scope in ctx.scopes:

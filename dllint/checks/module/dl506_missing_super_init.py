@@ -4,8 +4,7 @@ from dllint.context import CheckContext
 from dllint.registry import rule
 
 
-@rule("DL506", "missing-super-init", "error",
-      "an nn.Module subclass assigns attributes in __init__ without calling super().__init__() first")
+@rule("DL506")
 def check(ctx: CheckContext) -> None:
     analysis = ctx.analysis
     for cls in ctx.file.all_class_list:

@@ -7,8 +7,7 @@ from dllint.model.syntax import enclosing_statement
 from dllint.registry import rule
 
 
-@rule("DL101", "missing-zero-grad", "error",
-      "optimizer.step() runs in a loop that never clears gradients, so they accumulate across iterations")
+@rule("DL101")
 def check(ctx: CheckContext) -> None:
     for scope in ctx.scopes:
         events = ctx.analysis.events(scope)

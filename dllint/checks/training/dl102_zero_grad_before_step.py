@@ -5,8 +5,7 @@ from dllint.model.loops import clears_gradients_for, leaves_early, loop_chain
 from dllint.registry import rule
 
 
-@rule("DL102", "zero-grad-before-step", "error",
-      "zero_grad() runs between backward() and step(): the optimizer steps with cleared gradients")
+@rule("DL102")
 def check(ctx: CheckContext) -> None:
     for scope in ctx.scopes:
         events = ctx.analysis.events(scope)

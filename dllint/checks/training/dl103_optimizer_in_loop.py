@@ -8,8 +8,7 @@ from dllint.model.loops import conditional_in_loop, in_loop
 from dllint.registry import rule
 
 
-@rule("DL103", "optimizer-in-loop", "error",
-      "an optimizer is constructed inside the training loop, resetting its momentum/Adam state every time")
+@rule("DL103")
 def check(ctx: CheckContext) -> None:
     analysis = ctx.analysis
     for scope in ctx.scopes:

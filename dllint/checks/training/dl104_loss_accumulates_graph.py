@@ -8,8 +8,7 @@ from dllint.model.builder import dotted_name
 from dllint.registry import rule
 
 
-@rule("DL104", "loss-accumulates-graph", "warning",
-      "a running total or list across iterations receives the loss tensor instead of loss.item()")
+@rule("DL104")
 def check(ctx: CheckContext) -> None:
     analysis = ctx.analysis
     for scope in ctx.scopes:

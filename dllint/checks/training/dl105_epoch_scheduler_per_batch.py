@@ -16,8 +16,7 @@ _PER_STEP_SIZING = re.compile(r"step|iter|len\(|batch|total", re.IGNORECASE)
 _ITERATION_SIZING = re.compile(r"iter|len\(|batch|total_steps|num_steps|max_steps|steps_per", re.IGNORECASE)
 
 
-@rule("DL105", "epoch-scheduler-per-batch", "error",
-      "an epoch-style LR scheduler is stepped inside the batch loop, decaying the learning rate far too fast")
+@rule("DL105")
 def check(ctx: CheckContext) -> None:
     analysis = ctx.analysis
     for scope in ctx.scopes:

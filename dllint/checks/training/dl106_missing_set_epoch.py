@@ -7,8 +7,7 @@ from dllint.model.loops import in_loop
 from dllint.registry import rule
 
 
-@rule("DL106", "missing-set-epoch", "warning",
-      "a DataLoader with a DistributedSampler is iterated each epoch without sampler.set_epoch(epoch)")
+@rule("DL106")
 def check(ctx: CheckContext) -> None:
     analysis = ctx.analysis
     for scope in ctx.scopes:

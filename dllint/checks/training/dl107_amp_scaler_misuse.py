@@ -5,8 +5,7 @@ from dllint.model.loops import in_loop, mutually_exclusive
 from dllint.registry import rule
 
 
-@rule("DL107", "amp-scaler-misuse", "error",
-      "with scaler.scale(loss).backward(), steps must go through scaler.step(), scaler.update() and unscale_()")
+@rule("DL107")
 def check(ctx: CheckContext) -> None:
     analysis = ctx.analysis
     for scope in ctx.scopes:

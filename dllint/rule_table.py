@@ -1,0 +1,66 @@
+"""Every rule's code, name, severity and one-line summary.
+
+The command line, the configuration, the cache and the formatters need these, often without running a
+single check (a warm run that only reads the cache, `dllint rules`), so they live here rather than next to
+the check functions, whose modules import libcst (0.17 s). A check registers itself under its code with
+`@rule("DL101")` (dllint/registry.py).
+"""
+
+from dllint.findings import RuleInfo
+
+RULE_INFOS = (
+    RuleInfo("DL101", "missing-zero-grad", "error",
+             "optimizer.step() runs in a loop that never clears gradients, so they accumulate across iterations"),
+    RuleInfo("DL102", "zero-grad-before-step", "error",
+             "zero_grad() runs between backward() and step(): the optimizer steps with cleared gradients"),
+    RuleInfo("DL103", "optimizer-in-loop", "error",
+             "an optimizer is constructed inside the training loop, resetting its momentum/Adam state every time"),
+    RuleInfo("DL104", "loss-accumulates-graph", "warning",
+             "a running total or list across iterations receives the loss tensor instead of loss.item()"),
+    RuleInfo("DL105", "epoch-scheduler-per-batch", "error",
+             "an epoch-style LR scheduler is stepped inside the batch loop, decaying the learning rate far too fast"),
+    RuleInfo("DL106", "missing-set-epoch", "warning",
+             "a DataLoader with a DistributedSampler is iterated each epoch without sampler.set_epoch(epoch)"),
+    RuleInfo("DL107", "amp-scaler-misuse", "error",
+             "with scaler.scale(loss).backward(), steps must go through scaler.step(), scaler.update() and unscale_()"),
+    RuleInfo("DL201", "softmax-into-cross-entropy", "error",
+             "softmax output is passed to CrossEntropyLoss, which expects raw logits"),
+    RuleInfo("DL202", "sigmoid-into-bce-logits", "error",
+             "sigmoid output is passed to BCEWithLogitsLoss, which applies sigmoid again"),
+    RuleInfo("DL203", "probs-into-nll-loss", "error",
+             "softmax output is passed to NLLLoss, which expects log-probabilities"),
+    RuleInfo("DL204", "log-of-softmax", "warning",
+             "log of softmax/sigmoid, or a hand-written softmax, is numerically unstable; use log_softmax/logsigmoid"),
+    RuleInfo("DL205", "sigmoid-then-bce", "warning",
+             "sigmoid followed by BCELoss is numerically unstable; use BCEWithLogitsLoss on the logits"),
+    RuleInfo("DL206", "softmax-without-dim", "warning",
+             "softmax/log_softmax without dim picks an implicit dimension that is wrong for some input shapes"),
+    RuleInfo("DL301", "missing-eval", "error",
+             "evaluation code runs a model with dropout or batch-norm without calling model.eval() first"),
+    RuleInfo("DL302", "missing-train-after-eval", "error",
+             "model.eval() inside the training loop is not followed by model.train() before the next optimizer step"),
+    RuleInfo("DL303", "functional-dropout-always-on", "error",
+             "F.dropout in a module without training=self.training keeps dropping units during evaluation"),
+    RuleInfo("DL304", "eval-without-no-grad", "info",
+             "an evaluation loop runs without torch.no_grad()/inference_mode(), building autograd graphs for nothing"),
+    RuleInfo("DL401", "clamp-kills-gradient", "warning",
+             "min/max/clamp with a constant bound on a model output or loss zeroes the gradient where it clips"),
+    RuleInfo("DL402", "detached-loss-path", "error",
+             "the loss is computed from a detached model output (.detach(), .item(), argmax, ...), so nothing trains"),
+    RuleInfo("DL403", "requires-grad-typo", "error",
+             "misspelt requires_grad (require_grad, requires_grads, ...) silently does nothing"),
+    RuleInfo("DL501", "module-not-registered", "error",
+             "submodules or parameters in a plain list/dict/tuple attribute are not trained, moved or saved"),
+    RuleInfo("DL502", "tensor-not-parameter", "error",
+             "a tensor meant as a weight is assigned to self without nn.Parameter, so the optimizer never sees it"),
+    RuleInfo("DL503", "unused-submodule", "warning",
+             "a submodule created in __init__ is never used by forward or any other method"),
+    RuleInfo("DL504", "reused-module-instance", "error",
+             "one module instance is used as several layers, so they share weights and statistics"),
+    RuleInfo("DL505", "forward-called-directly", "warning",
+             "calling module.forward(x) directly skips hooks and wrappers (DDP, FSDP, AMP); call module(x)"),
+    RuleInfo("DL506", "missing-super-init", "error",
+             "an nn.Module subclass assigns attributes in __init__ without calling super().__init__() first"),
+    RuleInfo("DL601", "train-loader-no-shuffle", "warning",
+             "the training DataLoader has neither shuffle=True nor a sampler, so every epoch sees the same order"),
+)
