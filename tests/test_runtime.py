@@ -30,6 +30,8 @@ WORKER_PIDS = os.path.join(tempfile.gettempdir(), f"dllint-test-workers-{os.getp
 RUNS = {
     "softmax_no_zero_grad": ["no_zero_grad_softmax.py"],
     "clear_before_step": ["clear_before_step_with_workers.py", "--", "--epochs", "1", "--workers", "2"],
+    "clear_before_step_long": ["clear_before_step_with_workers.py", "--steps", "40", "--", "--epochs", "8",
+                               "--workers", "0"],
     "sigmoid_clamp_broadcast": ["sigmoid_bce_clamp_broadcast.py"],
     "evaluation_modes": ["evaluation_mode_bugs.py", "--steps", "3"],
     "eval_in_training_loop": ["eval_inside_training_loop.py"],
@@ -149,6 +151,15 @@ def test_clear_before_step_with_argparse_dataloader_workers_and_sys_exit(confirm
     assert run.verdicts() == {("DL203", 46): "CONFIRMED", ("DL102", 48): "CONFIRMED"}
     # --epochs 1 reached the script's argparse: 96 samples / 16 = 6 steps, then sys.exit(0).
     assert run.data["run"]["status"] == "finished" and run.data["run"]["steps"] == 6
+
+
+def test_a_long_run_is_judged_on_the_steps_it_watched(confirm_runs):
+    # After six steps only one step in four is watched; the evidence must not be diluted by the others.
+    run = confirm_runs("clear_before_step_long")
+    assert run.data["run"]["steps"] == 40
+    assert run.verdicts() == {("DL203", 46): "CONFIRMED", ("DL102", 48): "CONFIRMED"}
+    cleared = next(f for f in run.data["findings"] if f["code"] == "DL102")
+    assert "at 15 of 15 steps" in cleared["evidence"], cleared["evidence"]
 
 
 def test_grad_scaler_and_clipping_do_not_hide_accumulation_in_a_package_run_with_dash_m(confirm_runs):

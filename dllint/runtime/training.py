@@ -81,6 +81,7 @@ class OptimizerRecord:
         self.last_norm: Optional[float] = None  # at the step being taken (None when not watched)
         self.not_yet_received: Dict[int, Any] = {}
         self.watched = True  # whether the gradient hooks watch the interval up to the next step
+        self.watched_steps = 0  # steps whose interval was watched: the denominator of DL102
 
 
 def watched_interval(step: int) -> bool:
@@ -297,6 +298,7 @@ class TrainingCheck:
     def _judge_interval(self, record: OptimizerRecord) -> None:
         """DL101, DL102 and DL402 from what the gradient hooks saw since the previous step."""
         probe = self.probe
+        record.watched_steps += 1
         backward_ran = probe.backward_count > record.backward_count_at_step
         contributed = [s for s in record.states if s.contributions > 0]
         grads = []
@@ -467,20 +469,21 @@ class TrainingCheck:
             else:
                 found.append(Observation("DL101", f"{label}: gradients were reset between all {checked} steps "
                                          f"checked", summary=True))
-        if record.steps:
+        watched = record.watched_steps
+        if watched:
             clear_sites = sorted(record.clear_sites, key=lambda site: -record.clear_sites[site])
-            if record.cleared_verified >= MIN_STEPS and record.cleared_verified * 2 >= record.steps:
-                found.append(Observation("DL102", f"{label}: at {record.cleared_verified} of {record.steps} steps the "
+            if record.cleared_verified >= MIN_STEPS and record.cleared_verified * 2 >= watched:
+                found.append(Observation("DL102", f"{label}: at {record.cleared_verified} of {watched} steps the "
                                          f"gradients from backward() were cleared before step() "
                                          f"({record.cleared_example}), so the optimizer stepped with nothing",
                                          True, clear_sites[:2] + sites))
             elif record.cleared_steps:
                 found.append(Observation("DL102", f"{label}: below the confirmation threshold: gradients were "
-                                         f"zero at {record.cleared_steps} of {record.steps} steps, but the "
+                                         f"zero at {record.cleared_steps} of {watched} steps, but the "
                                          f"backward pass may itself have produced zeros", False,
                                          clear_sites[:2] + sites, severity="info"))
             else:
-                found.append(Observation("DL102", f"{label}: gradients were present at all {record.steps} steps",
+                found.append(Observation("DL102", f"{label}: gradients were present at all {watched} steps checked",
                                          summary=True))
         return found
 
@@ -505,7 +508,7 @@ class TrainingCheck:
         if eligible <= 0:
             return []
         if old_alive >= KEPT_GRAPHS_MIN and old_alive >= KEPT_GRAPHS_SHARE * eligible:
-            return [Observation("DL104", f"the autograd graphs of {old_alive} of the last {eligible} steps' losses "
+            return [Observation("DL104", f"the autograd graphs of {old_alive} of {eligible} watched steps' losses "
                                 f"were still alive {GRAPH_AGE} or more steps later: something keeps the loss tensor "
                                 f"(a running total or a list of losses), so memory grows every step",
                                 True, sites[:2], scope="function")]
