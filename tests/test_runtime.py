@@ -42,6 +42,7 @@ RUNS = {
     "infinite_loop": ["infinite_loop.py", "--timeout", "5"],
     "inference_only": ["inference_without_eval.py"],
     "exploding_loss": ["exploding_loss.py"],
+    "batch_mixing": ["batch_mixing_view.py"],
     "gpu_script_on_cpu": ["gpu_ddp_compile.py", "--device", "cpu"],
     "package_module": ["-m", "recsys.train", "--", "--epochs", "3"],
     "clean_training_loops": ["clean_training_loops.py"],
@@ -197,6 +198,16 @@ def test_nan_loss_is_traced_to_its_module_and_a_bad_initial_loss_is_reported(con
     assert len(nonfinite) == 1 and "LogScale" in nonfinite[0]["message"] and nonfinite[0]["line"] == 29
     initial = run.runtime("RT201")
     assert len(initial) == 1 and "-log(1/10) = 2.3" in initial[0]["message"]
+
+
+def test_a_view_that_mixes_the_batch_is_found_while_the_script_trains(confirm_runs):
+    run = confirm_runs("batch_mixing")
+    assert run.returncode == 1, run
+    assert run.data["findings"] == []  # no static rule sees it
+    mixing = run.runtime("RT301")
+    assert len(mixing) == 1 and mixing[0]["line"] == 35 and mixing[0]["severity"] == "error"
+    assert "other sample(s) of the batch" in mixing[0]["message"]
+    assert run.data["run"]["status"] == "finished" and not run.data["run"]["notes"]
 
 
 # -- train/eval mode --------------------------------------------------------------------------------

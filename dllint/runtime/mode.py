@@ -57,7 +57,7 @@ class ModeCheck:
 
         def train(self_module, mode: bool = True):
             result = original_train(self_module, mode)
-            if not mode:
+            if not mode and not check.probe.paused:  # not the runtime's own replays
                 try:
                     sites = check.probe.user_sites(depth=2)
                     if sites:

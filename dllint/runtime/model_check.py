@@ -18,7 +18,7 @@ import inspect
 import math
 import os
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from dllint.runtime.observations import RUNTIME_CHECKS, Observation
 
@@ -141,10 +141,14 @@ def _main_output(output, torch):
 
 
 def _batch_dim(model, torch) -> int:
-    for module in model.modules():
-        if isinstance(module, torch.nn.RNNBase) and not module.batch_first:
-            return 1
-    return 0
+    return 1 if has_time_first_layers(model, torch) else 0
+
+
+def has_time_first_layers(model, torch) -> bool:
+    """RNNs and attention layers that take (time, batch, ...) input: the batch is not dimension 0."""
+    nn = torch.nn
+    return any(isinstance(module, (nn.RNNBase, nn.MultiheadAttention)) and not module.batch_first
+               for module in model.modules())
 
 
 def _random_targets(output, classes, batch_dim, generator, torch):
@@ -248,38 +252,47 @@ def _judge_zero_input(report: ModelReport, zero_final: float) -> None:
 
 
 def _check_batch_independence(report: ModelReport, model, inputs, batch_dim: int, torch) -> None:
+    was_training = model.training
+    mixed, text = batch_mixing(model, inputs, batch_dim, torch)
+    model.train(was_training)
+    if mixed:
+        report.findings.append(ModelFinding("RT301", text, "error"))
+    else:
+        report.notes.append(text)
+
+
+def batch_mixing(model, inputs, batch_dim: int, torch, output_dims=None) -> Tuple[Optional[bool], str]:
+    """In evaluation mode, does output 0 depend on the other samples of the batch?
+
+    (True, the finding's message) when it does, (False, a note) when the samples are independent, (None,
+    why) when it cannot be told. The output's batch dimension is the first of `output_dims` (default:
+    the input's, then 0, then 1: an RNN's last state) whose size is the batch's. Leaves the model in
+    evaluation mode and every parameter's .grad untouched (only the input's gradient is taken).
+    """
     if not inputs.is_floating_point() or inputs.dim() <= batch_dim or inputs.shape[batch_dim] < 2:
-        report.notes.append("batch independence not checked (needs a floating input with 2+ samples)")
-        return
+        return None, "batch independence not checked (needs a floating input with 2+ samples)"
     model.eval()
     x = inputs.detach().clone().requires_grad_(True)
     # cuDNN's RNN kernels refuse a backward pass in evaluation mode; the native ones do not.
-    with torch.backends.cudnn.flags(enabled=False):
+    with torch.backends.cudnn.flags(enabled=False), torch.enable_grad():
         output = _main_output(model(x), torch)
         samples = inputs.shape[batch_dim]
-        # The output's batch dimension: the input's, or the first one of the batch's size (an RNN's last state).
-        output_dim = next((d for d in (batch_dim, 0, 1) if d < output.dim() and output.shape[d] == samples), None)
+        candidates = output_dims if output_dims is not None else (batch_dim, 0, 1)
+        output_dim = next((d for d in candidates if d < output.dim() and output.shape[d] == samples), None)
         if output_dim is None or not output.requires_grad:
-            report.notes.append("batch independence not checked (the output has no batch dimension or no gradient)")
-            model.train()
-            return
-        output.select(output_dim, 0).float().sum().backward()
-    model.train()
-    if x.grad is None:
-        report.notes.append("the outputs do not depend on the inputs at all")
-        return
-    gradient = x.grad.detach().abs()
+            return None, "batch independence not checked (the output has no batch dimension or no gradient)"
+        (gradient,) = torch.autograd.grad(output.select(output_dim, 0).float().sum(), x, allow_unused=True)
+    if gradient is None:
+        return None, "the outputs do not depend on the inputs at all"
+    gradient = gradient.detach().abs()
     others = gradient.narrow(batch_dim, 1, inputs.shape[batch_dim] - 1)
     leak = float(others.max())
-    if leak > INDEPENDENCE_TOLERANCE:
-        mixed = int((others.flatten(batch_dim + 1).amax(dim=-1) > INDEPENDENCE_TOLERANCE).sum()) \
-            if others.dim() > batch_dim + 1 else int((others > INDEPENDENCE_TOLERANCE).sum())
-        report.findings.append(ModelFinding(
-            "RT301", f"in evaluation mode, output 0 depends on {mixed} other sample(s) of the batch (input gradient "
-                     f"up to {leak:.3g}): a view/reshape probably mixes the batch dimension (use permute/transpose)",
-            "error"))
-    else:
-        report.notes.append("outputs are independent across the batch")
+    if leak <= INDEPENDENCE_TOLERANCE:
+        return False, "outputs are independent across the batch"
+    mixed = int((others.flatten(batch_dim + 1).amax(dim=-1) > INDEPENDENCE_TOLERANCE).sum()) \
+        if others.dim() > batch_dim + 1 else int((others > INDEPENDENCE_TOLERANCE).sum())
+    return True, (f"in evaluation mode, output 0 depends on {mixed} other sample(s) of the batch (input gradient up to "
+            f"{leak:.3g}): a view/reshape probably mixes the batch dimension (use permute/transpose)")
 
 
 def _check_eval_determinism(report: ModelReport, model, inputs, torch) -> None:

@@ -33,6 +33,10 @@ class NumericsCheck:
         if len(self._calls) < MAX_REMEMBERED_CALLS and self.probe.training.watching():
             self._calls.append((weakref.ref(module), args, self.probe.user_site(depth=4)))
 
+    def remembered_calls(self) -> List[Any]:
+        """(weakref to the model, args, call site) of this step's training forwards (watched steps only)."""
+        return self._calls
+
     def before_step(self, optimizer, sites: List[Site], loss_value: Optional[float]) -> None:
         try:
             self._judge_step(optimizer, sites, loss_value)

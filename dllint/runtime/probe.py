@@ -173,7 +173,7 @@ class Probe:
     def __init__(self, config: Dict[str, Any]):
         import torch
 
-        from dllint.runtime import gradient, loss, mode, module, numerics, training
+        from dllint.runtime import batch, gradient, loss, mode, module, numerics, training
 
         self.torch = torch
         self.config = config
@@ -200,6 +200,7 @@ class Probe:
         self.gradient = gradient.GradientCheck(self)
         self.modules = module.ModuleCheck(self)
         self.numerics = numerics.NumericsCheck(self)
+        self.batch = batch.BatchCheck(self)
         self._handles: List[Any] = []
 
     # -- installation -------------------------------------------------------------------------------
@@ -325,6 +326,7 @@ class Probe:
             sites = self.user_sites(depth=2) if self.training.watching() or self.mode.wants_step_sites() else []
             loss_value = self.training.before_step(optimizer, sites)
             self.mode.before_step(optimizer, sites)
+            self.batch.before_step(self.numerics.remembered_calls())
             self.numerics.before_step(optimizer, sites, loss_value)
             if self.on_step_started is not None:
                 self.on_step_started()
@@ -355,7 +357,7 @@ class Probe:
 
     def observations(self) -> List[Observation]:
         found: List[Observation] = []
-        for check in (self.training, self.loss, self.mode, self.gradient, self.modules, self.numerics):
+        for check in (self.training, self.loss, self.mode, self.gradient, self.modules, self.numerics, self.batch):
             try:
                 found.extend(check.finish())
             except Exception as error:

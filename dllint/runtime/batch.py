@@ -1,0 +1,74 @@
+"""RT301 while a script trains: an output that depends on other samples of its batch.
+
+The first training forward of each model that an optimizer trains is replayed once, at the step that
+follows it, in evaluation mode on at most SAMPLES samples of the same input, and the gradient of
+sample 0's output is taken with respect to the whole input (torch.autograd.grad, so the parameters'
+.grad stay as the script left them). The model's mode, its buffers and the random number generators
+are restored afterwards. Only models with one tensor input whose first dimension is the batch are
+replayed: models with time-first RNN or attention layers are left alone, since their batch is not
+dimension 0 of the input.
+"""
+
+from __future__ import annotations
+
+from typing import Any, List, Set
+
+from dllint.runtime.observations import Observation
+
+SAMPLES = 8
+
+
+class BatchCheck:
+    def __init__(self, probe):
+        self.probe = probe
+        self.torch = probe.torch
+        self.replayed: Set[int] = set()
+        self.found: List[Observation] = []
+
+    def before_step(self, calls: List[Any]) -> None:
+        """`calls`: the step's remembered training forwards, (weakref to the model, args, call site)."""
+        pending = [(ref, args, site) for ref, args, site in calls
+                   if ref() is not None and id(ref()) not in self.replayed]
+        if not pending:
+            return
+        trained = {id(module) for _, module in self.probe.trained_roots()}
+        for ref, args, site in pending:
+            module = ref()
+            if module is None or id(module) not in trained or id(module) in self.replayed:
+                continue
+            self.replayed.add(id(module))
+            if len(args) == 1 and isinstance(args[0], self.torch.Tensor):
+                self._replay(module, args[0], site)
+
+    def _replay(self, module, inputs, site) -> None:
+        from dllint.runtime.model_check import batch_mixing, has_time_first_layers
+
+        torch = self.torch
+        if inputs.dim() < 2 or inputs.shape[0] < 2 or has_time_first_layers(module, torch):
+            return
+        sample = inputs.detach()[:SAMPLES]
+        probe = self.probe
+        was_training = module.training
+        buffers = [(buffer, buffer.detach().clone()) for buffer in module.buffers()]
+        cpu_state = torch.random.get_rng_state()
+        cuda_states = torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else None
+        probe.paused = True
+        try:
+            mixed, text = batch_mixing(module, sample, 0, torch, output_dims=(0,))
+        except Exception as error:
+            probe.internal_error("batch-independence replay", error)
+            return
+        finally:
+            module.train(was_training)
+            with torch.no_grad():
+                for buffer, saved in buffers:
+                    buffer.copy_(saved)
+            torch.random.set_rng_state(cpu_state)
+            if cuda_states is not None:
+                torch.cuda.set_rng_state_all(cuda_states)
+            probe.paused = False
+        if mixed:
+            self.found.append(Observation("RT301", text, True, [site] if site else [], severity="error"))
+
+    def finish(self) -> List[Observation]:
+        return list(self.found)
