@@ -64,4 +64,6 @@ class CheckContext:
 
 def scope_source(facts: FileFacts, scope) -> str:
     """The source text of a function (or the whole module)."""
-    return facts.source if isinstance(scope.node, cst.Module) else facts.tree.code_for_node(scope.node)
+    from dllint.positions import tree_of
+
+    return facts.source if isinstance(scope.node, cst.Module) else tree_of(facts, scope.node)[0].code_for_node(scope.node)

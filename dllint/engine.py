@@ -93,35 +93,53 @@ def load_source(path: str, shown: str, data: Optional[bytes] = None) -> SourceFi
     return item
 
 
-def check_syntax(item: SourceFile) -> None:
+def check_syntax(item: SourceFile) -> Optional[ast.Module]:
     """CPython's parser is fast and guards libcst's native parser against input that would crash it
-    (thousands of nested brackets); it also gives the best error positions."""
+    (thousands of nested brackets); it also gives the best error positions. Returns its tree."""
     if item.error is not None or item.source is None or item.too_large:
-        return
+        return None
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            ast.parse(item.source, filename=item.path)
+            return ast.parse(item.source, filename=item.path)
     except SyntaxError as error:
         item.error = _parse_error(item.display_path, error.lineno or 1, error.offset or 1,
                                   f"syntax error: {error.msg}")
     except (RecursionError, MemoryError, ValueError, OverflowError):
         item.error = _parse_error(item.display_path, 1, 1, "file is too deeply nested to parse")
+    return None
 
 
 def mentions_torch(source: str) -> bool:
     return any(marker in source for marker in TORCH_MARKERS)
 
 
-def parse_facts(item: SourceFile, module_name: str):
-    """Parse with libcst and collect the file's facts (None when there is nothing to analyse)."""
+# Which files are loaded in parts (model/parts.py): "consulted" (files a lint only consults),
+# "always" (also linted files, then completed) or "never". The output is the same for all three;
+# the tests compare them.
+LOAD_IN_PARTS = "consulted"
+
+
+def parse_facts(item: SourceFile, module_name: str, whole: bool = True):
+    """Parse with libcst and collect the file's facts (None when there is nothing to analyse).
+    Unless `whole`, the file may be loaded in parts."""
     import libcst as cst
 
     from dllint.model.builder import build_file_facts
 
-    check_syntax(item)
+    syntax_tree = check_syntax(item)
     if item.error is not None or item.source is None or item.too_large or not mentions_torch(item.source):
         return None
+    if syntax_tree is not None and LOAD_IN_PARTS != "never" and (not whole or LOAD_IN_PARTS == "always"):
+        from dllint.model.parts import build_in_parts
+
+        try:
+            facts = build_in_parts(item.display_path, module_name, item.source, syntax_tree)
+        except (cst.ParserSyntaxError, RecursionError):
+            facts = None  # the skeleton did not parse: parse the file whole, which reports the error
+        if facts is not None:
+            return facts.complete() if whole else facts
+    del syntax_tree
     try:
         tree = cst.parse_module(item.source)
     except cst.ParserSyntaxError as error:
@@ -148,6 +166,10 @@ def without_cyclic_gc():
             gc.enable()
 
 
+# Characters of parsed source one process holds: libcst's trees take about 85 bytes per character.
+FACTS_CAPACITY_CHARS = 32_000_000
+
+
 class FactsStore:
     """Parsed facts of the catalogue's files, each parsed at most once while it stays in memory.
 
@@ -155,11 +177,13 @@ class FactsStore:
     them), so memory stays flat however large the run is.
     """
 
-    def __init__(self, catalogue, capacity_bytes: int = 32_000_000) -> None:
+    def __init__(self, catalogue, capacity_bytes: Optional[int] = None, own: Iterable[int] = ()) -> None:
         from collections import OrderedDict
 
         self.catalogue = catalogue
-        self.capacity_bytes = capacity_bytes
+        # Files this process lints: parsed whole even when first consulted. Others are loaded in parts.
+        self.own = set(own)
+        self.capacity_bytes = FACTS_CAPACITY_CHARS if capacity_bytes is None else capacity_bytes
         self._held: "OrderedDict[int, object]" = OrderedDict()
         self._held_bytes = 0
         self._dropped_bytes = 0
@@ -173,13 +197,17 @@ class FactsStore:
             found = self._words[index] = frozenset(_WORD.findall(self.catalogue.items[index].source or ""))
         return found
 
-    def facts(self, index: int):
+    def facts(self, index: int, whole: bool = False):
+        """A file's facts; `whole` for a file being linted, else it may be loaded in parts."""
         if index in self._held:
             self._held.move_to_end(index)
-            return self._held[index]
+            facts = self._held[index]
+            if whole and facts is not None:
+                facts.complete()
+            return facts
         item = self.catalogue.items[index]
         try:
-            facts = parse_facts(item, self.catalogue.module_names.get(index, ""))
+            facts = parse_facts(item, self.catalogue.module_names.get(index, ""), whole or index in self.own)
         except RecursionError:
             item.error = _parse_error(item.display_path, 1, 1, "file is too deeply nested to analyse")
             facts = None
@@ -187,7 +215,8 @@ class FactsStore:
             facts.index = index
         self.parsed += 1
         self._held[index] = facts
-        self._held_bytes += len(item.source or "")
+        # Files loaded in parts grow as they are read: measure what is held now.
+        self._held_bytes = sum(_parsed_size(held, self.catalogue.items[i]) for i, held in self._held.items())
         while self._held_bytes > self.capacity_bytes and len(self._held) > 1:
             self._drop_oldest()
         return facts
@@ -196,7 +225,7 @@ class FactsStore:
         from dllint.positions import forget
 
         index, facts = self._held.popitem(last=False)
-        size = len(self.catalogue.items[index].source or "")
+        size = _parsed_size(facts, self.catalogue.items[index])
         self._held_bytes -= size
         self._dropped_bytes += size
         if facts is not None:
@@ -209,6 +238,20 @@ class FactsStore:
     def clear(self) -> None:
         while self._held:
             self._drop_oldest()
+
+    def done_with(self, indices: Iterable[int]) -> None:
+        """Files just linted: parsed whole, they are the first to go when memory is short (a later
+        file that consults one loads it again, in parts)."""
+        for index in indices:
+            if index in self._held:
+                self._held.move_to_end(index, last=False)
+
+
+def _parsed_size(facts, item: SourceFile) -> int:
+    """Characters of source parsed into `facts`: what its trees cost in memory."""
+    if facts is None:
+        return 0
+    return facts.parts.parsed_chars if facts.parts is not None else len(item.source or "")
 
 
 # Files analysed together (see lint_chunk): large enough to share work, small enough that a
@@ -254,6 +297,7 @@ def lint_chunk(catalogue, store: FactsStore, indices: Sequence[int], codes: Sequ
         outcomes.append(FileOutcome(index, findings, sorted(project.consulted), sorted(project.consulted_importers)))
     _release(analysis)
     _release(project)
+    store.done_with(indices)
     return outcomes
 
 
@@ -267,10 +311,9 @@ def _release(holder) -> None:
 
 def _lint_file(project, analysis, index: int, codes: Sequence[str]) -> List[Finding]:
     from dllint.context import CheckContext
-    from dllint.fixes import edit_for
     from dllint.positions import span_of
 
-    facts = project.load(index)
+    facts = project.load(index, whole=True)
     item = project.catalogue.items[index]
     findings: List[Finding] = [item.error] if item.error is not None else []
     reports = []
@@ -295,8 +338,7 @@ def _lint_file(project, analysis, index: int, codes: Sequence[str]) -> List[Find
         except Exception as error:
             findings.append(_internal_error(report.file.path, report.code, error))
             continue
-        fix = edit_for(report.file.tree, report.file.source, report.fix, _safe_span(report.file, report.fix.old)) \
-            if report.fix is not None else None
+        fix = _edit(report.file, report.fix) if report.fix is not None else None
         findings.append(Finding(report.file.path, line, column, end_line, end_column, info.code, info.name,
                                 info.severity, report.message, fix))
     return sorted(set(findings))
@@ -331,7 +373,7 @@ def lint_sources(items: Sequence[SourceFile], codes: Sequence[str], roots: Seque
 
     ordered = sorted(items, key=lambda i: i.path)
     catalogue = build_catalogue(ordered, roots)
-    store = FactsStore(catalogue)
+    store = FactsStore(catalogue, own=catalogue.analysed)
     analysed = set(catalogue.analysed)
     with without_cyclic_gc():
         outcomes = [outcome for chunk in chunks(catalogue) for outcome in lint_chunk(catalogue, store, chunk, codes)]
@@ -340,6 +382,39 @@ def lint_sources(items: Sequence[SourceFile], codes: Sequence[str], roots: Seque
     store.clear()
     return LintResult(sorted(set(findings)), files_checked=len(items), notices=notices_for(ordered),
                       files_analysed=len(outcomes))
+
+
+def _edit(facts, fix):
+    from dllint.fixes import edit_for
+
+    span = _safe_span(facts, fix.old)
+    if facts.parts is None:
+        return edit_for(facts.tree, facts.source, fix, span)
+    return _edit_in_parts(facts, fix, span)
+
+
+def _edit_in_parts(facts, fix, span):
+    """A fix in a file loaded in parts: from the node's own tree when its span says all, else from
+    the same node of the file parsed whole (rare: fixes are mostly in the linted file)."""
+    import dataclasses
+
+    import libcst as cst
+    from libcst.metadata import MetadataWrapper, PositionProvider
+
+    from dllint.fixes import edit_for, local_edit
+    from dllint.positions import tree_of
+
+    if span is None:
+        return None
+    local = local_edit(tree_of(facts, fix.old)[0], facts.source, fix, span)
+    if local is not None:
+        return local
+    whole = cst.parse_module(facts.source)
+    for node, code_range in MetadataWrapper(whole, unsafe_skip_copy=True).resolve(PositionProvider).items():
+        if type(node) is type(fix.old) and (code_range.start.line, code_range.start.column + 1, code_range.end.line,
+                                            code_range.end.column + 1) == span:
+            return edit_for(whole, facts.source, dataclasses.replace(fix, old=node), span)
+    return None
 
 
 def _safe_span(facts, node):

@@ -36,7 +36,7 @@ def edit_for(tree: cst.Module, source: str, fix: Fix,
     The edit covers the replaced node's span when the change stays inside it (readable edits),
     otherwise the smallest span that differs."""
     if span is not None:
-        local = _local_edit(tree, source, fix, span)
+        local = local_edit(tree, source, fix, span)
         if local is not None:
             return local
     try:
@@ -68,7 +68,7 @@ def edit_for(tree: cst.Module, source: str, fix: Fix,
                        "content": changed[start:end_new]}]}
 
 
-def _local_edit(tree: cst.Module, source: str, fix: Fix, span) -> Optional[Dict[str, object]]:
+def local_edit(tree: cst.Module, source: str, fix: Fix, span) -> Optional[Dict[str, object]]:
     """The edit computed from the replaced node alone: no pass over the whole module.
 
     Used when the node's span holds exactly its generated code (checked), which is the usual case."""

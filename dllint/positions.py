@@ -1,34 +1,55 @@
 """Source positions, computed only for files that have something to report.
 
-libcst's PositionProvider is a full extra pass, so it runs once per file and
-only when a finding (or a message naming a line) needs it.
+libcst's PositionProvider is a full extra pass, so it runs once per tree and only when a finding
+(or a message naming a line) needs it. A file loaded in parts (model/parts.py) has several trees:
+its skeleton and the function bodies parsed since, each with the line it starts at.
 """
 
 from __future__ import annotations
 
-from typing import Dict, Tuple
+from typing import Dict, List, Tuple
 
 import libcst as cst
 from libcst.metadata import MetadataWrapper, PositionProvider
 
 from dllint.model.facts import FileFacts
 
-_cache: Dict[int, Tuple[FileFacts, Dict[cst.CSTNode, object]]] = {}
+_cache: Dict[int, Tuple[FileFacts, List[Tuple[cst.Module, int, Dict[cst.CSTNode, object]]]]] = {}
 
 
-def positions_of(facts: FileFacts):
+def _trees(facts: FileFacts) -> List[Tuple[cst.Module, int]]:
+    return facts.parts.trees() if facts.parts is not None else [(facts.tree, 0)]
+
+
+def _positions(facts: FileFacts):
+    """(tree, line offset, positions) for each tree of the file, computed once per tree."""
     entry = _cache.get(id(facts))
     if entry is None or entry[0] is not facts:
-        wrapper = MetadataWrapper(facts.tree, unsafe_skip_copy=True)
-        entry = (facts, wrapper.resolve(PositionProvider))
+        entry = (facts, [])
         _cache[id(facts)] = entry
-    return entry[1]
+    known = entry[1]
+    for tree, offset in _trees(facts)[len(known):]:
+        wrapper = MetadataWrapper(tree, unsafe_skip_copy=True)
+        known.append((tree, offset, wrapper.resolve(PositionProvider)))
+    return known
+
+
+def tree_of(facts: FileFacts, node: cst.CSTNode) -> Tuple[cst.Module, int]:
+    """The tree holding `node` and the file line its first line is."""
+    for tree, offset, positions in _positions(facts):
+        if node in positions:
+            return tree, offset
+    raise KeyError(node)
 
 
 def span_of(facts: FileFacts, node: cst.CSTNode) -> Tuple[int, int, int, int]:
     """1-based line and column of the start and end of `node`."""
-    code_range = positions_of(facts)[node]
-    return (code_range.start.line, code_range.start.column + 1, code_range.end.line, code_range.end.column + 1)
+    for _, offset, positions in _positions(facts):
+        code_range = positions.get(node)
+        if code_range is not None:
+            return (code_range.start.line + offset, code_range.start.column + 1,
+                    code_range.end.line + offset, code_range.end.column + 1)
+    raise KeyError(node)
 
 
 def line_of(facts: FileFacts, node: cst.CSTNode) -> int:

@@ -67,7 +67,7 @@ def _lint_pending(catalogue, pending: List[List[int]], codes: List[str], jobs: i
     # Large runs go to worker processes even with one job: a worker exits without freeing the
     # parsed trees one by one, which takes this process as long again once the cyclic GC is back.
     if sum(map(len, pending)) < _PARALLEL_THRESHOLD:
-        store = FactsStore(catalogue)
+        store = FactsStore(catalogue, own=[index for chunk in pending for index in chunk])
         try:
             with without_cyclic_gc():
                 return [outcome for chunk in pending for outcome in lint_chunk(catalogue, store, chunk, codes)]
@@ -80,11 +80,29 @@ def _lint_pending(catalogue, pending: List[List[int]], codes: List[str], jobs: i
     try:
         with ProcessPoolExecutor(max_workers=max(1, min(jobs, len(pending))), mp_context=context,
                                  initializer=_start_worker, initargs=arguments) as pool:
-            # Runs of neighbouring chunks per task: they consult the same files, which a worker then parses once.
-            run = max(1, -(-len(pending) // jobs))
-            return [outcome for done in pool.map(_lint_chunk, pending, chunksize=run) for outcome in done]
+            # One run of neighbouring chunks per worker: they consult the same files, which it then parses
+            # once; what other workers lint, it loads only in parts.
+            runs = balanced_runs(pending, [len(catalogue.items[i].source or "") for i in range(len(catalogue.items))],
+                                 jobs)
+            return [outcome for done in pool.map(_lint_run, runs) for outcome in done]
     finally:
         _WORKER.clear()
+
+
+def balanced_runs(chunks: List[List[int]], sizes: Sequence[int], jobs: int) -> List[List[List[int]]]:
+    """At most `jobs` runs of consecutive chunks with about the same amount of source each
+    (parsing time follows source size)."""
+    total = sum(sizes[i] for chunk in chunks for i in chunk)
+    runs: List[List[List[int]]] = [[]]
+    done = 0
+    for chunk in chunks:
+        # Start the next run once this one holds its share, measured at the chunk's middle.
+        weight = sum(sizes[i] for i in chunk)
+        if runs[-1] and len(runs) < jobs and done + weight / 2 > total * len(runs) / jobs:
+            runs.append([])
+        runs[-1].append(chunk)
+        done += weight
+    return runs
 
 
 _WORKER: dict = {}
@@ -99,9 +117,10 @@ def _start_worker(catalogue=None, codes=None) -> None:
     _WORKER["store"] = FactsStore(_WORKER["catalogue"])
 
 
-def _lint_chunk(indices: List[int]) -> List[FileOutcome]:
+def _lint_run(run: List[List[int]]) -> List[FileOutcome]:
     catalogue, store, codes = _WORKER["catalogue"], _WORKER["store"], _WORKER["codes"]
-    return lint_chunk(catalogue, store, indices, codes)
+    store.own = {index for chunk in run for index in chunk}
+    return [outcome for chunk in run for outcome in lint_chunk(catalogue, store, chunk, codes)]
 
 
 def _context():

@@ -12,6 +12,7 @@ from typing import Dict, List, Optional, Tuple
 import libcst as cst
 
 from dllint.model.facts import (
+    LAZY_SCOPE_FIELDS,
     AugAssign,
     CallSite,
     ClassFacts,
@@ -59,10 +60,25 @@ def _module_name_of(node: Optional[cst.BaseExpression]) -> str:
     return dotted_name(node) or ""
 
 
+# Orders number events in source order within a scope. The body of a function defined at the top
+# of the module or of a top-level class (a "unit") is numbered between two steps of its enclosing
+# code, so the numbers of everything else do not depend on whether units were parsed.
+ORDER_STRIDE = 1 << 32
+
+
+class OutlineMismatch(Exception):
+    """The skeleton's functions do not match the file's outline; the file is parsed whole instead."""
+
+
 class _Builder:
-    def __init__(self, facts: FileFacts) -> None:
+    def __init__(self, facts: FileFacts, stubs=None) -> None:
         self.facts = facts
         self.order = 0
+        self.step = ORDER_STRIDE
+        self.top_statement: Optional[cst.CSTNode] = None
+        # Skeleton mode (model/parts.py): the outline's units, in source order; their bodies are left for later.
+        self.stubs = stubs
+        self.record_imports = True
         self.scope: Scope = None  # type: ignore[assignment]
         self.cls: Optional[ClassFacts] = None
         self.loops: Tuple[Loop, ...] = ()
@@ -78,11 +94,12 @@ class _Builder:
         self.facts.scopes.append(scope)
         self.scope = scope
         for statement in module.body:
+            self.top_statement = statement
             self.visit(statement)
         scope.end = self.order
 
     def tick(self) -> int:
-        self.order += 1
+        self.order += self.step
         return self.order
 
     # -- generic traversal -----------------------------------------------------
@@ -109,25 +126,13 @@ class _Builder:
 
     # -- imports -----------------------------------------------------------------
     def on_import(self, node: cst.Import) -> None:
-        for alias in node.names:
-            full = _module_name_of(alias.name)
-            if alias.asname is not None and isinstance(alias.asname.name, cst.Name):
-                self.facts.aliases[alias.asname.name.value] = full
-            else:
-                root = full.split(".", 1)[0]
-                self.facts.aliases[root] = root
+        if self.record_imports:
+            record_import(self.facts.aliases, [(_module_name_of(alias.name), _as_name(alias)) for alias in node.names])
 
     def on_import_from(self, node: cst.ImportFrom) -> None:
-        module = "." * len(node.relative) + _module_name_of(node.module)
-        if isinstance(node.names, cst.ImportStar):
-            return
-        for alias in node.names:
-            name = _module_name_of(alias.name)
-            local = name
-            if alias.asname is not None and isinstance(alias.asname.name, cst.Name):
-                local = alias.asname.name.value
-            joiner = "" if module.endswith(".") else "."
-            self.facts.aliases[local] = f"{module}{joiner}{name}" if module else name
+        if self.record_imports and not isinstance(node.names, cst.ImportStar):
+            record_import_from(self.facts.aliases, "." * len(node.relative) + _module_name_of(node.module),
+                               [(_module_name_of(alias.name), _as_name(alias)) for alias in node.names])
 
     # -- definitions -----------------------------------------------------------
     def define(self, target: cst.BaseExpression, value: Optional[cst.BaseExpression], kind: str,
@@ -146,7 +151,7 @@ class _Builder:
             if (self.cls is not None and self_name is not None and isinstance(target.value, cst.Name)
                     and target.value.value == self_name):
                 definition = Definition(target.attr.value, value, order, kind, path, self.loops, node)
-                self.cls.attributes.setdefault(target.attr.value, []).append((self.scope, definition))
+                self.scope.self_definitions.append((target.attr.value, definition))
             if target.attr.value in REQUIRES_GRAD_TYPOS:
                 self.facts.requires_grad_typos.append((target.attr, target.attr.value, self.scope))
             if target.attr.value == "grad" and isinstance(value, cst.Name) and value.value == "None":
@@ -191,7 +196,8 @@ class _Builder:
             method = callee.attr.value
             receiver_text = dotted_name(callee.value)
             if method == "zero_" and isinstance(callee.value, cst.Attribute) and callee.value.attr.value == "grad":
-                self.scope.grad_clears.append(GradClear(node, self.order + 1, self.loops, self.scope, self.conditions))
+                self.scope.grad_clears.append(
+                    GradClear(node, self.order + self.step, self.loops, self.scope, self.conditions))
         self.visit(callee)
         for arg in node.args:
             self.visit(arg.value)
@@ -323,13 +329,18 @@ class _Builder:
             self.visit(base.value)
         prefix = "" if self.scope.parent is None and self.cls is None else f"{self.scope.qualname}."
         cls = ClassFacts(node.name.value, prefix + node.name.value, node, self.facts,
-                         [arg.value for arg in node.bases if arg.keyword is None])
+                         [arg.value for arg in node.bases if arg.keyword is None], order=self.tick())
         if self.scope.parent is None and self.cls is None:
             self.facts.classes[cls.name] = cls
         self.facts.all_class_list.append(cls)
         outer_cls, outer_loops = self.cls, self.loops
         self.cls, self.loops = cls, ()
-        self.visit(node.body)
+        if node is self.top_statement and isinstance(node.body, cst.IndentedBlock):
+            for statement in node.body.body:  # its methods are units
+                self.top_statement = statement
+                self.visit(statement)
+        else:
+            self.visit(node.body)
         self.cls, self.loops = outer_cls, outer_loops
 
     def on_function(self, node: cst.FunctionDef) -> None:
@@ -347,6 +358,37 @@ class _Builder:
         else:
             parent.nested_functions[node.name.value] = scope
         self.facts.scopes.append(scope)
+        if node is not self.top_statement:
+            self.function_body(scope, node)
+            return
+        # A unit takes one step of its enclosing code, so units' numbers never overlap.
+        saved_order = self.tick()
+        if self.stubs is not None:
+            self._stub(scope, node)
+        else:
+            self.step = 1
+            self.function_body(scope, node)
+            self.step = ORDER_STRIDE
+        self.order = saved_order
+
+    def _stub(self, scope: Scope, node: cst.FunctionDef) -> None:
+        """A unit left for later: known by name, its body parsed when something reads it."""
+        unit = next(self.stubs, None)
+        if unit is None or unit.name != node.name.value:
+            raise OutlineMismatch(node.name.value)
+        scope.start = self.order + 1  # as function_body would number it
+        for name in LAZY_SCOPE_FIELDS:
+            del scope.__dict__[name]
+        self.facts.parts.pending[id(scope)] = (scope, unit)
+        # The body's imports name things for the whole file, at this point of it.
+        for module, names in unit.imports:
+            if module is None:
+                record_import(self.facts.aliases, names)
+            else:
+                record_import_from(self.facts.aliases, module, names)
+
+    def function_body(self, scope: Scope, node: cst.FunctionDef) -> None:
+        """Parameters and body of a function, into `scope` (also when a unit is filled in later)."""
         saved = (self.scope, self.loops, self.no_grad, self.conditions)
         self.scope, self.loops, self.no_grad, self.conditions = scope, (), 0, ()
         scope.start = self.tick()
@@ -359,7 +401,7 @@ class _Builder:
         for star in (params.star_arg, params.star_kwarg):
             if isinstance(star, cst.Param):
                 scope.params.append(star.name.value)
-        if any(self.is_no_grad_decorator(d.decorator) for d in node.decorators):
+        if any(self.is_no_grad_decorator(d) for d in scope.decorators):
             self.no_grad = 1
         self.visit(node.body)
         scope.end = self.tick()
@@ -370,6 +412,27 @@ class _Builder:
             return True
         callee = dotted_name(expr)
         return callee is not None and last_component(callee) in NO_GRAD_CONTEXTS
+
+
+def _as_name(alias) -> Optional[str]:
+    return alias.asname.name.value if alias.asname is not None and isinstance(alias.asname.name, cst.Name) else None
+
+
+def record_import(aliases: Dict[str, str], names) -> None:
+    """`import a.b` binds `a`; `import a.b as c` binds `c` to a.b. `names`: (dotted name, as-name) pairs."""
+    for full, local in names:
+        if local is not None:
+            aliases[local] = full
+        else:
+            root = full.split(".", 1)[0]
+            aliases[root] = root
+
+
+def record_import_from(aliases: Dict[str, str], module: str, names) -> None:
+    """`from module import name [as local]`; `module` keeps its leading dots."""
+    joiner = "" if module.endswith(".") else "."
+    for name, local in names:
+        aliases[local or name] = f"{module}{joiner}{name}" if module else name
 
 
 def _ends_by_leaving(block: cst.BaseSuite) -> bool:
@@ -427,10 +490,19 @@ _HANDLERS = {
 }
 
 
-def build_file_facts(path: str, module_name: str, source: str, tree: cst.Module) -> FileFacts:
-    """Collect the facts of one parsed file."""
+def build_file_facts(path: str, module_name: str, source: str, tree: cst.Module, units=None, lines=None,
+                     skeleton_chars: int = 0) -> FileFacts:
+    """Collect the facts of one parsed file. With `units` (model/parts.py), `tree` is the skeleton."""
     facts = FileFacts(path=path, module_name=module_name, source=source, tree=tree)
-    _Builder(facts).build()
+    stubs = None
+    if units is not None:
+        from dllint.model.parts import Parts
+
+        facts.parts = Parts(facts, lines, units, skeleton_chars)
+        stubs = iter(units)
+    _Builder(facts, stubs).build()
+    if stubs is not None and next(stubs, None) is not None:
+        raise OutlineMismatch(path)
     for name, qualified in IMPLICIT_ALIASES.items():
         if name not in facts.aliases and name not in facts.module_scope.definitions:
             facts.aliases.setdefault(name, qualified)

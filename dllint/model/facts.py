@@ -3,9 +3,19 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional, Set, Tuple
+from typing import TYPE_CHECKING, Dict, Iterator, List, Optional, Set, Tuple
 
 import libcst as cst
+
+if TYPE_CHECKING:
+    from dllint.model.parts import Parts
+
+# What a function parsed later (see model/parts.py) lacks until something reads it.
+LAZY_SCOPE_FIELDS = (
+    "node", "params", "loops", "calls", "definitions", "returns", "grad_clears", "aug_assigns", "list_repeats",
+    "comprehensions", "nested_functions", "self_attribute_reads", "member_reads", "divisions", "end",
+    "self_definitions",
+)
 
 
 @dataclass(eq=False)
@@ -107,8 +117,17 @@ class Scope:
     member_reads: Dict[str, int] = field(default_factory=dict)
     # `a / b` where `a` is a call or a name: candidates for a hand-written softmax
     divisions: List[Tuple[cst.BinaryOperation, int]] = field(default_factory=list)
+    # `self.<attribute> = value` in this method, in order (a class's attributes are its methods' ones)
+    self_definitions: List[Tuple[str, Definition]] = field(default_factory=list)
     start: int = 0
     end: int = 0
+
+    def __getattr__(self, name: str):
+        # Reached only for the body of a function whose file was loaded in parts: parse it now.
+        if name in LAZY_SCOPE_FIELDS and "file" in self.__dict__:
+            self.file.parts.fill(self)
+            return self.__dict__[name]
+        raise AttributeError(name)
 
     @property
     def self_name(self) -> Optional[str]:
@@ -126,8 +145,35 @@ class ClassFacts:
     file: "FileFacts"
     bases: List[cst.BaseExpression]
     methods: Dict[str, Scope] = field(default_factory=dict)
-    # self.<attr> = value, from every method (mostly __init__)
-    attributes: Dict[str, List[Tuple[Scope, Definition]]] = field(default_factory=dict)
+    order: int = 0
+    _attributes: Optional[Dict[str, List[Tuple[Scope, Definition]]]] = field(default=None, repr=False)
+    _by_attribute: Dict[str, List[Tuple[Scope, Definition]]] = field(default_factory=dict, repr=False)
+
+    def definitions_of(self, attribute: str) -> List[Tuple[Scope, Definition]]:
+        """`self.<attribute> = value` in the methods, in source order (`attributes.get(attribute, [])`,
+        parsing only the methods that can assign it)."""
+        found = self._by_attribute.get(attribute)
+        if found is None:
+            if self._attributes is not None or self.file.parts is None:
+                found = self.attributes.get(attribute, [])
+            else:
+                self.file.parts.fill_class(self, attribute)
+                pending = self.file.parts.pending
+                found = [(method, definition) for method in self.methods.values() if id(method) not in pending
+                         for name, definition in method.self_definitions if name == attribute]
+            self._by_attribute[attribute] = found
+        return found
+
+    @property
+    def attributes(self) -> Dict[str, List[Tuple[Scope, Definition]]]:
+        """self.<attr> = value, from every method (mostly __init__), in source order."""
+        if self._attributes is None:
+            found: Dict[str, List[Tuple[Scope, Definition]]] = {}
+            for method in self.methods.values():
+                for name, definition in method.self_definitions:
+                    found.setdefault(name, []).append((method, definition))
+            self._attributes = found
+        return self._attributes
 
 
 @dataclass(eq=False)
@@ -153,3 +199,36 @@ class FileFacts:
     requires_grad_typos: List[Tuple[cst.CSTNode, str, Scope]] = field(default_factory=list)
     # calls by the last name of their callee, built on first use (finding a function's callers)
     calls_by_spelling: Optional[Dict[str, List[CallSite]]] = None
+    # set when the file was loaded in parts: function bodies are parsed when first read
+    parts: Optional["Parts"] = None
+
+    # -- queries that read the whole file; a file loaded in parts parses only what they need --
+    def complete(self) -> "FileFacts":
+        if self.parts is not None:
+            self.parts.fill_all()
+        return self
+
+    def scopes_mentioning(self, words) -> List[Scope]:
+        """Every scope that can contain one of `words` (all scopes, in a file parsed whole)."""
+        if self.parts is None:
+            return self.scopes
+        self.parts.fill_mentioning(words)
+        # The functions still unparsed cannot contain the words.
+        return [scope for scope in self.scopes if id(scope) not in self.parts.pending]
+
+    def classes_mentioning(self, word: str) -> List[ClassFacts]:
+        if self.parts is not None:
+            self.parts.fill_mentioning((word,))
+        return self.all_class_list
+
+    def reads_attribute(self, attribute: str) -> bool:
+        """Whether `.attribute` is read on some object other than `self` in this file."""
+        if self.parts is not None:
+            self.parts.fill_mentioning((attribute,))
+        return attribute in self.foreign_attribute_names
+
+    def class_scopes(self, cls: ClassFacts) -> Iterator[Scope]:
+        """The methods of `cls` and the functions nested in them."""
+        if self.parts is not None:
+            self.parts.fill_class(cls)
+        return (scope for scope in self.scopes if scope.cls is cls)

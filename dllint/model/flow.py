@@ -212,10 +212,10 @@ class Analysis:
         yield Origin(expr, scope, order, path)
 
     def _attribute_definitions(self, cls: ClassFacts, attr: str) -> List[Tuple[Scope, Definition]]:
-        found = list(cls.attributes.get(attr, []))
+        found = list(cls.definitions_of(attr))
         if not found:
             for base in self.project.base_classes(cls):
-                found.extend(base.attributes.get(attr, []))
+                found.extend(base.definitions_of(attr))
         return found
 
     def _parameter_origins(self, scope: Scope, definition: Definition, path: Tuple[int, ...],
@@ -826,9 +826,7 @@ class ClassSummary:
             return self._dropout
         self._dropout = None  # guards cycles
         verdict: Optional[bool] = False
-        for scope in self.cls.file.scopes:
-            if scope.cls is not self.cls:
-                continue
+        for scope in self.cls.file.class_scopes(self.cls):
             if _contains_dropout_call(scope.node, scope, self.analysis):
                 self._dropout = True
                 return True

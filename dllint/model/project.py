@@ -46,9 +46,10 @@ class Project:
         self._callee_cache: Dict[int, Optional[Target]] = {}
         self._callers: Dict[int, List[CallSite]] = {}
 
-    def load(self, index: int) -> Optional[FileFacts]:
+    def load(self, index: int, whole: bool = False) -> Optional[FileFacts]:
+        """A file's facts: `whole` for the file being linted, else perhaps in parts (read as needed)."""
         self.consulted.add(index)
-        return self.store.facts(index)
+        return self.store.facts(index, whole)
 
     # -- names -------------------------------------------------------------------
     def qualify(self, expr: Optional[cst.CSTNode], facts: FileFacts) -> Optional[str]:
@@ -128,7 +129,7 @@ class Project:
 
     def subclasses(self, cls: ClassFacts) -> List[ClassFacts]:
         """Project classes that name `cls` as a direct base."""
-        return [other for facts in self._referring_files(cls.file, cls.name) for other in facts.all_class_list
+        return [other for facts in self._referring_files(cls.file, cls.name) for other in facts.classes_mentioning(cls.name)
                 if any(base is cls for base in self.base_classes(other))]
 
     def read_from_outside(self, cls: ClassFacts, attribute: str) -> bool:
@@ -142,7 +143,7 @@ class Project:
             self.consulted_importers.add(index)
             if attribute in self.store.words(index):
                 loaded = self.load(index)
-                if loaded is not None and attribute in loaded.foreign_attribute_names:
+                if loaded is not None and loaded.reads_attribute(attribute):
                     return True
             importers = self.catalogue.importers_of(index)
             if len(importers) <= self.MAX_IMPORTERS:
@@ -203,7 +204,7 @@ class Project:
             index = {}
             spellings = [name] + [local for local, qualified in facts.aliases.items()
                                   if local != name and qualified.rpartition(".")[2] == name]
-            by_spelling = _calls_by_spelling(facts)
+            by_spelling = _calls_by_spelling(facts, spellings)
             for call in (c for spelled in spellings for c in by_spelling.get(spelled, [])):
                 callee = self.callee(call)
                 if isinstance(callee, ClassFacts):
@@ -214,19 +215,22 @@ class Project:
         return index
 
 
-def _calls_by_spelling(facts: FileFacts) -> Dict[str, List[CallSite]]:
-    """A file's calls by the last name of what they call: `f(...)` and `x.f(...)` under "f"."""
-    if facts.calls_by_spelling is None:
-        index: Dict[str, List[CallSite]] = {}
-        for scope in facts.scopes:
-            for call in scope.calls:
-                func = call.node.func
-                if isinstance(func, cst.Name):
-                    index.setdefault(func.value, []).append(call)
-                elif isinstance(func, cst.Attribute):
-                    index.setdefault(func.attr.value, []).append(call)
+def _calls_by_spelling(facts: FileFacts, spellings: List[str]) -> Dict[str, List[CallSite]]:
+    """A file's calls by the last name of what they call: `f(...)` and `x.f(...)` under "f".
+    A file loaded in parts gives the calls of the functions that can contain one of `spellings`."""
+    if facts.calls_by_spelling is not None:
+        return facts.calls_by_spelling
+    index: Dict[str, List[CallSite]] = {}
+    for scope in facts.scopes_mentioning(spellings):
+        for call in scope.calls:
+            func = call.node.func
+            if isinstance(func, cst.Name):
+                index.setdefault(func.value, []).append(call)
+            elif isinstance(func, cst.Attribute):
+                index.setdefault(func.attr.value, []).append(call)
+    if facts.parts is None or not facts.parts.pending:
         facts.calls_by_spelling = index
-    return facts.calls_by_spelling
+    return index
 
 
 def _instance_name(scope: Scope) -> Optional[str]:

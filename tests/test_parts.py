@@ -1,0 +1,197 @@
+"""Files loaded in parts (model/parts.py) give the same facts, positions, findings and fixes as files
+parsed whole: the skeleton keeps every position and each function body is built into the same scope."""
+
+import ast
+import glob
+import os
+
+import libcst as cst
+import pytest
+
+from dllint.model.builder import build_file_facts
+from dllint.model.parts import build_in_parts, outline, skeleton, split_lines
+from dllint.positions import span_of
+from tests.conftest import FIXTURES
+
+TRICKY = """\
+import torch
+import torch.nn as nn
+
+
+def make_optimizer(model):
+    import torch.optim as optim
+    from torch.nn import functional as F
+    return optim.SGD(model.parameters(), lr=0.1)
+
+
+class Net(nn.Module):
+    scale = 2
+
+    def __init__(self):
+        super().__init__()
+        self.blocks = [nn.Linear(4, 4) for _ in range(3)]
+        self.head = nn.Linear(4, 2)
+
+    @torch.no_grad()
+    @staticmethod
+    def average(xs):
+        return sum(xs) / len(xs)
+
+    async def fetch(self, x):
+        for block in self.blocks:
+            x = block(x)
+        return x
+
+    def forward(self, x):
+        def inner(y):
+            return torch.softmax(self.head(y), dim=1)
+
+        class Local(nn.Module):
+            def forward(self, z):
+                return z.clamp(min=0)
+
+        return inner(Local()(x))
+
+
+\f
+def train(model, loader):
+    optimizer = make_optimizer(model)
+    criterion = nn.CrossEntropyLoss()
+    while True:
+        for x, y in loader:
+            loss = criterion(model(x), y)
+            loss.backward()
+            optimizer.step()
+        if loss.item() < 0.1:
+            break
+    model.head = nn.Linear(4, 2)
+    return model.head.weight
+
+
+if __name__ == "__main__":
+    train(Net(), [])
+"""
+
+
+def _code(node):
+    return None if node is None else cst.Module([]).code_for_node(node)
+
+
+def _dump(facts):
+    """A plain picture of the facts, including every node's position."""
+
+    def where(node):
+        return span_of(facts, node)
+
+    scopes = []
+    for scope in facts.scopes:
+        scopes.append((
+            scope.qualname, scope.start, scope.end, scope.params, [_code(d) for d in scope.decorators],
+            where(scope.node),
+            [(loop.start, loop.end, loop.target_names, loop.under_no_grad, where(loop.node)) for loop in scope.loops],
+            [(c.order, c.callee_text, c.no_grad, [loop.start for loop in c.loops], len(c.conditions), where(c.node))
+             for c in scope.calls],
+            sorted((name, [(d.order, d.kind, _code(d.value), d.unpack_path) for d in defs])
+                   for name, defs in scope.definitions.items()),
+            [(order, _code(value)) for order, value in scope.returns],
+            [(g.order, where(g.node)) for g in scope.grad_clears],
+            [(a.order, a.target_text, a.no_grad) for a in scope.aug_assigns],
+            [(order, where(node)) for node, _, order in scope.list_repeats],
+            [(order, where(node)) for node, order in scope.comprehensions],
+            sorted(scope.nested_functions),
+            sorted((name, [where(read) for read in reads]) for name, reads in scope.self_attribute_reads.items()),
+            sorted(scope.member_reads.items()),
+            [(order, where(node)) for node, order in scope.divisions],
+            [(name, d.order) for name, d in scope.self_definitions],
+        ))
+    # A class node of the skeleton ends at its last stub: only its start is compared (no rule reports a class).
+    classes = [(c.qualname, c.order, where(c.node)[:2], list(c.methods),
+                sorted((name, [(m.qualname, d.order) for m, d in defs]) for name, defs in c.attributes.items()))
+               for c in facts.all_class_list]
+    return (facts.aliases, sorted(facts.functions), scopes, classes, sorted(facts.foreign_attribute_names),
+            len(facts.exiting_branches), [(where(node), name) for node, name, _ in facts.requires_grad_typos])
+
+
+def _whole_and_parts(source, name="sample.py"):
+    whole = build_file_facts(name, "sample", source, cst.parse_module(source))
+    parts = build_in_parts(name, "sample", source, ast.parse(source))
+    return whole, parts
+
+
+SOURCES = sorted(glob.glob(os.path.join(FIXTURES, "**", "*.py"), recursive=True))
+
+
+@pytest.mark.parametrize("path", SOURCES, ids=os.path.basename)
+def test_filling_every_part_gives_the_facts_of_a_whole_parse(path):
+    with open(path, encoding="utf-8", newline="") as handle:
+        source = handle.read()
+    whole, parts = _whole_and_parts(source)
+    assert parts is not None and parts.parts is not None
+    assert _dump(parts.complete()) == _dump(whole)
+
+
+@pytest.mark.parametrize("newline", ["\n", "\r\n"])
+def test_decorated_async_nested_and_importing_functions_in_parts(newline):
+    source = TRICKY.replace("\n", newline)
+    whole, parts = _whole_and_parts(source)
+    # The imports inside make_optimizer are known before its body is parsed.
+    assert parts.aliases["optim"] == "torch.optim" and parts.aliases["F"] == "torch.nn.functional"
+    assert len(parts.parts.pending) == 6  # make_optimizer, the four methods of Net, train
+    assert _dump(parts.complete()) == _dump(whole)
+
+
+def test_only_the_bodies_read_are_parsed():
+    whole, parts = _whole_and_parts(TRICKY)
+    train = parts.functions["train"]
+    assert [call.callee_text for call in train.calls] == [call.callee_text for call in whole.functions["train"].calls]
+    filled = [scope.qualname for scope in parts.scopes if id(scope) not in parts.parts.pending]
+    assert "Net.forward" not in filled and "make_optimizer" not in filled
+    # A class's attribute parses only the methods that can assign it.
+    net = parts.classes["Net"]
+    assert [(m.name, d.order) for m, d in net.definitions_of("blocks")] == \
+        [(m.name, d.order) for m, d in whole.classes["Net"].attributes["blocks"]]
+    assert id(net.methods["forward"]) in parts.parts.pending  # it never says "blocks"
+
+
+def test_the_skeleton_keeps_every_line_and_the_stubs_sit_on_the_def_lines():
+    lines = split_lines(TRICKY)
+    units = outline(ast.parse(TRICKY), lines)
+    text = skeleton(lines, units)
+    assert len(split_lines(text)) == len(lines)
+    for unit in units:
+        assert split_lines(text)[unit.def_line - 1].strip() == f"def {unit.name}(): pass"
+    # Everything outside the units is untouched.
+    outside = [n for n in range(1, len(lines) + 1) if not any(u.def_line <= n <= u.end_line for u in units)]
+    assert [split_lines(text)[n - 1] for n in outside] == [lines[n - 1] for n in outside]
+
+
+def test_split_lines_breaks_only_where_python_does():
+    assert split_lines("a = 1\fb\nc\r\nd\re") == ["a = 1\fb\n", "c\r\n", "d\r", "e"]
+
+
+def test_a_one_line_class_body_falls_back_to_a_whole_parse():
+    source = "import torch\nclass A(torch.nn.Module): pass\nclass B: x = 1; y = 2\n"
+    whole, parts = _whole_and_parts(source)
+    assert _dump(parts.complete()) == _dump(whole)
+
+
+def _lint_fixtures(monkeypatch, mode, jobs=1):
+    import dllint.engine
+    from dllint.discovery import discover
+    from dllint.engine import display_path, load_source
+    from dllint.registry import all_rules
+    from dllint.runner import lint_items
+
+    monkeypatch.setattr(dllint.engine, "LOAD_IN_PARTS", mode)
+    files, roots = discover([FIXTURES], [])
+    items = [load_source(path, display_path(path)) for path in files]
+    result = lint_items(items, [r.code for r in all_rules()], roots, jobs=jobs, cache=None)
+    return [finding.to_dict() for finding in result.findings]
+
+
+def test_findings_and_fixes_are_the_same_however_files_are_loaded(monkeypatch):
+    whole = _lint_fixtures(monkeypatch, "never")
+    assert len(whole) > 100 and sum(finding["fix"] is not None for finding in whole) > 10
+    # "always" loads even the linted files in parts, so every fix is made from a file loaded in parts.
+    assert _lint_fixtures(monkeypatch, "always") == whole
+    assert _lint_fixtures(monkeypatch, "consulted", jobs=2) == whole
