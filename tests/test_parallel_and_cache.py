@@ -189,3 +189,15 @@ def test_editing_a_caller_rechecks_the_helper_it_calls(tmp_path):
     assert _lint_api(tmp_path)[0] == [("utils.py", "DL301")]
     (tmp_path / "train.py").write_text(TRAIN_AND_EVALUATE.format(switch="model.eval()"))
     assert _lint_api(tmp_path)[0] == []
+
+
+def test_workers_get_consecutive_runs_with_about_the_same_amount_of_source():
+    from dllint.runner import balanced_runs
+
+    sizes = [100, 100, 5000, 100, 100, 100, 2500, 2500, 100, 100]
+    chunks = [[0, 1], [2], [3, 4, 5], [6], [7], [8, 9]]
+    runs = balanced_runs(chunks, sizes, 2)
+    assert [chunk for run in runs for chunk in run] == chunks  # every chunk once, in order
+    assert runs == [[[0, 1], [2], [3, 4, 5]], [[6], [7], [8, 9]]]  # 5,500 and 5,200 characters
+    assert len(balanced_runs(chunks, sizes, 8)) <= len(chunks)
+    assert balanced_runs(chunks, sizes, 1) == [chunks]

@@ -195,3 +195,44 @@ def test_findings_and_fixes_are_the_same_however_files_are_loaded(monkeypatch):
     # "always" loads even the linted files in parts, so every fix is made from a file loaded in parts.
     assert _lint_fixtures(monkeypatch, "always") == whole
     assert _lint_fixtures(monkeypatch, "consulted", jobs=2) == whole
+
+
+STEP = """\
+import torch
+
+
+def train(model, loader, optimizer):
+    for x, y in loader:
+        loss = model(x).sum()
+        loss.backward()
+        optimizer.step()
+"""
+
+
+def _step_statement(tree):
+    found = []
+
+    class Finder(cst.CSTVisitor):
+        def visit_SimpleStatementLine(self, node):
+            if "optimizer.step" in cst.Module([]).code_for_node(node):
+                found.append(node)
+
+    tree.visit(Finder())
+    return found[0]
+
+
+def test_a_fix_that_needs_the_whole_file_is_made_from_the_same_node_parsed_whole():
+    from dllint.engine import _edit
+    from dllint.fixes import Fix, edit_for
+
+    def two_lines_before(old):
+        # Two statements inserted: more than the edit from the node alone handles, so the whole file is needed.
+        return cst.FlattenSentinel([cst.parse_statement("optimizer.zero_grad()"), cst.parse_statement("pass"), old])
+
+    whole, parts = _whole_and_parts(STEP)
+    old = _step_statement(whole.tree)
+    expected = edit_for(whole.tree, STEP, Fix("SAFE", "insert", old, two_lines_before(old)), span_of(whole, old))
+    assert expected is not None and expected["edits"][0]["line"] == 8
+    parts.functions["train"].calls  # parses the body
+    parts_old = _step_statement(parts.parts.segments[0][0])
+    assert _edit(parts, Fix("SAFE", "insert", parts_old, two_lines_before(parts_old))) == expected
