@@ -13,7 +13,7 @@ import tokenize
 import traceback
 import warnings
 from dataclasses import dataclass, field
-from typing import Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Dict, Iterable, List, Optional, Sequence, Set, Tuple
 
 from dllint import registry
 from dllint.findings import Finding
@@ -166,15 +166,36 @@ def without_cyclic_gc():
             gc.enable()
 
 
-# Characters of parsed source one process holds: libcst's trees take about 85 bytes per character.
+# Characters of parsed source one process holds: trees and facts take about 30 bytes per character.
 FACTS_CAPACITY_CHARS = 32_000_000
+# libcst's native parser allocates about 300 bytes per character of the module it parses and frees
+# it on return, but the C allocator keeps what was freed: after this many parsed characters it is
+# asked to give it back to the system (a 400 KB module alone would leave 140 MB behind).
+TRIM_AFTER_CHARS = 1_000_000
+_malloc_trim = None
+
+
+def release_freed_memory() -> None:
+    """Return memory the C allocator holds but no longer uses (glibc only; elsewhere nothing)."""
+    global _malloc_trim
+    if _malloc_trim is None:
+        try:
+            import ctypes
+
+            _malloc_trim = ctypes.CDLL(None).malloc_trim
+        except (OSError, AttributeError, TypeError):
+            _malloc_trim = False
+    if _malloc_trim:
+        _malloc_trim(0)
 
 
 class FactsStore:
     """Parsed facts of the catalogue's files, each parsed at most once while it stays in memory.
 
-    Bounded by source size: the oldest files are dropped (and parsed again if a later query needs
-    them), so memory stays flat however large the run is.
+    Bounded by source size: the files used longest ago are dropped (and parsed again if a later
+    query needs them), so memory stays flat however large the run is. The files the current chunk
+    has used stay until it ends: its analysis compares their objects by identity, and a file
+    parsed twice within one chunk would change its findings.
     """
 
     def __init__(self, catalogue, capacity_bytes: Optional[int] = None, own: Iterable[int] = ()) -> None:
@@ -186,7 +207,9 @@ class FactsStore:
         self.capacity_bytes = FACTS_CAPACITY_CHARS if capacity_bytes is None else capacity_bytes
         self._held: "OrderedDict[int, object]" = OrderedDict()
         self._held_bytes = 0
+        self._in_use: Set[int] = set()  # files the current chunk has used
         self._dropped_bytes = 0
+        self._parsed_since_trim = 0
         self._words: Dict[int, frozenset] = {}
         self.parsed = 0
 
@@ -199,6 +222,7 @@ class FactsStore:
 
     def facts(self, index: int, whole: bool = False):
         """A file's facts; `whole` for a file being linted, else it may be loaded in parts."""
+        self._in_use.add(index)
         if index in self._held:
             self._held.move_to_end(index)
             facts = self._held[index]
@@ -214,37 +238,65 @@ class FactsStore:
         if facts is not None:
             facts.index = index
         self.parsed += 1
+        self._parsed_since_trim += len(item.source or "")
+        if self._parsed_since_trim > TRIM_AFTER_CHARS:
+            self._parsed_since_trim = 0
+            release_freed_memory()
         self._held[index] = facts
-        # Files loaded in parts grow as they are read: measure what is held now.
-        self._held_bytes = sum(_parsed_size(held, self.catalogue.items[i]) for i, held in self._held.items())
-        while self._held_bytes > self.capacity_bytes and len(self._held) > 1:
-            self._drop_oldest()
+        self._shrink()
         return facts
 
-    def _drop_oldest(self) -> None:
+    def _shrink(self) -> None:
+        # Files loaded in parts grow as they are read: measure what is held now.
+        self._held_bytes = sum(_parsed_size(held, self.catalogue.items[i]) for i, held in self._held.items())
+        if self._held_bytes <= self.capacity_bytes:
+            return
+        for index in [i for i in self._held if i not in self._in_use]:
+            self._drop(index)
+            if self._held_bytes <= self.capacity_bytes:
+                break
+        # Facts break their own cycles when dropped; anything cyclic left is collected now and then.
+        if self._dropped_bytes > self.capacity_bytes:
+            self._dropped_bytes = 0
+            gc.collect()
+
+    def _drop(self, index: int) -> None:
         from dllint.positions import forget
 
-        index, facts = self._held.popitem(last=False)
+        facts = self._held.pop(index)
         size = _parsed_size(facts, self.catalogue.items[index])
         self._held_bytes -= size
         self._dropped_bytes += size
         if facts is not None:
             forget(facts)
-        # Facts are cyclic (scopes point at their file); with the cyclic GC off they need a nudge.
-        if self._dropped_bytes > self.capacity_bytes:
-            self._dropped_bytes = 0
-            gc.collect()
+            _break_cycles(facts)
 
     def clear(self) -> None:
-        while self._held:
-            self._drop_oldest()
+        self._in_use.clear()
+        for index in list(self._held):
+            self._drop(index)
 
     def done_with(self, indices: Iterable[int]) -> None:
-        """Files just linted: parsed whole, they are the first to go when memory is short (a later
-        file that consults one loads it again, in parts)."""
+        """The end of a chunk that linted `indices`. Parsed whole, they are the first to go when
+        memory is short (a later file that consults one loads it again, in parts)."""
         for index in indices:
             if index in self._held:
                 self._held.move_to_end(index, last=False)
+        self._in_use.clear()
+        self._shrink()
+
+
+def _break_cycles(facts) -> None:
+    """Empty dropped facts: they are cyclic (scopes point at their file, calls at their scope), and
+    with the cyclic GC off they would stay until a full collection, a scan of everything held.
+    Emptied, reference counting frees them at once."""
+    for scope in facts.scopes:
+        scope.__dict__.clear()
+    for cls in facts.all_class_list:
+        cls.__dict__.clear()
+    if facts.parts is not None:
+        facts.parts.__dict__.clear()
+    facts.__dict__.clear()
 
 
 def _parsed_size(facts, item: SourceFile) -> int:

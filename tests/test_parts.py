@@ -197,6 +197,25 @@ def test_findings_and_fixes_are_the_same_however_files_are_loaded(monkeypatch):
     assert _lint_fixtures(monkeypatch, "consulted", jobs=2) == whole
 
 
+def test_findings_and_fixes_do_not_depend_on_how_many_files_the_store_holds(monkeypatch):
+    # With room for one file, every chunk drops what the previous one parsed and parses it again;
+    # the files a chunk is using stay until it ends (its analysis compares their objects).
+    import dllint.engine
+    import dllint.runner
+
+    whole = _lint_fixtures(monkeypatch, "never")
+    monkeypatch.setattr(dllint.runner, "_PARALLEL_THRESHOLD", 10 ** 9)  # in this process, to count parses
+    parsed = []
+    real_parse_facts = dllint.engine.parse_facts
+    monkeypatch.setattr(dllint.engine, "parse_facts", lambda item, *rest: parsed.append(item.path) or
+                        real_parse_facts(item, *rest))
+    monkeypatch.setattr(dllint.engine, "FACTS_CAPACITY_CHARS", 1)
+    for mode in ("never", "consulted"):
+        parsed.clear()
+        assert _lint_fixtures(monkeypatch, mode, jobs=1) == whole
+        assert len(parsed) > len(set(parsed))  # files were dropped and parsed again
+
+
 STEP = """\
 import torch
 
