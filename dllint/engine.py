@@ -169,9 +169,10 @@ def without_cyclic_gc():
 # Characters of parsed source one process holds: trees and facts take about 30 bytes per character.
 FACTS_CAPACITY_CHARS = 32_000_000
 # libcst's native parser allocates about 300 bytes per character of the module it parses and frees
-# it on return, but the C allocator keeps what was freed: after this many parsed characters it is
-# asked to give it back to the system (a 400 KB module alone would leave 140 MB behind).
-TRIM_AFTER_CHARS = 1_000_000
+# it on return, but the C allocator keeps what was freed (a 400 KB module leaves 140 MB behind).
+# After a module this large it is asked to give it back to the system; smaller parses reuse it,
+# which is cheaper than taking fresh pages from the system each time.
+TRIM_AFTER_CHARS = 100_000
 _malloc_trim = None
 
 
@@ -209,7 +210,6 @@ class FactsStore:
         self._held_bytes = 0
         self._in_use: Set[int] = set()  # files the current chunk has used
         self._dropped_bytes = 0
-        self._parsed_since_trim = 0
         self._words: Dict[int, frozenset] = {}
         self.parsed = 0
 
@@ -238,9 +238,7 @@ class FactsStore:
         if facts is not None:
             facts.index = index
         self.parsed += 1
-        self._parsed_since_trim += len(item.source or "")
-        if self._parsed_since_trim > TRIM_AFTER_CHARS:
-            self._parsed_since_trim = 0
+        if len(item.source or "") >= TRIM_AFTER_CHARS:
             release_freed_memory()
         self._held[index] = facts
         self._shrink()
