@@ -9,7 +9,7 @@ import libcst as cst
 import pytest
 
 from dllint.model.builder import build_file_facts
-from dllint.model.parts import build_in_parts, outline, skeleton, split_lines
+from dllint.model.parts import build_in_parts, mentions_word, outline, skeleton, split_lines
 from dllint.positions import span_of
 from tests.conftest import FIXTURES
 
@@ -167,6 +167,15 @@ def test_the_skeleton_keeps_every_line_and_the_stubs_sit_on_the_def_lines():
 
 def test_split_lines_breaks_only_where_python_does():
     assert split_lines("a = 1\fb\nc\r\nd\re") == ["a = 1\fb\n", "c\r\n", "d\r", "e"]
+
+
+def test_a_word_is_mentioned_only_as_a_whole_identifier_within_the_range():
+    text = "def step(self):\n    self.stepper.step_size = steps\n\ndef other():\n    optimizer.step()\n"
+    assert not mentions_word(text, "stepp") and not mentions_word(text, "timizer")
+    assert mentions_word(text, "step") and mentions_word(text, "stepper") and mentions_word(text, "steps")
+    second = text.index("def other")
+    assert mentions_word(text, "step", second) and not mentions_word(text, "self", second)
+    assert not mentions_word(text, "optimizer", 0, second) and not mentions_word(text, "optim", second)
 
 
 def test_a_one_line_class_body_falls_back_to_a_whole_parse():

@@ -16,8 +16,11 @@ from __future__ import annotations
 
 import ast
 import bisect
+import functools
 import re
+from array import array
 from dataclasses import dataclass, field
+from itertools import accumulate
 from typing import Dict, Iterable, List, Optional, Tuple
 
 import libcst as cst
@@ -25,7 +28,18 @@ import libcst as cst
 from dllint.model.facts import LAZY_SCOPE_FIELDS, FileFacts, Scope
 
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
-_WORD = re.compile(r"\w+")
+
+
+@functools.lru_cache(maxsize=4096)
+def _word_pattern(word: str) -> "re.Pattern[str]":
+    return re.compile(r"(?<!\w)" + re.escape(word) + r"(?!\w)")
+
+
+def mentions_word(text: str, word: str, start: int = 0, end: Optional[int] = None) -> bool:
+    """Whether `word` occurs in `text[start:end]` as a whole identifier. Searching the text each
+    time costs microseconds; a set of every file's words would cost a worker tens of MB."""
+    end = len(text) if end is None else end
+    return text.find(word, start, end) >= 0 and _word_pattern(word).search(text, start, end) is not None
 
 
 @dataclass(eq=False)
@@ -37,7 +51,6 @@ class Unit:
     in_class: bool
     # imports anywhere in the body, in source order: (None, [(name, as)]) or (module, [(name, as)])
     imports: List[Tuple[Optional[str], List[Tuple[str, Optional[str]]]]] = field(default_factory=list)
-    words: Optional[frozenset] = None
 
 
 def outline(tree: ast.Module, lines: List[str]) -> List[Unit]:
@@ -112,8 +125,10 @@ class Parts:
 
     def __init__(self, facts: FileFacts, lines: List[str], units: List[Unit], skeleton_chars: int) -> None:
         self.facts = facts
-        self.lines = lines
+        # where each line starts in the source (and where the last ends): 8 bytes a line, not a copy
+        self.line_starts = array("q", accumulate(map(len, lines), initial=0))
         self.units = units
+        self._mentioned: Dict[Tuple[int, str], bool] = {}  # (unit's def line, word): does its text have it
         self.pending: Dict[int, Tuple[Scope, Unit]] = {}  # id(stub scope) -> (scope, unit), filled by the builder
         self.segments: List[Tuple[cst.Module, int]] = []  # parsed bodies and their line offsets
         self.parsed_chars = skeleton_chars
@@ -125,7 +140,7 @@ class Parts:
         if entry is None:
             raise AttributeError("scope of a file loaded in parts has no body to fill")
         unit = entry[1]
-        text = "".join(self.lines[unit.first_line - 1:unit.end_line])
+        text = self.facts.source[self.line_starts[unit.first_line - 1]:self.line_starts[unit.end_line]]
         # A method keeps its indentation under a stand-in class header, so columns stay exact.
         offset = unit.first_line - 1
         if unit.in_class:
@@ -158,16 +173,19 @@ class Parts:
 
     def fill_mentioning(self, words: Iterable[str]) -> None:
         wanted = set(words)
-        self._fill_where(lambda scope, unit: not wanted.isdisjoint(self._words(unit)))
+        self._fill_where(lambda scope, unit: any(self._mentions(unit, word) for word in wanted))
 
     def fill_class(self, cls, word: Optional[str] = None) -> None:
         """The methods of `cls` (those that can contain `word`)."""
-        self._fill_where(lambda scope, unit: scope.cls is cls and (word is None or word in self._words(unit)))
+        self._fill_where(lambda scope, unit: scope.cls is cls and (word is None or self._mentions(unit, word)))
 
-    def _words(self, unit: Unit) -> frozenset:
-        if unit.words is None:
-            unit.words = frozenset(_WORD.findall("".join(self.lines[unit.first_line - 1:unit.end_line])))
-        return unit.words
+    def _mentions(self, unit: Unit, word: str) -> bool:
+        key = (unit.def_line, word)
+        found = self._mentioned.get(key)
+        if found is None:
+            found = self._mentioned[key] = mentions_word(self.facts.source, word, self.line_starts[unit.first_line - 1],
+                                                         self.line_starts[unit.end_line])
+        return found
 
     def trees(self) -> List[Tuple[cst.Module, int]]:
         return [(self.facts.tree, 0)] + self.segments

@@ -121,7 +121,7 @@ class Project:
             return found
         for importer in importers:
             self.consulted.add(importer)
-            if name in self.store.words(importer):
+            if self.store.mentions(importer, name):
                 loaded = self.load(importer)
                 if loaded is not None:
                     found.append(loaded)
@@ -141,7 +141,7 @@ class Project:
             index = pending.pop()
             self.consulted.add(index)
             self.consulted_importers.add(index)
-            if attribute in self.store.words(index):
+            if self.store.mentions(index, attribute):
                 loaded = self.load(index)
                 if loaded is not None and loaded.reads_attribute(attribute):
                     return True
