@@ -217,8 +217,8 @@ class FactsStore:
         """Whether a file's text contains `word` as an identifier: a cheap test of whether it can refer to a name."""
         words = self._words.get(index)
         if words is None:
-            # One string of the file's distinct identifiers: a tenth of the file to search, and a
-            # fraction of the memory a set of them takes (tens of MB in a worker).
+            # One string of the file's distinct identifiers: a fraction of the file to search, and
+            # of the memory a set of them takes (tens of MB in a worker).
             words = self._words[index] = "\n" + "\n".join(set(_WORD.findall(self.catalogue.items[index].source or ""))) + "\n"
         return f"\n{word}\n" in words
 

@@ -36,8 +36,9 @@ def _word_pattern(word: str) -> "re.Pattern[str]":
 
 
 def mentions_word(text: str, word: str, start: int = 0, end: Optional[int] = None) -> bool:
-    """Whether `word` occurs in `text[start:end]` as a whole identifier. Searching the text each
-    time costs microseconds; a set of every file's words would cost a worker tens of MB."""
+    """Whether `word` occurs in `text[start:end]` as a whole identifier. Searching a function's
+    text each time costs microseconds; a set of the words of every function would cost a worker
+    tens of MB."""
     end = len(text) if end is None else end
     return text.find(word, start, end) >= 0 and _word_pattern(word).search(text, start, end) is not None
 
@@ -128,7 +129,6 @@ class Parts:
         # where each line starts in the source (and where the last ends): 8 bytes a line, not a copy
         self.line_starts = array("q", accumulate(map(len, lines), initial=0))
         self.units = units
-        self._mentioned: Dict[Tuple[int, str], bool] = {}  # (unit's def line, word): does its text have it
         self.pending: Dict[int, Tuple[Scope, Unit]] = {}  # id(stub scope) -> (scope, unit), filled by the builder
         self.segments: List[Tuple[cst.Module, int]] = []  # parsed bodies and their line offsets
         self.parsed_chars = skeleton_chars
@@ -180,12 +180,8 @@ class Parts:
         self._fill_where(lambda scope, unit: scope.cls is cls and (word is None or self._mentions(unit, word)))
 
     def _mentions(self, unit: Unit, word: str) -> bool:
-        key = (unit.def_line, word)
-        found = self._mentioned.get(key)
-        if found is None:
-            found = self._mentioned[key] = mentions_word(self.facts.source, word, self.line_starts[unit.first_line - 1],
-                                                         self.line_starts[unit.end_line])
-        return found
+        return mentions_word(self.facts.source, word, self.line_starts[unit.first_line - 1],
+                             self.line_starts[unit.end_line])
 
     def trees(self) -> List[Tuple[cst.Module, int]]:
         return [(self.facts.tree, 0)] + self.segments
