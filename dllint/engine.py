@@ -395,7 +395,11 @@ def _lint_file(project, analysis, index: int, codes: Sequence[str]) -> List[Find
         except Exception as error:
             findings.append(_internal_error(report.file.path, report.code, error))
             continue
-        fix = _edit(report.file, report.fix) if report.fix is not None else None
+        try:
+            fix = _edit(report.file, report.fix) if report.fix is not None else None
+        except Exception as error:  # a bug in a fix must not stop the run: the finding stands without it
+            findings.append(_internal_error(report.file.path, report.code, error))
+            fix = None
         findings.append(Finding(report.file.path, line, column, end_line, end_column, info.code, info.name,
                                 info.severity, report.message, fix))
     return sorted(set(findings))

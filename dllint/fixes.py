@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Dict, List, Optional, Sequence, Tuple, Union
+from typing import Dict, Optional, Sequence, Tuple, Union
 
 import libcst as cst
+
+from dllint.model.parts import line_starts
 
 SAFE, UNSAFE = "safe", "unsafe"
 
@@ -46,7 +48,7 @@ def edit_for(tree: cst.Module, source: str, fix: Fix,
     if changed == source:
         return None
     if span is not None:
-        starts = _line_starts(source)
+        starts = line_starts(source)
         begin, finish = _offset(starts, span[0], span[1]), _offset(starts, span[2], span[3])
         tail = len(source) - finish
         if changed[:begin] == source[:begin] and changed[len(changed) - tail:] == source[finish:]:
@@ -72,7 +74,7 @@ def local_edit(tree: cst.Module, source: str, fix: Fix, span) -> Optional[Dict[s
     """The edit computed from the replaced node alone: no pass over the whole module.
 
     Used when the node's span holds exactly its generated code (checked), which is the usual case."""
-    starts = _line_starts(source)
+    starts = line_starts(source)
     begin, finish = _offset(starts, span[0], span[1]), _offset(starts, span[2], span[3])
     expected = fix.old.with_changes(leading_lines=()) if isinstance(fix.old, cst.SimpleStatementLine) else fix.old
     if source[begin:finish].strip() != tree.code_for_node(expected).strip():
@@ -101,21 +103,13 @@ def _line_column(text: str, offset: int) -> Tuple[int, int]:
     return line, offset - (text.rfind("\n", 0, offset) + 1) + 1
 
 
-def _line_starts(text: str) -> List[int]:
-    starts = [0]
-    for index, character in enumerate(text):
-        if character == "\n":
-            starts.append(index + 1)
-    return starts
-
-
-def _offset(lines_start: List[int], line: int, column: int) -> int:
+def _offset(lines_start: Sequence[int], line: int, column: int) -> int:
     return lines_start[line - 1] + column - 1
 
 
 def apply_edits(source: str, fixes: Sequence[Dict[str, object]]) -> Tuple[str, int]:
     """Apply non-overlapping edits (first come, first served); returns the new text and how many applied."""
-    starts = _line_starts(source)
+    starts = line_starts(source)
     spans = []
     for fix in fixes:
         for edit in fix["edits"]:  # type: ignore[union-attr]

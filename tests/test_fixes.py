@@ -137,3 +137,16 @@ def test_diff_prints_changes_and_writes_nothing(tmp_path):
     path.write_text(HEADER + "x = torch.zeros(1)\n")
     clean = run_dllint("--diff", "--no-cache", "train.py", cwd=tmp_path)
     assert clean.returncode == 0 and clean.stdout == ""
+
+
+@pytest.mark.parametrize("newline", ["\r", "\r\n"])
+def test_fixes_land_in_place_whatever_the_line_endings(newline, tmp_path):
+    # Old Mac ("\r") endings once put every edit on the wrong line (and crashed the lint).
+    applicability, body, expected = CASES["DL303"]
+    original = (HEADER + textwrap.dedent(body) + BYSTANDER).replace("\n", newline)
+    path = tmp_path / "train.py"
+    path.write_bytes(original.encode())
+    result = run_dllint("--fix", "--no-cache", "--select", "DL303", "train.py", cwd=tmp_path)
+    assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr
+    fixed = path.read_bytes().decode()
+    assert fixed == original.replace("F.dropout(x, 0.5)", expected)

@@ -20,7 +20,6 @@ import functools
 import re
 from array import array
 from dataclasses import dataclass, field
-from itertools import accumulate
 from typing import Dict, Iterable, List, Optional, Tuple
 
 import libcst as cst
@@ -109,6 +108,16 @@ def split_lines(source: str) -> List[str]:
     return lines
 
 
+def line_starts(text: str) -> "array[int]":
+    """Where each line of `text` starts, as Python counts lines (see split_lines), and where the
+    last one ends: 8 bytes a line."""
+    starts = array("q", [0])
+    starts.extend(match.end() for match in _LINE_BREAK.finditer(text))
+    if starts[-1] != len(text):
+        starts.append(len(text))
+    return starts
+
+
 def skeleton(lines: List[str], units: List[Unit]) -> str:
     """The source with each unit's `def` and body replaced by `def name(): pass` and empty lines."""
     out = list(lines)
@@ -126,8 +135,7 @@ class Parts:
 
     def __init__(self, facts: FileFacts, lines: List[str], units: List[Unit], skeleton_chars: int) -> None:
         self.facts = facts
-        # where each line starts in the source (and where the last ends): 8 bytes a line, not a copy
-        self.line_starts = array("q", accumulate(map(len, lines), initial=0))
+        self.line_starts = line_starts(facts.source)
         self.units = units
         self.pending: Dict[int, Tuple[Scope, Unit]] = {}  # id(stub scope) -> (scope, unit), filled by the builder
         self.segments: List[Tuple[cst.Module, int]] = []  # parsed bodies and their line offsets
