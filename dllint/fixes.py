@@ -12,7 +12,7 @@ from typing import Dict, Optional, Sequence, Tuple, Union
 
 import libcst as cst
 
-from dllint.model.parts import line_starts
+from dllint.lines import line_starts
 
 SAFE, UNSAFE = "safe", "unsafe"
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Set, Tuple
 
 from dllint.findings import Finding
+from dllint.lines import split_lines
 
 UNUSED_CODE = "DL998"
 
@@ -120,7 +121,7 @@ def _comments_with_spans(source: str) -> List[Tuple[str, int, int, int, int]]:
 def _comments_by_scan(source: str) -> List[Tuple[str, int, int, int, int]]:
     # For files tokenize rejects (they are reported as DL000): a plain text scan, line by line.
     comments = []
-    for number, text in enumerate(source.splitlines(), start=1):
+    for number, text in enumerate(split_lines(source), start=1):
         position = text.find("#")
         if position >= 0:
             comments.append((text[position:], number, position, number, number))

@@ -72,6 +72,17 @@ def test_text_with_source_and_caret(tmp_path):
     assert "\033[" not in result.stdout
 
 
+def test_the_source_line_is_found_past_form_feeds_and_old_mac_line_ends(tmp_path):
+    # Python keeps a form feed inside its line; str.splitlines would break there and show the line above.
+    source = "import torch\nimport torch.nn.functional as F\n\x0c\rclass Net(torch.nn.Module):\n" \
+             "    def forward(self, x):\n        return F.dropout(x, 0.5)\n"
+    (tmp_path / "m.py").write_bytes(source.encode())
+    result = run_dllint("--show-source", "--no-cache", "m.py", cwd=tmp_path, env=no_color_env())
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("m.py:6:16: DL303 ")
+    assert lines[1] == "  6 |         return F.dropout(x, 0.5)"
+
+
 def test_colour_only_when_asked_or_on_a_terminal(tmp_path):
     write(tmp_path, "train.py", BUGGY)
     unset = {"NO_COLOR": None, "FORCE_COLOR": None}

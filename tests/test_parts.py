@@ -8,8 +8,9 @@ import os
 import libcst as cst
 import pytest
 
+from dllint.lines import split_lines
 from dllint.model.builder import build_file_facts
-from dllint.model.parts import build_in_parts, mentions_word, outline, skeleton, split_lines
+from dllint.model.parts import build_in_parts, mentions_word, outline, skeleton
 from dllint.positions import span_of
 from tests.conftest import FIXTURES
 

@@ -18,16 +18,13 @@ import ast
 import bisect
 import functools
 import re
-from array import array
 from dataclasses import dataclass, field
 from typing import Dict, Iterable, List, Optional, Tuple
 
 import libcst as cst
 
+from dllint.lines import line_starts, split_lines
 from dllint.model.facts import LAZY_SCOPE_FIELDS, FileFacts, Scope
-
-_LINE_BREAK = re.compile(r"\r\n|\r|\n")
-
 
 @functools.lru_cache(maxsize=4096)
 def _word_pattern(word: str) -> "re.Pattern[str]":
@@ -95,27 +92,6 @@ def _unit(node, in_class: bool, import_lines: List[int]) -> Unit:
                     pending.extend(block)
     unit.imports = [entry for _, entry in sorted(found, key=lambda pair: pair[0])]
     return unit
-
-
-def split_lines(source: str) -> List[str]:
-    """Lines as Python counts them (not str.splitlines, which also breaks at form feeds), with their ends."""
-    lines, start = [], 0
-    for match in _LINE_BREAK.finditer(source):
-        lines.append(source[start:match.end()])
-        start = match.end()
-    if start < len(source):
-        lines.append(source[start:])
-    return lines
-
-
-def line_starts(text: str) -> "array[int]":
-    """Where each line of `text` starts, as Python counts lines (see split_lines), and where the
-    last one ends: 8 bytes a line."""
-    starts = array("q", [0])
-    starts.extend(match.end() for match in _LINE_BREAK.finditer(text))
-    if starts[-1] != len(text):
-        starts.append(len(text))
-    return starts
 
 
 def skeleton(lines: List[str], units: List[Unit]) -> str:

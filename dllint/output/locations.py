@@ -7,6 +7,7 @@ import os
 from typing import Dict, Mapping, Optional, Sequence
 
 from dllint.findings import Finding
+from dllint.lines import split_lines
 
 
 def repository_path(path: str, root: Optional[str]) -> str:
@@ -22,7 +23,7 @@ def source_line(sources: Mapping[str, Optional[str]], finding: Finding) -> Optio
     text = sources.get(finding.path)
     if text is None:
         return None
-    lines = text.splitlines()
+    lines = split_lines(text)
     return lines[finding.line - 1] if 0 < finding.line <= len(lines) else None
 
 
