@@ -387,8 +387,12 @@ def test_a_hung_script_is_killed_with_its_dataloader_workers(confirm_runs):
     assert run.returncode == 0, run
     assert run.data["run"]["status"] == "timeout"
     assert any("process group was killed" in note for note in run.data["run"]["notes"])
-    with open(WORKER_PIDS) as handle:
-        workers = [int(pid) for pid in handle.read().split()]
+    try:
+        with open(WORKER_PIDS) as handle:
+            workers = [int(pid) for pid in handle.read().split()]
+    finally:
+        if os.path.exists(WORKER_PIDS):
+            os.remove(WORKER_PIDS)  # the script wrote it outside the test's tmp_path
     assert len(workers) == 2
     time.sleep(0.5)
     assert not [pid for pid in workers if _alive(pid)]
