@@ -6,6 +6,7 @@ guarantees that every other byte of the file stays as it was.
 
 from __future__ import annotations
 
+import bisect
 import re
 from dataclasses import dataclass
 from typing import Dict, Optional, Sequence, Tuple, Union
@@ -63,8 +64,9 @@ def edit_for(tree: cst.Module, source: str, fix: Fix,
     while end_old > start and end_new > start and source[end_old - 1] == changed[end_new - 1]:
         end_old -= 1
         end_new -= 1
-    line, column = _line_column(source, start)
-    end_line, end_column = _line_column(source, end_old)
+    starts = line_starts(source)
+    line, column = _line_column(source, starts, start)
+    end_line, end_column = _line_column(source, starts, end_old)
     return {"applicability": fix.applicability, "message": fix.description,
             "edits": [{"line": line, "column": column, "end_line": end_line, "end_column": end_column,
                        "content": changed[start:end_new]}]}
@@ -98,9 +100,12 @@ def local_edit(tree: cst.Module, source: str, fix: Fix, span) -> Optional[Dict[s
                        "content": content}]}
 
 
-def _line_column(text: str, offset: int) -> Tuple[int, int]:
-    line = text.count("\n", 0, offset) + 1
-    return line, offset - (text.rfind("\n", 0, offset) + 1) + 1
+def _line_column(text: str, starts: Sequence[int], offset: int) -> Tuple[int, int]:
+    """1-based line and column of `offset`; `starts` from line_starts(text)."""
+    # line_starts ends with the text's end; it starts a line only after a final line break.
+    lines = len(starts) if not text or text.endswith(("\n", "\r")) else len(starts) - 1
+    line = min(bisect.bisect_right(starts, offset), lines)
+    return line, offset - starts[line - 1] + 1
 
 
 def _offset(lines_start: Sequence[int], line: int, column: int) -> int:

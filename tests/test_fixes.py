@@ -150,3 +150,17 @@ def test_fixes_land_in_place_whatever_the_line_endings(newline, tmp_path):
     assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr
     fixed = path.read_bytes().decode()
     assert fixed == original.replace("F.dropout(x, 0.5)", expected)
+
+
+def test_edit_positions_count_every_python_line_break():
+    from dllint.fixes import _line_column
+    from dllint.lines import line_starts
+
+    for text in ("ab\rcd\r\nef\x0cg\nh", "ab\rcd\r\nef\x0cg\nh\n", "", "x"):
+        starts = line_starts(text)
+        for offset in range(len(text) + 1):
+            before = text[:offset].replace("\r\n", "\n").replace("\r", "\n")
+            expected = (before.count("\n") + 1, len(before) - (before.rfind("\n") + 1) + 1)
+            if "\r\n" in text and text.find("\r\n") + 1 == offset:
+                continue  # between the two characters of one line break: not a position
+            assert _line_column(text, starts, offset) == expected, (text, offset)

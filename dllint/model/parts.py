@@ -26,6 +26,7 @@ import libcst as cst
 from dllint.lines import line_starts, split_lines
 from dllint.model.facts import LAZY_SCOPE_FIELDS, FileFacts, Scope
 
+
 @functools.lru_cache(maxsize=4096)
 def _word_pattern(word: str) -> "re.Pattern[str]":
     return re.compile(r"(?<!\w)" + re.escape(word) + r"(?!\w)")
