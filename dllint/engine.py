@@ -219,7 +219,8 @@ class FactsStore:
         if words is None:
             # One string of the file's distinct identifiers: a fraction of the file to search, and
             # of the memory a set of them takes (tens of MB in a worker).
-            words = self._words[index] = "\n" + "\n".join(set(_WORD.findall(self.catalogue.items[index].source or ""))) + "\n"
+            distinct = set(_WORD.findall(self.catalogue.items[index].source or ""))
+            words = self._words[index] = "\n" + "\n".join(distinct) + "\n"
         return f"\n{word}\n" in words
 
     def facts(self, index: int, whole: bool = False):
