@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from concurrent.futures import ProcessPoolExecutor
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence, Tuple
 
 from dllint.cache import ResultCache, file_key, run_key
 from dllint.engine import FactsStore, FileOutcome, LintResult, SourceFile, chunks, lint_chunk, merge_findings, \
@@ -74,19 +74,31 @@ def _lint_pending(catalogue, pending: List[List[int]], codes: List[str], jobs: i
         finally:
             store.clear()
     context = _context()
-    # fork: workers inherit the catalogue; elsewhere it is sent once to each worker.
-    _WORKER["catalogue"], _WORKER["codes"] = catalogue, codes
-    arguments = () if context.get_start_method() == "fork" else (catalogue, codes)
+    # One run of neighbouring chunks per worker: they consult the same files, which it then parses once;
+    # what other workers lint, it loads only in parts.
+    runs = balanced_runs(pending, [len(item.source or "") for item in catalogue.items], jobs)
+    # Run r owns the chunk positions bounds[2r] <= p < bounds[2r+1]; workers move these bounds as they claim.
+    bounds = context.Array("i", [bound for start, end in _run_ranges(runs) for bound in (start, end)])
+    # fork: workers inherit what they need; elsewhere it is sent once to each worker.
+    shared = (catalogue, codes, pending, bounds)
+    _WORKER.update(zip(("catalogue", "codes", "pending", "bounds"), shared))
+    arguments = () if context.get_start_method() == "fork" else shared
     try:
-        with ProcessPoolExecutor(max_workers=max(1, min(jobs, len(pending))), mp_context=context,
-                                 initializer=_start_worker, initargs=arguments) as pool:
-            # One run of neighbouring chunks per worker: they consult the same files, which it then parses
-            # once; what other workers lint, it loads only in parts.
-            runs = balanced_runs(pending, [len(catalogue.items[i].source or "") for i in range(len(catalogue.items))],
-                                 jobs)
-            return [outcome for done in pool.map(_lint_run, runs) for outcome in done]
+        with ProcessPoolExecutor(max_workers=len(runs), mp_context=context, initializer=_start_worker,
+                                 initargs=arguments) as pool:
+            done = [claimed for part in pool.map(_lint_run, range(len(runs))) for claimed in part]
     finally:
         _WORKER.clear()
+    return [outcome for _, chunk_outcomes in sorted(done, key=lambda claimed: claimed[0])
+            for outcome in chunk_outcomes]
+
+
+def _run_ranges(runs: List[List[List[int]]]) -> List[Tuple[int, int]]:
+    ranges, start = [], 0
+    for run in runs:
+        ranges.append((start, start + len(run)))
+        start += len(run)
+    return ranges
 
 
 def balanced_runs(chunks: List[List[int]], sizes: Sequence[int], jobs: int) -> List[List[List[int]]]:
@@ -108,19 +120,44 @@ def balanced_runs(chunks: List[List[int]], sizes: Sequence[int], jobs: int) -> L
 _WORKER: dict = {}
 
 
-def _start_worker(catalogue=None, codes=None) -> None:
+def _start_worker(catalogue=None, codes=None, pending=None, bounds=None) -> None:
     import gc
 
     gc.disable()  # for the worker's life: see without_cyclic_gc
     if catalogue is not None:
-        _WORKER["catalogue"], _WORKER["codes"] = catalogue, codes
+        _WORKER.update(catalogue=catalogue, codes=codes, pending=pending, bounds=bounds)
     _WORKER["store"] = FactsStore(_WORKER["catalogue"])
 
 
-def _lint_run(run: List[List[int]]) -> List[FileOutcome]:
-    catalogue, store, codes = _WORKER["catalogue"], _WORKER["store"], _WORKER["codes"]
-    store.own = {index for chunk in run for index in chunk}
-    return [outcome for chunk in run for outcome in lint_chunk(catalogue, store, chunk, codes)]
+def _lint_run(run: int) -> List[Tuple[int, List[FileOutcome]]]:
+    """Lint run `run`'s chunks from its front, then help the others: (chunk position, outcomes) per chunk."""
+    catalogue, store, codes, pending = _WORKER["catalogue"], _WORKER["store"], _WORKER["codes"], _WORKER["pending"]
+    done = []
+    while True:
+        claimed = claim_chunk(_WORKER["bounds"], run)
+        if claimed is None:
+            return done
+        position, still_owned = claimed
+        # What this worker will lint is parsed whole when consulted; the rest only in parts.
+        store.own = {index for p in (position, *still_owned) for index in pending[p]}
+        done.append((position, lint_chunk(catalogue, store, pending[position], codes)))
+
+
+def claim_chunk(bounds, run: int) -> Optional[Tuple[int, range]]:
+    """Claim the next chunk of run `run`, front first; once that run is empty, the last chunk of the
+    run with most left. Sizes only approximate the cost of a chunk, so a worker that finishes early
+    takes over the far end of another's run, among neighbouring files, instead of waiting.
+    Returns the chunk's position and the positions still left in `run`."""
+    with bounds.get_lock():
+        start, end = bounds[2 * run], bounds[2 * run + 1]
+        if start < end:
+            bounds[2 * run] = start + 1
+            return start, range(start + 1, end)
+        victim = max(range(len(bounds) // 2), key=lambda r: bounds[2 * r + 1] - bounds[2 * r])
+        if bounds[2 * victim + 1] <= bounds[2 * victim]:
+            return None
+        bounds[2 * victim + 1] -= 1
+        return bounds[2 * victim + 1], range(0)
 
 
 def _context():

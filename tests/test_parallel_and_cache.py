@@ -201,3 +201,52 @@ def test_workers_get_consecutive_runs_with_about_the_same_amount_of_source():
     assert runs == [[[0, 1], [2], [3, 4, 5]], [[6], [7], [8, 9]]]  # 5,500 and 5,200 characters
     assert len(balanced_runs(chunks, sizes, 8)) <= len(chunks)
     assert balanced_runs(chunks, sizes, 1) == [chunks]
+
+
+def test_a_worker_claims_its_own_run_from_the_front_then_the_far_end_of_the_fullest_other_run():
+    import multiprocessing
+
+    from dllint.runner import claim_chunk
+
+    # Run 0 owns chunk positions 0-1, run 1 owns 2-6.
+    bounds = multiprocessing.get_context().Array("i", [0, 2, 2, 7])
+    assert claim_chunk(bounds, 0) == (0, range(1, 2))
+    assert claim_chunk(bounds, 1) == (2, range(3, 7))
+    assert claim_chunk(bounds, 0) == (1, range(2, 2))
+    # Run 0 is done: its worker takes the last chunks of run 1, which keeps its front.
+    assert claim_chunk(bounds, 0) == (6, range(0))
+    assert claim_chunk(bounds, 0) == (5, range(0))
+    assert claim_chunk(bounds, 1) == (3, range(4, 5))
+    assert claim_chunk(bounds, 1) == (4, range(5, 5))
+    assert claim_chunk(bounds, 0) is None
+    assert claim_chunk(bounds, 1) is None
+    assert list(bounds) == [2, 2, 5, 5]
+
+
+def test_a_chunk_gives_the_same_outcome_whatever_its_worker_linted_before(monkeypatch):
+    # Workers take over each other's chunks as they finish, so a chunk's findings and recorded
+    # dependencies must not depend on what the worker's store already holds.
+    from dllint import engine
+    from dllint.catalogue import build_catalogue
+    from dllint.discovery import discover
+    from dllint.registry import all_rules
+
+    monkeypatch.setattr(engine, "CHUNK_FILES", 6)
+    paths, roots = discover([FIXTURES], [])
+    items = sorted((engine.load_source(p, engine.display_path(p)) for p in paths), key=lambda i: i.path)
+    catalogue = build_catalogue(items, roots)
+    codes = [rule.code for rule in all_rules()]
+    pieces = engine.chunks(catalogue)
+    assert len(pieces) > 4
+
+    def outcomes(order, own):
+        store = engine.FactsStore(catalogue, own=own)
+        found = {}
+        for chunk in order:
+            for outcome in engine.lint_chunk(catalogue, store, chunk, codes):
+                found[outcome.index] = (outcome.findings, outcome.consulted, outcome.consulted_importers)
+        return found
+
+    forward = outcomes(pieces, own=catalogue.analysed)
+    assert sum(len(findings) for findings, _, _ in forward.values()) > 20
+    assert outcomes(pieces[::-1], own=[]) == forward
