@@ -83,6 +83,8 @@ class _Builder:
         self.cls: Optional[ClassFacts] = None
         self.loops: Tuple[Loop, ...] = ()
         self.no_grad = 0
+        # `stack.enter_context(torch.no_grad())` entries still open: they end with the enclosing `with`.
+        self.entered_no_grad = 0
         self.conditions: Tuple[cst.CSTNode, ...] = ()
         self._instance_names: Dict[int, Optional[str]] = {}
 
@@ -206,6 +208,9 @@ class _Builder:
                 self.facts.requires_grad_typos.append((arg.keyword, arg.keyword.value, self.scope))
         self.scope.calls.append(CallSite(node, self.scope, self.tick(), self.loops, self.no_grad > 0,
                                          self.conditions, callee_text, receiver_text, method))
+        if method == "enter_context" and node.args and self.is_no_grad_context(node.args[0].value):
+            self.no_grad += 1
+            self.entered_no_grad += 1
 
     # -- control flow ----------------------------------------------------------
     def _open_loop(self, node: cst.CSTNode, iter_expr: Optional[cst.BaseExpression]) -> Loop:
@@ -262,8 +267,10 @@ class _Builder:
             if item.asname is not None:
                 self.define(item.asname.name, item.item, "with", self.tick(), node=node)
         self.no_grad += disables_grad
+        entered = self.entered_no_grad
         self.visit(node.body)
-        self.no_grad -= disables_grad
+        self.no_grad -= disables_grad + self.entered_no_grad - entered
+        self.entered_no_grad = entered
 
     def is_no_grad_context(self, expr: cst.BaseExpression) -> bool:
         if isinstance(expr, cst.Call):
@@ -389,8 +396,8 @@ class _Builder:
 
     def function_body(self, scope: Scope, node: cst.FunctionDef) -> None:
         """Parameters and body of a function, into `scope` (also when a unit is filled in later)."""
-        saved = (self.scope, self.loops, self.no_grad, self.conditions)
-        self.scope, self.loops, self.no_grad, self.conditions = scope, (), 0, ()
+        saved = (self.scope, self.loops, self.no_grad, self.entered_no_grad, self.conditions)
+        self.scope, self.loops, self.no_grad, self.entered_no_grad, self.conditions = scope, (), 0, 0, ()
         scope.start = self.tick()
         params = node.params
         for param in [*params.posonly_params, *params.params, *params.kwonly_params]:
@@ -405,7 +412,7 @@ class _Builder:
             self.no_grad = 1
         self.visit(node.body)
         scope.end = self.tick()
-        self.scope, self.loops, self.no_grad, self.conditions = saved
+        self.scope, self.loops, self.no_grad, self.entered_no_grad, self.conditions = saved
 
     def is_no_grad_decorator(self, expr: cst.BaseExpression) -> bool:
         if self.is_no_grad_context(expr):

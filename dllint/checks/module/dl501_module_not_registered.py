@@ -5,6 +5,7 @@ import libcst as cst
 from dllint.context import CheckContext
 from dllint.fixes import SAFE, Fix
 from dllint.model import torch_api as api
+from dllint.model.builder import dotted_name
 from dllint.model.project import alias_for
 from dllint.registry import rule
 
@@ -20,7 +21,7 @@ def check(ctx: CheckContext) -> None:
         if type(value) not in _WRAPPERS or definition.unpack_path:
             continue
         kind = _element_kind(analysis, value, scope, definition.order)
-        if kind is None and _is_empty(value):
+        if kind is None and _is_empty(value) and not _registers_elements(cls, attribute):
             kind = _appended_kind(analysis, cls, attribute)
         if kind is not None:
             wrapper = "nn.ParameterList" if kind == "parameter" else _WRAPPERS[type(value)]
@@ -83,6 +84,33 @@ def _appended_kind(analysis, cls, attribute):
                         if kind:
                             return kind
     return None
+
+
+_REGISTERING = ("add_module", "register_module", "register_parameter")
+
+
+def _registers_elements(cls, attribute) -> bool:
+    """The list is only an index of submodules registered one by one: `self.add_module(name, layer)`
+    next to `self.layers.append(layer)`, or `self.add_module(name, self.layers[-1])`."""
+    for scope in cls.methods.values():
+        listed = f"{scope.self_name}.{attribute}"
+        appended = {dotted_name(call.node.args[-1].value) for call in scope.calls
+                    if call.method in ("append", "insert") and call.receiver_text == listed and call.node.args}
+        appended.discard(None)
+        for call in scope.calls:
+            if len(call.node.args) < 2 or not _registers_on(call, scope.self_name):
+                continue
+            registered = call.node.args[-1].value
+            if dotted_name(registered) in appended or \
+                    isinstance(registered, cst.Subscript) and dotted_name(registered.value) == listed:
+                return True
+    return False
+
+
+def _registers_on(call, self_name) -> bool:
+    if call.method in _REGISTERING:
+        return call.receiver_text == self_name
+    return call.callee_text == "setattr" and dotted_name(call.node.args[0].value) == self_name
 
 
 def _wrap(ctx, value, wrapper: str):
