@@ -15,7 +15,8 @@ def check(ctx: CheckContext) -> None:
         backwarded = _names_behind_backward(analysis, scope)
         for aug in scope.aug_assigns:
             if aug.loops and _accumulates_across(scope, aug.target_text, aug.loops[-1], aug.node) and \
-                    aug.target_text not in backwarded and not aug.no_grad and _is_live_loss(analysis, aug.node.value, scope, aug.order):
+                    aug.target_text not in backwarded and not aug.no_grad and \
+                    _runs_per_batch(analysis, aug.loops[-1]) and _is_live_loss(analysis, aug.node.value, scope, aug.order):
                 ctx.report(aug.node, f"{aug.target_text} accumulates the loss tensor itself, keeping every "
                                      f"iteration's autograd graph alive so memory grows; accumulate "
                                      f"loss.item() (or loss.detach())",
@@ -23,7 +24,8 @@ def check(ctx: CheckContext) -> None:
         for call in scope.calls:
             if call.method != "append" or not call.loops or len(call.node.args) != 1:
                 continue
-            if call.receiver_text in backwarded or not _accumulates_across(scope, call.receiver_text, call.loops[-1]):
+            if call.receiver_text in backwarded or not _accumulates_across(scope, call.receiver_text, call.loops[-1]) \
+                    or not _runs_per_batch(analysis, call.loops[-1]):
                 continue
             value = call.node.args[0].value
             if not call.no_grad and _is_live_loss(analysis, value, scope, call.order):
@@ -41,6 +43,13 @@ def _accumulates_across(scope, name, loop, own=None) -> bool:
     before = [d for d in definitions if d.order < loop.start]
     inside = [d for d in definitions if loop.contains(d.order) and d.node is not own and d.kind != "augassign"]
     return bool(before) and not inside
+
+
+def _runs_per_batch(analysis, loop) -> bool:
+    """A loop over data, or one that runs a model, backward or a step, holds one graph per batch. A
+    loop over the parts of one loss (feature levels, anchors, heads' targets) builds that loss."""
+    return analysis.is_batch_loop(loop) or \
+        any(event.kind in ("forward", "backward", "step") for event in analysis.loop_events(loop))
 
 
 def _is_live_loss(analysis, value, scope, order) -> bool:
