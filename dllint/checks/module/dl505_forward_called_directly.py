@@ -1,5 +1,7 @@
 """DL505: model.forward(x) skips the hooks that model(x) runs."""
 
+import os
+
 from dllint.context import CheckContext
 from dllint.fixes import SAFE, Fix
 from dllint.model.facts import ClassFacts
@@ -9,6 +11,8 @@ from dllint.registry import rule
 
 @rule("DL505")
 def check(ctx: CheckContext) -> None:
+    if is_test_file(ctx.file.path):
+        return  # tests call forward() on purpose, to exercise it without hooks or wrappers
     analysis = ctx.analysis
     for scope in ctx.scopes:
         own = instance_name(scope)
@@ -28,6 +32,12 @@ def check(ctx: CheckContext) -> None:
                                   f"hooks and wrappers such as DDP, FSDP or torch.compile are skipped; call "
                                   f"{call.receiver_text}(...) instead",
                        fix=Fix(SAFE, f"call {call.receiver_text}(...)", call.node, call.node.with_changes(func=receiver)))
+
+
+def is_test_file(path: str) -> bool:
+    """pytest's default test file names: test_*.py and *_test.py."""
+    name = os.path.basename(path)
+    return name.startswith("test_") and name.endswith(".py") or name.endswith("_test.py")
 
 
 def _not_a_module(analysis, instance) -> bool:
