@@ -31,7 +31,8 @@ def check(ctx: CheckContext) -> None:
                 # train() for a training loop that has run since is a leftover.
                 if switch is not None and not trains_between(events, switch.site_order, loop.start):
                     continue
-                if switch is None and every_caller_sets_eval(analysis, scope):
+                if switch is None and (every_caller_sets_eval(analysis, scope) or
+                                       _kept_in_eval_by_its_class(analysis, scope, forward.receiver)):
                     continue
                 ctx.report(forward.node, f"{forward.receiver} runs in evaluation code but is still in training mode "
                                          f"(no {_owner(forward.receiver)}.eval() before it), so dropout and "
@@ -46,6 +47,18 @@ def _is_own_method(analysis: Analysis, scope: Scope, forward: Event) -> bool:
         return False
     receiver = forward.receiver or ""
     return receiver == self_name or receiver.startswith(self_name + ".")
+
+
+def _kept_in_eval_by_its_class(analysis: Analysis, scope: Scope, receiver: Optional[str]) -> bool:
+    """`self.model.eval()` in the constructor of a class (a pseudo-labelling loader, a frozen feature
+    extractor) that never switches that model back to training."""
+    if scope.cls is None or scope.self_name is None or not (receiver or "").startswith(scope.self_name + "."):
+        return False
+    attribute = receiver[len(scope.self_name):]
+    switches = {(method_name, event.kind) for method_name, method in scope.cls.methods.items()
+                for event in analysis.events(method)
+                if event.kind in ("eval", "train") and event.receiver == f"{method.self_name}{attribute}"}
+    return ("__init__", "eval") in switches and not any(kind == "train" for _, kind in switches)
 
 
 def _owner(receiver: Optional[str]) -> str:
