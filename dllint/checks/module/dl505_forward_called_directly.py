@@ -1,7 +1,5 @@
 """DL505: model.forward(x) skips the hooks that model(x) runs."""
 
-import os
-
 from dllint.context import CheckContext
 from dllint.fixes import SAFE, Fix
 from dllint.model.facts import ClassFacts
@@ -11,7 +9,7 @@ from dllint.registry import rule
 
 @rule("DL505")
 def check(ctx: CheckContext) -> None:
-    if is_test_file(ctx.file.path):
+    if ctx.in_test_file:
         return  # tests call forward() on purpose, to exercise it without hooks or wrappers
     analysis = ctx.analysis
     for scope in ctx.scopes:
@@ -32,12 +30,6 @@ def check(ctx: CheckContext) -> None:
                                   f"hooks and wrappers such as DDP, FSDP or torch.compile are skipped; call "
                                   f"{call.receiver_text}(...) instead",
                        fix=Fix(SAFE, f"call {call.receiver_text}(...)", call.node, call.node.with_changes(func=receiver)))
-
-
-def is_test_file(path: str) -> bool:
-    """pytest's default test file names: test_*.py and *_test.py."""
-    name = os.path.basename(path)
-    return name.startswith("test_") and name.endswith(".py") or name.endswith("_test.py")
 
 
 def _not_a_module(analysis, instance) -> bool:
