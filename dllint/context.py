@@ -14,6 +14,9 @@ from dllint.model.flow import Analysis, Source
 from dllint.model.project import Project
 
 
+_TEST_FOLDERS = {"tests", "test"}
+
+
 @dataclass(frozen=True)
 class Report:
     """A finding before positions are known: a node of some file and a message."""
@@ -39,10 +42,13 @@ class CheckContext:
 
     @property
     def in_test_file(self) -> bool:
-        """A file named as pytest finds tests (test_*.py, *_test.py): code that builds odd modules and
-        calls their methods on purpose."""
+        """Test code (test_*.py, *_test.py, conftest.py, or under a tests/ folder): it builds odd modules
+        and calls their methods on purpose."""
         name = os.path.basename(self.file.path)
-        return name.startswith("test_") and name.endswith(".py") or name.endswith("_test.py")
+        # Folders from the module name, relative to the import root: a checkout under ~/test/ is not test code.
+        folders = self.file.module_name.split(".")[:-1]
+        return name.startswith("test_") and name.endswith(".py") or name.endswith("_test.py") or \
+            name == "conftest.py" or bool(_TEST_FOLDERS.intersection(folders))
 
     def report(self, node: cst.CSTNode, message: str, file: Optional[FileFacts] = None,
                fix: Optional[Fix] = None) -> None:

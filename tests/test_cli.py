@@ -129,3 +129,19 @@ def test_version():
 
     result = run_dllint("--version")
     assert result.returncode == 0 and result.stdout.strip() == f"dllint {__version__}"
+
+
+def test_test_code_is_judged_by_its_place_in_the_project_not_on_disk(tmp_path):
+    # DL601 is quiet in test code (fixed order on purpose); a checkout that merely lives under a
+    # folder named test/ is not test code.
+    loader = ("import torch\nfrom torch.utils.data import DataLoader, TensorDataset\n\n"
+              "train_set = TensorDataset(torch.zeros(64, 8), torch.zeros(64))\n"
+              "train_loader = DataLoader(train_set, batch_size=8)\n")
+    project = tmp_path / "test" / "project"
+    (project / "tests").mkdir(parents=True)
+    (project / "train.py").write_text(loader)
+    (project / "tests" / "helpers.py").write_text(loader)
+    (project / "test_train.py").write_text(loader)
+    result = run_dllint("--format", "json", "--no-cache", "--select", "DL601", str(project), cwd=tmp_path)
+    assert result.returncode == 1, result.stderr
+    assert [(os.path.basename(f["path"]), f["line"]) for f in json.loads(result.stdout)] == [("train.py", 5)]

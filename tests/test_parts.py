@@ -213,6 +213,8 @@ def test_findings_and_fixes_do_not_depend_on_how_many_files_the_store_holds(monk
     import dllint.engine
     import dllint.runner
 
+    # Small chunks, so that the packages among the fixtures surely span several of them.
+    monkeypatch.setattr(dllint.engine, "CHUNK_FILES", 3)
     whole = _lint_fixtures(monkeypatch, "never")
     monkeypatch.setattr(dllint.runner, "_PARALLEL_THRESHOLD", 10 ** 9)  # in this process, to count parses
     parsed = []

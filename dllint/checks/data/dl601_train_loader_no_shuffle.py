@@ -15,8 +15,16 @@ _NOT_TRAINING = ("val", "valid", "test", "eval", "dev", "holdout", "infer", "pre
 _ITERABLE = ("iter", "stream", "pipe", "webdataset", "wds")
 
 
+# Datasets named as generated samples (RandomDataset, FakeData): every sample is drawn independently,
+# so their order carries nothing a shuffle would remove. (Tensors from torch.randn are often stand-ins
+# for real data in examples, so they do not count.)
+_SYNTHETIC = {"random", "fake", "dummy", "synthetic", "boring"}
+
+
 @rule("DL601")
 def check(ctx: CheckContext) -> None:
+    if ctx.in_test_file:
+        return  # tests keep the order fixed on purpose: reproducible batches to assert on
     analysis = ctx.analysis
     for scope in ctx.scopes:
         for call in scope.calls:
@@ -31,14 +39,40 @@ def check(ctx: CheckContext) -> None:
             shuffle = keywords.get("shuffle")
             if shuffle is not None and not (isinstance(shuffle, cst.Name) and shuffle.value == "False"):
                 continue
-            if _names_training_data(call, scope, keywords, positional):
+            if _names_training_data(call, scope, keywords, positional) and \
+                    not _is_synthetic(analysis, _dataset(keywords, positional), scope, call.order):
                 ctx.report(call.node, "this training DataLoader does not shuffle, so every epoch presents the "
                                       "batches in the same (often sorted-by-class) order, which biases the "
                                       "gradient steps; pass shuffle=True (or a sampler)")
 
 
+def _dataset(keywords, positional):
+    return keywords.get("dataset") or (positional[0].value if positional else None)
+
+
+def _is_synthetic(analysis, dataset, scope, order) -> bool:
+    """A dataset named, or built by a class named, as generated data: `self.random_train`,
+    `RandomDataset(32, 64)`, `ds = FakeData(...)`."""
+    if _SYNTHETIC & _words(dotted_name(dataset)):
+        return True  # self.random_train
+    expressions = [dataset]
+    if isinstance(dataset, cst.Name):
+        expressions += [definition.value for _, definition in analysis.reaching(scope, dataset.value, order)]
+    for expr in expressions:
+        if not isinstance(expr, cst.Call):
+            continue
+        if _SYNTHETIC & _words(dotted_name(expr.func)):
+            return True
+    return False
+
+
+def _words(name) -> set:
+    """`RandomDictDataset` -> {"random", "dict", "dataset"}; `self.random_train` -> {"self", "random", "train"}."""
+    return {word.lower() for word in re.findall(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|\d+", name or "")}
+
+
 def _names_training_data(call, scope, keywords, positional) -> bool:
-    dataset = keywords.get("dataset") or (positional[0].value if positional else None)
+    dataset = _dataset(keywords, positional)
     if any(marker in (dotted_name(dataset) or "").lower() for marker in _ITERABLE):
         return False
     loader_names = [name for name, definitions in scope.definitions.items()
