@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from typing import Iterable, List, Optional, Tuple
 
-from dllint.model.facts import Loop
+import libcst as cst
+
+from dllint.model.builder import dotted_name
+from dllint.model.facts import Loop, Scope
 from dllint.model.torch_api import looks_like_optimizer
 from dllint.model.flow import Event
 
@@ -60,9 +63,43 @@ def mode_switch_before(events: List[Event], order: int, receiver: Optional[str])
     for event in reversed(events):
         if event.site_order >= order or event.kind not in ("eval", "train"):
             continue
-        if event.helpers or related_receivers(event.receiver, receiver):
+        if related_receivers(_receiver_at_site(event), receiver):
             return event
     return None
+
+
+def _receiver_at_site(event: Event) -> Optional[str]:
+    """What a switch acts on, in the analysed scope's names: `train(model, head)` whose body calls
+    `head.train()` switches `head`. None (any object) when a deeper helper chain hides it."""
+    if not event.helpers:
+        return event.receiver
+    if len(event.helpers) == 1 and isinstance(event.site, cst.Call):
+        return argument_for(event.site, event.helpers[0], event.receiver)
+    return None
+
+
+def argument_for(call: cst.Call, callee: Scope, name: Optional[str]) -> Optional[str]:
+    """The caller's text for `name` (a parameter of `callee`, or an attribute path under one) at
+    `call`; None when it cannot be told."""
+    if name is None:
+        return None
+    root, _, rest = name.partition(".")
+    params = list(callee.params)
+    bound = callee.cls is not None and isinstance(call.func, cst.Attribute) and params and \
+        params[0] == callee.self_name
+    if bound:
+        params = params[1:]
+        if root == callee.self_name:
+            owner = dotted_name(call.func.value)  # type: ignore[attr-defined]
+            return f"{owner}.{rest}" if owner and rest else owner
+    if root not in params or any(arg.star for arg in call.args):
+        return None
+    position = params.index(root)
+    positional = [arg for arg in call.args if arg.keyword is None]
+    named = [arg for arg in call.args if arg.keyword is not None and arg.keyword.value == root]
+    arg = named[0] if named else positional[position] if position < len(positional) else None
+    text = dotted_name(arg.value) if arg is not None else None
+    return f"{text}.{rest}" if text and rest else text
 
 
 def mode_before(events: List[Event], order: int, receiver: Optional[str]) -> Optional[str]:
@@ -76,16 +113,18 @@ def trains_between(events: List[Event], start: int, end: int) -> bool:
     return any(start < e.site_order < end and e.kind in ("step", "backward") for e in events)
 
 
-def every_caller_sets_eval(analysis, scope, depth: int = 2) -> bool:
-    """Does every call path into `scope` switch to eval mode first (looking `depth` callers up)?"""
+def every_caller_sets_eval(analysis, scope, receiver: Optional[str] = None, depth: int = 2) -> bool:
+    """Does every call path into `scope` switch `receiver` (None: any model) to eval mode first
+    (looking `depth` callers up)?"""
     callers = analysis.project.callers(scope)
     if not callers or depth == 0:
         return False
     for call in callers:
-        mode = mode_before(analysis.events(call.scope), call.order, None)
+        passed = argument_for(call.node, scope, receiver)
+        mode = mode_before(analysis.events(call.scope), call.order, passed)
         if mode == "eval":
             continue
-        if mode is None and every_caller_sets_eval(analysis, call.scope, depth - 1):
+        if mode is None and every_caller_sets_eval(analysis, call.scope, passed, depth - 1):
             continue
         return False
     return True

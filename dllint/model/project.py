@@ -83,8 +83,10 @@ class Project:
     def resolve_name(self, expr: cst.BaseExpression, facts: FileFacts) -> Optional[Target]:
         """A project class or function that `expr` (a Name or module.attr) refers to."""
         if isinstance(expr, cst.Name):
+            # A class or function defined here shadows an import of the same name: imports come first
+            # (and a `try: import ... except ImportError: def ...` fallback stands for the same thing).
             local = facts.classes.get(expr.value) or facts.functions.get(expr.value)
-            if local is not None and expr.value not in facts.aliases:
+            if local is not None:
                 return local
         qualified = self.qualify(expr, facts)
         if qualified is not None:

@@ -31,7 +31,7 @@ def check(ctx: CheckContext) -> None:
                 # train() for a training loop that has run since is a leftover.
                 if switch is not None and not trains_between(events, switch.site_order, loop.start):
                     continue
-                if switch is None and (every_caller_sets_eval(analysis, scope) or
+                if switch is None and (every_caller_sets_eval(analysis, scope, forward.receiver) or
                                        _kept_in_eval_by_its_class(analysis, scope, forward.receiver)):
                     continue
                 ctx.report(forward.node, f"{forward.receiver} runs in evaluation code but is still in training mode "
