@@ -689,6 +689,8 @@ class Analysis:
             return "backward", receiver
         if method == "zero_grad":
             return "zero_grad", receiver
+        if method is None and call.callee_text == "zero_grad":
+            return "zero_grad", None  # a helper that clears the parameters it is given: zero_grad(model_params)
         if method == "set_epoch":
             return "set_epoch", receiver
         if method in ("update", "unscale_") and self.object_role(node.func.value, scope, call.order) == "scaler":

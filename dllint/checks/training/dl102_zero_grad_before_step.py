@@ -1,6 +1,9 @@
 """DL102: gradients are cleared between backward() and step(), so the step uses zeros."""
 
+import libcst as cst
+
 from dllint.context import CheckContext
+from dllint.model.facts import GradClear
 from dllint.model.loops import clears_gradients_for, leaves_early, loop_chain
 from dllint.registry import rule
 
@@ -25,8 +28,30 @@ def check(ctx: CheckContext) -> None:
                                    file=cleared.call.scope.file)
                     break
                 if earlier.kind == "zero_grad" and clears_gradients_for(ctx.analysis, earlier, step) and \
-                        not (leaves_early(earlier.call) and not _shares_branch(earlier, step)):
+                        not (leaves_early(earlier.call) and not _shares_branch(earlier, step)) and \
+                        not _clears_only_some(earlier.call):
                     cleared = earlier
+
+
+def _clears_only_some(clear) -> bool:
+    """`p.grad = None` for the parameters a condition picks (DINO freezing its last layer for an
+    epoch): deliberate. A condition on the gradient itself (`if p.grad is not None`) still clears all."""
+    if not isinstance(clear, GradClear) or not clear.loops:
+        return False
+    inside_loop = clear.conditions[len(clear.loops[-1].conditions):]
+    return any(not _tests_gradient(condition) for condition in inside_loop)
+
+
+def _tests_gradient(condition) -> bool:
+    test = getattr(condition, "test", None)
+    return test is not None and any(isinstance(node, cst.Attribute) and node.attr.value in ("grad", "requires_grad")
+                                    for node in _descendants(test))
+
+
+def _descendants(node):
+    yield node
+    for child in node.children:
+        yield from _descendants(child)
 
 
 def _same_iteration(earlier, step) -> bool:
