@@ -8,6 +8,8 @@ from dllint.registry import rule
 
 # alpha_dropout and feature_alpha_dropout default to training=False: without the flag they never apply.
 _OFF_BY_DEFAULT = {"alpha_dropout", "feature_alpha_dropout"}
+# Methods a trainer calls only while training (Lightning's training_step): dropout there is never on at evaluation.
+_TRAINING_ONLY = {"training_step", "train_step"}
 # Position of the `training` parameter in F.dropout(input, p, training, inplace) and its siblings.
 _TRAINING_POSITION = 2
 
@@ -16,7 +18,7 @@ _TRAINING_POSITION = 2
 def check(ctx: CheckContext) -> None:
     analysis = ctx.analysis
     for scope in ctx.scopes:
-        if scope.cls is None or not analysis.is_module_class(scope.cls):
+        if scope.cls is None or not analysis.is_module_class(scope.cls) or _runs_only_in_training(scope):
             continue
         for call in scope.calls:
             function = analysis.torch_member(call.node.func, scope, api.FUNCTIONAL_DROPOUTS)
@@ -37,3 +39,12 @@ def check(ctx: CheckContext) -> None:
                 message = (f"F.{function}() defaults to training=True, so it keeps dropping activations after "
                            f"model.eval(); pass training={owner}.training (or use an nn.Dropout module)")
             ctx.report(call.node, message, fix=fix)
+
+
+def _runs_only_in_training(scope) -> bool:
+    """In `training_step` itself or in a function nested in it."""
+    while scope is not None:
+        if scope.name in _TRAINING_ONLY:
+            return True
+        scope = scope.parent
+    return False
