@@ -575,7 +575,10 @@ class Analysis:
                 loss = self.backpropagated(event.call.node)
                 if loss is not None:
                     found.append((loss, event.site_order, event.node))
-        if scope.name == "training_step" and scope.cls is not None and self.class_summary(scope.cls).is_lightning:
+        # With manual optimization (manual_backward here, or automatic_optimization = False) the returned
+        # value is only logged.
+        if scope.name == "training_step" and scope.cls is not None and self.class_summary(scope.cls).is_lightning \
+                and not found and not any(map(_optimizes_manually, [scope.cls] + self.project.base_classes(scope.cls))):
             for order, value in scope.returns:
                 if value is not None:
                     found.append((value, order, value))
@@ -784,6 +787,13 @@ class Analysis:
         if api.looks_like_loader(dotted_name(expr)):
             return True
         return any(i.torch_name in api.DATALOADER_CLASSES for i in self.instances(expr, loop.scope, loop.start))
+
+
+def _optimizes_manually(cls: ClassFacts) -> bool:
+    for _, definition in cls.attributes.get("automatic_optimization", []):
+        if isinstance(definition.value, cst.Name) and definition.value.value == "False":
+            return True
+    return False
 
 
 @dataclass
