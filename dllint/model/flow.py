@@ -455,8 +455,10 @@ class Analysis:
             if _contains_dropout_call(instance.ctor, instance.scope, self):
                 return True
             return self._container_elements_known(instance, depth)
+        if name in _DROPOUT_DEFAULT_ZERO:
+            return _dropout_argument_set(instance.ctor, _DROPOUT_DEFAULT_ZERO[name])
         if name in ("Transformer", "TransformerEncoder", "TransformerDecoder", "TransformerEncoderLayer",
-                    "TransformerDecoderLayer", "LSTM", "GRU", "RNN", "MultiheadAttention"):
+                    "TransformerDecoderLayer"):
             return True
         return False
 
@@ -787,6 +789,20 @@ class Analysis:
         if api.looks_like_loader(dotted_name(expr)):
             return True
         return any(i.torch_name in api.DATALOADER_CLASSES for i in self.instances(expr, loop.scope, loop.start))
+
+
+# Layers whose dropout is off unless asked for, and the position of their `dropout` parameter.
+_DROPOUT_DEFAULT_ZERO = {"LSTM": 5, "GRU": 5, "RNN": 6, "MultiheadAttention": 2}
+
+
+def _dropout_argument_set(ctor: Optional[cst.Call], position: int) -> bool:
+    """Does `nn.LSTM(...)` ask for dropout (a `dropout` argument other than a literal 0)?"""
+    if ctor is None or any(arg.star for arg in ctor.args):
+        return True
+    value = bound_argument(ctor, "dropout", position)
+    if value is None:
+        return False
+    return not (isinstance(value, (cst.Integer, cst.Float)) and float(value.value) == 0)
 
 
 def _optimizes_manually(cls: ClassFacts) -> bool:
