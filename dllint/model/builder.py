@@ -417,8 +417,11 @@ class _Builder:
     def is_no_grad_decorator(self, expr: cst.BaseExpression) -> bool:
         if self.is_no_grad_context(expr):
             return True
+        if isinstance(expr, cst.Call):
+            expr = expr.func  # a factory of the context: @smart_inference_mode()
         callee = dotted_name(expr)
-        return callee is not None and last_component(callee) in NO_GRAD_CONTEXTS
+        # Project wrappers are named after what they wrap: @smart_inference_mode, @torch_no_grad.
+        return callee is not None and last_component(callee).endswith(tuple(NO_GRAD_CONTEXTS))
 
 
 def _as_name(alias) -> Optional[str]:

@@ -63,12 +63,12 @@ def mode_switch_before(events: List[Event], order: int, receiver: Optional[str])
     for event in reversed(events):
         if event.site_order >= order or event.kind not in ("eval", "train"):
             continue
-        if related_receivers(_receiver_at_site(event), receiver):
+        if related_receivers(receiver_at_site(event), receiver):
             return event
     return None
 
 
-def _receiver_at_site(event: Event) -> Optional[str]:
+def receiver_at_site(event: Event) -> Optional[str]:
     """What a switch acts on, in the analysed scope's names: `train(model, head)` whose body calls
     `head.train()` switches `head`. None (any object) when a deeper helper chain hides it."""
     if not event.helpers:

@@ -1,7 +1,7 @@
 """DL302: eval() inside the training loop, and train() never restores training mode."""
 
 from dllint.context import CheckContext
-from dllint.model.loops import in_loop
+from dllint.model.loops import in_loop, receiver_at_site, related_receivers
 from dllint.registry import rule
 
 
@@ -31,15 +31,16 @@ def check(ctx: CheckContext) -> None:
 
 
 def _is_trained_model(eval_event, inside) -> bool:
-    """Skip eval() on frozen models (teacher, EMA) that never run a gradient-carrying forward here."""
-    if eval_event.helpers or eval_event.receiver is None:
+    """Skip eval() on frozen models (teacher, EMA) that never run a gradient-carrying forward here,
+    also when a helper does the eval() on what it is given (`validate(model=ema.ema)`)."""
+    receiver = receiver_at_site(eval_event)
+    if receiver is None:
         return True
     for event in inside:
-        if event.kind == "train" and event.receiver == eval_event.receiver:
+        if event.kind == "train" and receiver_at_site(event) in (None, receiver):
             return True
-        if event.kind == "forward" and not event.call.no_grad and (
-                event.receiver == eval_event.receiver or (event.receiver or "").startswith(eval_event.receiver + ".")):
-            return True
-        if event.kind == "forward" and event.helpers:
-            return True
+        if event.kind == "forward" and not event.call.no_grad:
+            target = receiver_at_site(event)
+            if target is None and event.helpers or target is not None and related_receivers(receiver, target):
+                return True
     return False

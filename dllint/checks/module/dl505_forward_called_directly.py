@@ -17,6 +17,8 @@ def check(ctx: CheckContext) -> None:
         for call in scope.calls:
             if call.method != "forward" or call.receiver_text is None or call.receiver_text == own:
                 continue
+            if not call.node.args:
+                continue  # a module's forward takes its input; net.forward() is OpenCV's dnn.Net or an RPC handle
             receiver = call.node.func.value
             if isinstance(ctx.project.resolve_name(receiver, scope.file), ClassFacts) or \
                     analysis.qualify(receiver, scope) is not None:
