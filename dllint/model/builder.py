@@ -7,7 +7,7 @@ fields directly, once, and records only what the checks ask about.
 from __future__ import annotations
 
 import dataclasses
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, Iterator, List, Optional, Tuple
 
 import libcst as cst
 
@@ -54,6 +54,13 @@ def dotted_name(node: Optional[cst.CSTNode]) -> Optional[str]:
         parts.append(node.value)
         return ".".join(reversed(parts))
     return None
+
+
+def descendants(node: cst.CSTNode) -> Iterator[cst.CSTNode]:
+    """A node and everything below it (for small expressions such as an `if` test)."""
+    yield node
+    for child in node.children:
+        yield from descendants(child)
 
 
 def _module_name_of(node: Optional[cst.BaseExpression]) -> str:

@@ -2,6 +2,8 @@
 
 from typing import List, Optional
 
+import libcst as cst
+
 from dllint.context import CheckContext
 from dllint.model import torch_api as api
 from dllint.model.facts import Loop, Scope
@@ -32,7 +34,8 @@ def check(ctx: CheckContext) -> None:
                 if switch is not None and not trains_between(events, switch.site_order, loop.start):
                     continue
                 if switch is None and (every_caller_sets_eval(analysis, scope, forward.receiver) or
-                                       _kept_in_eval_by_its_class(analysis, scope, forward.receiver)):
+                                       _kept_in_eval_by_its_class(analysis, scope, forward.receiver) or
+                                       _loaded_in_eval_mode(analysis, scope, forward)):
                     continue
                 ctx.report(forward.node, f"{forward.receiver} runs in evaluation code but is still in training mode "
                                          f"(no {_owner(forward.receiver)}.eval() before it), so dropout and "
@@ -59,6 +62,29 @@ def _kept_in_eval_by_its_class(analysis: Analysis, scope: Scope, receiver: Optio
                 for event in analysis.events(method)
                 if event.kind in ("eval", "train") and event.receiver == f"{method.self_name}{attribute}"}
     return ("__init__", "eval") in switches and not any(kind == "train" for _, kind in switches)
+
+
+def _loaded_in_eval_mode(analysis: Analysis, scope: Scope, forward: Event) -> bool:
+    """`model = VitsModel.from_pretrained(name)`: Hugging Face's from_pretrained() returns the model
+    in eval mode."""
+    receiver = forward.receiver
+    if not receiver or "." in receiver:
+        return False
+    definitions = analysis.reaching(scope, receiver, forward.site_order)
+    return bool(definitions) and all(_is_from_pretrained(d.value) for _, d in definitions)
+
+
+def _is_from_pretrained(value) -> bool:
+    while isinstance(value, cst.Call) and isinstance(value.func, cst.Attribute):
+        if value.func.attr.value == "from_pretrained":
+            return True
+        if value.func.attr.value not in _DEVICE_MOVES:
+            return False
+        value = value.func.value
+    return False
+
+
+_DEVICE_MOVES = ("to", "cuda", "cpu", "float", "double", "half", "bfloat16")
 
 
 def _owner(receiver: Optional[str]) -> str:

@@ -1,8 +1,11 @@
 """DL303: F.dropout inside a module without training=self.training stays on at evaluation."""
 
+import libcst as cst
+
 from dllint.context import CheckContext
 from dllint.fixes import SAFE, Fix, with_keyword
 from dllint.model import torch_api as api
+from dllint.model.builder import descendants, dotted_name
 from dllint.model.project import instance_name
 from dllint.registry import rule
 
@@ -29,6 +32,8 @@ def check(ctx: CheckContext) -> None:
                 continue
             if len([a for a in args if a.keyword is None]) > _TRAINING_POSITION:
                 continue
+            if any(_tests_training_flag(condition, instance_name(scope)) for condition in call.conditions):
+                continue  # `if self.training: x = F.dropout(x, p)` runs only in training
             owner = instance_name(scope) or "self"
             fix = Fix(SAFE, f"pass training={owner}.training", call.node,
                       with_keyword(call.node, "training", f"{owner}.training"))
@@ -48,3 +53,11 @@ def _runs_only_in_training(scope) -> bool:
             return True
         scope = scope.parent
     return False
+
+
+def _tests_training_flag(condition, owner) -> bool:
+    """An `if` whose test reads `self.training` (not its else branch)."""
+    test = getattr(condition, "test", None)
+    return test is not None and owner is not None and any(
+        isinstance(node, cst.Attribute) and node.attr.value == "training" and dotted_name(node.value) == owner
+        for node in descendants(test))

@@ -16,6 +16,8 @@ _CONTAINERS = {"Sequential", "ModuleList"}
 
 @rule("DL504")
 def check(ctx: CheckContext) -> None:
+    if ctx.in_test_file:
+        return  # tests share a layer on purpose (e.g. to test weight-tying detection)
     analysis = ctx.analysis
     for scope in ctx.scopes:
         for node, element, order in scope.list_repeats:

@@ -3,6 +3,7 @@
 import libcst as cst
 
 from dllint.context import CheckContext
+from dllint.model.builder import descendants
 from dllint.model.facts import GradClear
 from dllint.model.loops import clears_gradients_for, leaves_early, loop_chain
 from dllint.registry import rule
@@ -45,13 +46,7 @@ def _clears_only_some(clear) -> bool:
 def _tests_gradient(condition) -> bool:
     test = getattr(condition, "test", None)
     return test is not None and any(isinstance(node, cst.Attribute) and node.attr.value in ("grad", "requires_grad")
-                                    for node in _descendants(test))
-
-
-def _descendants(node):
-    yield node
-    for child in node.children:
-        yield from _descendants(child)
+                                    for node in descendants(test))
 
 
 def _same_iteration(earlier, step) -> bool:
