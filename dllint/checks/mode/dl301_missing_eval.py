@@ -12,6 +12,9 @@ from dllint.model.loops import every_caller_sets_eval, in_loop, mode_switch_befo
 from dllint.registry import rule
 
 
+_EVAL_MODE_HOOKS = ("on_validation_", "on_test_", "on_predict_")
+
+
 @rule("DL301")
 def check(ctx: CheckContext) -> None:
     analysis = ctx.analysis
@@ -20,6 +23,8 @@ def check(ctx: CheckContext) -> None:
         for loop in scope.loops:
             if not _is_evaluation_loop(analysis, scope, loop, events):
                 continue
+            if scope.cls is not None and scope.name.startswith(_EVAL_MODE_HOOKS):
+                continue  # Lightning runs these callback hooks with the module already in eval mode
             for forward in in_loop(events, loop):
                 if forward.kind != "forward" or forward.helpers or _is_own_method(analysis, scope, forward):
                     continue
