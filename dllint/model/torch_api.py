@@ -124,8 +124,9 @@ _MODEL_NAME = re.compile(
     r"(^|_)(model|net|network|classifier|encoder|decoder|backbone|generator|discriminator|"
     r"student|teacher|policy|critic|actor|mlp|cnn|rnn|lstm|transformer|resnet|vit|"
     r"autoencoder|vae|gan|unet|bert|gpt)s?($|_|\d)|^net[A-Z]|^net\d|^(G|D)$|"
-    # `trainable_module`, `ema_module`, but not a bare `module` (hooks, named_modules() loops)
-    r"[a-z]_module$",
+    # `trainable_module`, `ema_module`, but not a bare `module` (hooks, named_modules() loops) nor an
+    # RPC `remote_emb_module`, whose forward() is its API
+    r"^(?!remote)\w*[a-z]_module$",
     re.IGNORECASE,
 )
 _NOT_MODEL_NAME = re.compile(r"trainer|runner|engine|loader|dataset|optim|sched|criterion|loss|config|cfg|args")
