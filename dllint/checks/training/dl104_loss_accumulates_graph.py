@@ -15,8 +15,8 @@ def check(ctx: CheckContext) -> None:
         backwarded = _names_behind_backward(analysis, scope)
         for aug in scope.aug_assigns:
             if aug.loops and _accumulates_across(scope, aug.target_text, aug.loops[-1], aug.node) and \
-                    aug.target_text not in backwarded and not aug.no_grad and \
-                    _runs_per_batch(analysis, aug.loops[-1]) and _is_live_loss(analysis, aug.node.value, scope, aug.order):
+                    aug.target_text not in backwarded and not aug.no_grad and _runs_per_batch(analysis, aug.loops[-1]) \
+                    and _is_live_loss(analysis, aug.node.value, scope, aug.order):
                 ctx.report(aug.node, f"{aug.target_text} accumulates the loss tensor itself, keeping every "
                                      f"iteration's autograd graph alive so memory grows; accumulate "
                                      f"loss.item() (or loss.detach())",
