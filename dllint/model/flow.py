@@ -712,7 +712,7 @@ class Analysis:
                 return "scheduler_step", receiver
             return None, None
         if method in ("eval", "train"):
-            receiver = dotted_name(_strip_device_moves(node.func.value))  # type: ignore[attr-defined]
+            receiver = dotted_name(strip_device_moves(node.func.value))  # type: ignore[attr-defined]
         if method in ("eval", "train") and receiver and not node.args or (
                 receiver and method == "train" and len(node.args) == 1 and _is_bool(node.args[0].value)):
             if not api.looks_like_model(receiver) and receiver != instance_name(scope) and \
@@ -983,7 +983,7 @@ def bound_argument(call: cst.Call, name: str, index: int) -> Optional[cst.BaseEx
     return None
 
 
-def _strip_device_moves(expr: cst.BaseExpression) -> cst.BaseExpression:
+def strip_device_moves(expr: cst.BaseExpression) -> cst.BaseExpression:
     """`model.to(device)` -> `model`: device and dtype moves return the same module."""
     while isinstance(expr, cst.Call) and isinstance(expr.func, cst.Attribute) and \
             expr.func.attr.value in ("to", "cuda", "cpu", "float", "double", "half", "bfloat16"):

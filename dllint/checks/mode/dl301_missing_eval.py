@@ -7,7 +7,7 @@ import libcst as cst
 from dllint.context import CheckContext
 from dllint.model import torch_api as api
 from dllint.model.facts import Loop, Scope
-from dllint.model.flow import Analysis, Event
+from dllint.model.flow import Analysis, Event, strip_device_moves
 from dllint.model.loops import every_caller_sets_eval, in_loop, mode_switch_before, trains_between
 from dllint.registry import rule
 
@@ -80,16 +80,9 @@ def _loaded_in_eval_mode(analysis: Analysis, scope: Scope, forward: Event) -> bo
 
 
 def _is_from_pretrained(value) -> bool:
-    while isinstance(value, cst.Call) and isinstance(value.func, cst.Attribute):
-        if value.func.attr.value == "from_pretrained":
-            return True
-        if value.func.attr.value not in _DEVICE_MOVES:
-            return False
-        value = value.func.value
-    return False
-
-
-_DEVICE_MOVES = ("to", "cuda", "cpu", "float", "double", "half", "bfloat16")
+    value = strip_device_moves(value) if value is not None else None
+    return isinstance(value, cst.Call) and isinstance(value.func, cst.Attribute) and \
+        value.func.attr.value == "from_pretrained"
 
 
 def _owner(receiver: Optional[str]) -> str:
