@@ -1,4 +1,4 @@
-"""The child process: `python -m dllint.runtime.child CONFIG.json` runs the user's script (or model) under
+"""The child process (started by session.py, see CHILD_BOOTSTRAP) runs the user's script (or model) under
 instrumentation and writes what it saw to the JSON file the parent named.
 
 The script runs as python would run it: `__name__ == "__main__"`, sys.argv set, the working directory
@@ -44,9 +44,6 @@ def main(argv: Optional[List[str]] = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
     with open(argv[0], encoding="utf-8") as handle:
         config = json.load(handle)
-    injected = config.get("injected_path")
-    if injected and injected in sys.path:
-        sys.path.remove(injected)  # dllint is imported now; the user's sys.path must look as python's would
     writer = ResultWriter(config["output"])
     started = time.monotonic()
     try:

@@ -29,6 +29,23 @@ INSTALL_HINT = "pip install 'dllint[runtime]'"
 DISTRIBUTED_MARKERS = ("init_process_group", "torch.distributed", "LOCAL_RANK")
 
 
+# The folder that holds this dllint package (a checkout, or site-packages for an installed wheel).
+PACKAGE_PARENT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+# The child imports this very dllint, then leaves sys.path as python's own would be for the script. The
+# folder is added (and removed) only when it is not already there: for an installed dllint it is
+# site-packages itself, which must stay for torch.
+CHILD_BOOTSTRAP = """import sys
+package_parent, config_path = sys.argv[1:3]
+added = package_parent not in sys.path
+if added:
+    sys.path.insert(0, package_parent)
+from dllint.runtime.child import main
+if added:
+    sys.path.remove(package_parent)
+main([config_path])
+"""
+
+
 class ConfirmError(Exception):
     """The run cannot start (no torch, no such script or module): a one-line message, exit status 2."""
 
@@ -164,13 +181,7 @@ def _find_module(name: str):
 # -- the child process ------------------------------------------------------------------------------
 
 def _run_child(config: Dict, request: ConfirmRequest, progress_fd: Optional[int], distributed: bool):
-    package_parent = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     env = dict(os.environ)
-    python_path = env.get("PYTHONPATH", "")
-    entries = [entry for entry in python_path.split(os.pathsep) if entry]
-    if os.path.abspath(package_parent) not in [os.path.abspath(entry) for entry in entries]:
-        env["PYTHONPATH"] = os.pathsep.join([package_parent] + entries)
-        config["injected_path"] = package_parent
     env["PYTHONUNBUFFERED"] = "1"
     if request.device == "cpu":
         env["CUDA_VISIBLE_DEVICES"] = ""
@@ -192,7 +203,7 @@ def _run_child(config: Dict, request: ConfirmRequest, progress_fd: Optional[int]
         stderr_path = os.path.join(workspace, "stderr.txt")
         killed = False
         with open(stdout_path, "wb") as stdout, open(stderr_path, "wb") as stderr:
-            process = subprocess.Popen([sys.executable, "-m", "dllint.runtime.child", config_path],
+            process = subprocess.Popen([sys.executable, "-c", CHILD_BOOTSTRAP, PACKAGE_PARENT, config_path],
                                        stdin=subprocess.DEVNULL, stdout=stdout, stderr=stderr, env=env,
                                        start_new_session=os.name == "posix", pass_fds=pass_fds)
             try:
