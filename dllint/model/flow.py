@@ -174,7 +174,7 @@ class Analysis:
             self_name = instance_name(scope)
             cls = scope.cls
             if cls is not None and expr.value.value == self_name:
-                for attr_scope, definition in self._attribute_definitions(cls, expr.attr.value):
+                for attr_scope, definition in self.attribute_definitions(cls, expr.attr.value):
                     if definition.value is not None:
                         yield from self._origins(definition.value, attr_scope, definition.order,
                                                  definition.unpack_path + path, depth + 1, walk)
@@ -211,7 +211,8 @@ class Analysis:
                     return
         yield Origin(expr, scope, order, path)
 
-    def _attribute_definitions(self, cls: ClassFacts, attr: str) -> List[Tuple[Scope, Definition]]:
+    def attribute_definitions(self, cls: ClassFacts, attr: str) -> List[Tuple[Scope, Definition]]:
+        """`self.<attr> = value` in the class, or else in its project bases."""
         found = list(cls.definitions_of(attr))
         if not found:
             for base in self.project.base_classes(cls):
@@ -402,7 +403,9 @@ class Analysis:
             return False
         if any(i.torch_class and api.last_component(i.torch_class) in api.LOSS_CLASSES for i in instances):
             return False
-        return api.looks_like_model(text)
+        if text is not None and text == instance_name(scope) and scope.cls is not None:
+            return self.is_module_class(scope.cls)  # `self(x)` runs a model only in an nn.Module
+        return api.looks_like_model_call(text)
 
     def model_classes(self, expr, scope, order) -> List[Instance]:
         return self.instances(expr, scope, order)

@@ -179,6 +179,23 @@ def looks_like_model(text: Optional[str]) -> bool:
     return bool(_MODEL_NAME.search(name)) and not _NOT_MODEL_NAME.search(name.lower())
 
 
+# First words of function and method names: `load_model`, `unwrap_model`, `scale_model_input` do
+# something to or with a model; they are not one.
+_VERB_NAME = re.compile(r"^_*(get|load|build|create|make|init|initialize|save|prepare|setup|set|scale|unwrap|wrap|"
+                        r"compile|export|convert|freeze|unfreeze|update|apply|run|compute|register|print|log|"
+                        r"copy|clone|to|evaluate|validate|test|train|fit|predict|sample|reset|step|add|remove|"
+                        r"replace|patch|enable|disable|check|is|has|fuse|quantize|merge|resize|average)_",
+                        re.IGNORECASE)
+
+
+def looks_like_model_call(text: Optional[str]) -> bool:
+    """Guess from a callee's text (`model(x)`, `self.netG(z)`) that calling it runs a model; a
+    verb-first name (`self.scheduler.scale_model_input(x)`, `load_model(path)`) is a function."""
+    if not text:
+        return False
+    return looks_like_model(text) and not _VERB_NAME.search(text.rsplit(".", 1)[-1])
+
+
 def looks_like_optimizer(text: Optional[str]) -> bool:
     if not text:
         return False

@@ -9,6 +9,7 @@ from dllint.model import torch_api as api
 from dllint.model.facts import Loop, Scope
 from dllint.model.flow import Analysis, Event, strip_device_moves
 from dllint.model.loops import every_caller_sets_eval, in_loop, mode_switch_before, trains_between
+from dllint.model.modes import held_untrained
 from dllint.registry import rule
 
 
@@ -40,7 +41,8 @@ def check(ctx: CheckContext) -> None:
                     continue
                 if switch is None and (every_caller_sets_eval(analysis, scope, forward.receiver) or
                                        _kept_in_eval_by_its_class(analysis, scope, forward.receiver) or
-                                       _loaded_in_eval_mode(analysis, scope, forward)):
+                                       _loaded_in_eval_mode(analysis, scope, forward) or
+                                       held_untrained(analysis, scope, forward.receiver, forward.site_order)):
                     continue
                 ctx.report(forward.node, f"{forward.receiver} runs in evaluation code but is still in training mode "
                                          f"(no {_owner(forward.receiver)}.eval() before it), so dropout and "
