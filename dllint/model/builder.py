@@ -327,7 +327,13 @@ class _Builder:
                     self.scope.list_repeats.append((node, side.elements[0].value, self.tick()))
 
     def on_comprehension(self, node) -> None:
+        start = self.tick()
         self.visit_children(node)
+        end = self.tick()
+        for_in = node.for_in
+        while for_in is not None:
+            self.scope.comprehension_loops.append((tuple(_names_in(for_in.target)), for_in.iter, start, end))
+            for_in = for_in.inner_for_in
         if isinstance(node.elt, (cst.Name, cst.Attribute)):
             self.scope.comprehensions.append((node, self.tick()))
 

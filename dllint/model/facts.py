@@ -14,7 +14,7 @@ if TYPE_CHECKING:
 LAZY_SCOPE_FIELDS = (
     "node", "params", "loops", "calls", "definitions", "returns", "grad_clears", "aug_assigns", "list_repeats",
     "comprehensions", "nested_functions", "self_attribute_reads", "member_reads", "divisions", "end",
-    "self_definitions",
+    "self_definitions", "comprehension_loops",
 )
 
 
@@ -110,6 +110,8 @@ class Scope:
     list_repeats: List[Tuple[cst.BinaryOperation, cst.BaseExpression, int]] = field(default_factory=list)
     # `[layer for _ in range(n)]` whose element is a plain name or attribute
     comprehensions: List[Tuple[cst.CSTNode, int]] = field(default_factory=list)
+    # `[model(x) for model in models]`: (target names, iterated expression, first order, last order)
+    comprehension_loops: List[Tuple[Tuple[str, ...], cst.BaseExpression, int, int]] = field(default_factory=list)
     nested_functions: Dict[str, "Scope"] = field(default_factory=dict)
     # `self.<name>` read anywhere in this scope (not as an assignment target)
     self_attribute_reads: Dict[str, List[cst.Attribute]] = field(default_factory=dict)
@@ -128,6 +130,19 @@ class Scope:
             self.file.parts.fill(self)
             return self.__dict__[name]
         raise AttributeError(name)
+
+    def iterated_by(self, name: str, order: int) -> Optional[cst.BaseExpression]:
+        """What `name` iterates at `order` when it is the variable of a `for` loop or a
+        comprehension there (`models` for `model` in `[model(x) for model in models]`)."""
+        iterated = None
+        for names, expr, start, end in self.comprehension_loops:
+            if start <= order <= end and name in names:
+                iterated = expr
+        if iterated is None:
+            for loop in self.loops:
+                if loop.contains(order) and name in loop.target_names and loop.iter_expr is not None:
+                    iterated = loop.iter_expr
+        return iterated
 
     @property
     def self_name(self) -> Optional[str]:

@@ -719,7 +719,8 @@ class Analysis:
         if method in ("eval", "train") and receiver and not node.args or (
                 receiver and method == "train" and len(node.args) == 1 and _is_bool(node.args[0].value)):
             if not api.looks_like_model(receiver) and receiver != instance_name(scope) and \
-                    not self.is_model_expr(node.func.value, scope, call.order):  # type: ignore[attr-defined]
+                    not self.is_model_expr(node.func.value, scope, call.order) and \
+                    scope.iterated_by(receiver, call.order) is None:  # `for member in ensemble: member.eval()`
                 return None, None
             if method == "train" and node.args and _is_false(node.args[0].value):
                 return "eval", receiver

@@ -51,6 +51,19 @@ def mutually_exclusive(first_conditions, second_conditions) -> bool:
     return False
 
 
+def mode_chosen_by_branch(switch: Event, events: Iterable[Event]) -> bool:
+    """Is this eval()/train() one branch of an `if` whose other branch switches the same model to the
+    other mode (`if phase == "train": model.train() else: model.eval()`)? Then the mode is chosen
+    afresh at that point on every pass, by the same condition that usually guards the step."""
+    opposite = "train" if switch.kind == "eval" else "eval"
+    for other in events:
+        if other.kind == opposite and other.call.scope is switch.call.scope and \
+                other.receiver == switch.receiver and \
+                mutually_exclusive(switch.call.conditions, other.call.conditions):
+            return True
+    return False
+
+
 def related_receivers(receiver: Optional[str], other: Optional[str]) -> bool:
     """Could a mode switch on `receiver` concern a forward through `other` (same object or a parent)?"""
     if receiver is None or other is None:
@@ -58,14 +71,36 @@ def related_receivers(receiver: Optional[str], other: Optional[str]) -> bool:
     return receiver == other or other.startswith(receiver + ".") or receiver.startswith(other + ".")
 
 
-def mode_switch_before(events: List[Event], order: int, receiver: Optional[str]) -> Optional[Event]:
-    """The last mode switch (eval/train event) before `order` that may concern `receiver`."""
+def mode_switch_before(events: List[Event], order: int, receiver: Optional[str],
+                       scope: Optional[Scope] = None) -> Optional[Event]:
+    """The last mode switch (eval/train event) before `order` that may concern `receiver`. With the
+    scope, a receiver that is a loop variable over a list (`[model(x) for model in ensemble]`) is
+    also switched by a loop over the same list (`for member in ensemble: member.eval()`)."""
+    collection = collection_iterated(scope, receiver, order) if scope is not None else None
     for event in reversed(events):
         if event.site_order >= order or event.kind not in ("eval", "train"):
             continue
-        if related_receivers(receiver_at_site(event), receiver):
+        switched = receiver_at_site(event)
+        if related_receivers(switched, receiver):
+            return event
+        if collection is not None and not event.helpers and \
+                collection_iterated(scope, switched, event.site_order) == collection:
             return event
     return None
+
+
+_ITERATION_WRAPPERS = ("enumerate", "tqdm", "tqdm.tqdm", "iter", "reversed", "list")
+
+
+def collection_iterated(scope: Scope, name: Optional[str], order: int) -> Optional[str]:
+    """`models` when `name` is the variable of a `for` loop or comprehension over `models` (or
+    `enumerate(models)`) at `order`; None otherwise."""
+    if not name or "." in name:
+        return None
+    iterated = scope.iterated_by(name, order)
+    while isinstance(iterated, cst.Call) and iterated.args and dotted_name(iterated.func) in _ITERATION_WRAPPERS:
+        iterated = iterated.args[0].value
+    return dotted_name(iterated) if iterated is not None else None
 
 
 def receiver_at_site(event: Event) -> Optional[str]:

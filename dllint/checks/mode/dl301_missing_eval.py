@@ -32,7 +32,7 @@ def check(ctx: CheckContext) -> None:
                 callee = forward.call.node.func
                 if analysis.has_dropout_or_batchnorm(callee, scope, forward.site_order) is False:
                     continue
-                switch = mode_switch_before(events, forward.site_order, forward.receiver)
+                switch = mode_switch_before(events, forward.site_order, forward.receiver, scope)
                 if switch is not None and switch.kind == "eval":
                     continue
                 # train() right before a no-grad loop is deliberate (recomputing batch-norm statistics);

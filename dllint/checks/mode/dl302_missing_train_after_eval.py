@@ -1,7 +1,7 @@
 """DL302: eval() inside the training loop, and train() never restores training mode."""
 
 from dllint.context import CheckContext
-from dllint.model.loops import in_loop, receiver_at_site, related_receivers
+from dllint.model.loops import in_loop, mode_chosen_by_branch, receiver_at_site, related_receivers
 from dllint.registry import rule
 
 
@@ -12,7 +12,8 @@ def check(ctx: CheckContext) -> None:
         events = analysis.events(scope)
         for loop in scope.loops:
             inside = in_loop(events, loop)
-            evals = [e for e in inside if e.kind == "eval" and _is_trained_model(e, inside)]
+            evals = [e for e in inside if e.kind == "eval" and _is_trained_model(e, inside) and
+                     not mode_chosen_by_branch(e, inside)]
             if not evals or not any(e.kind == "step" for e in inside):
                 continue
             last_eval = evals[-1]
