@@ -82,7 +82,7 @@ CASES = {
                 loss.backward()
                 optimizer.step()
                 total += loss
-            return total
+            print(f"mean loss {total / len(loader):.4f}")
         """, "total += loss.item()"),
 }
 # Present in every case and must survive every fix untouched.
@@ -124,6 +124,19 @@ def test_fix_removes_the_finding_and_nothing_else(code, tmp_path):
     again = run_dllint(*flags, "--no-cache", "--select", code, "train.py", cwd=tmp_path)
     assert path.read_text() == fixed
     assert "Fixed 0 problems." in again.stderr
+
+
+@pytest.mark.parametrize("use", ["return total", "print(total.item())", "log_metric(total)"])
+def test_dl104_fix_is_unsafe_where_the_total_is_still_used_as_a_tensor(use, tmp_path):
+    # `total.item()` on a float fails, and a caller or a project function may expect a tensor.
+    body = CASES["DL104"][1].replace('print(f"mean loss {total / len(loader):.4f}")', use)
+    path = tmp_path / "train.py"
+    original = HEADER + textwrap.dedent(body)
+    path.write_text(original)
+    found = [f for f in _findings("train.py", tmp_path) if f["code"] == "DL104"]
+    assert len(found) == 1 and found[0]["fix"]["applicability"] == "unsafe"
+    run_dllint("--fix", "--no-cache", "--select", "DL104", "train.py", cwd=tmp_path)
+    assert path.read_text() == original
 
 
 def test_diff_prints_changes_and_writes_nothing(tmp_path):

@@ -561,6 +561,12 @@ class Analysis:
             if definition.value is None or definition.kind not in ("assign", "augassign", "with"):
                 continue
             value = definition.value
+            if definition.unpack_path and definition.kind != "augassign":
+                # `loss, correct = step(...)`: `correct` depends on its own element of what is unpacked.
+                for origin in self.origins(value, def_scope, definition.order, definition.unpack_path):
+                    yield from self.dependencies(origin.expr, origin.scope, origin.order, depth + 1, seen, stop,
+                                                 bindings)
+                continue
             if isinstance(value, cst.AugAssign):
                 # `total += x` depends on x and on what total was before.
                 value = value.value

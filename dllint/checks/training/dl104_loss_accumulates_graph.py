@@ -5,6 +5,7 @@ import libcst as cst
 from dllint.context import CheckContext
 from dllint.fixes import SAFE, UNSAFE, Fix, method_call
 from dllint.model.builder import dotted_name
+from dllint.model.syntax import used_only_as_number
 from dllint.registry import rule
 
 
@@ -13,14 +14,18 @@ def check(ctx: CheckContext) -> None:
     analysis = ctx.analysis
     for scope in ctx.scopes:
         backwarded = _names_behind_backward(analysis, scope)
+        returned = _names_behind_returns(analysis, scope) if scope.aug_assigns else set()
+        backpropagated = _backpropagated_names(analysis, scope) if scope.aug_assigns else set()
         for aug in scope.aug_assigns:
             if aug.loops and _accumulates_across(scope, aug.target_text, aug.loops[-1], aug.node) and \
-                    aug.target_text not in backwarded and not aug.no_grad and _runs_per_batch(analysis, aug.loops[-1]) \
-                    and _is_live_loss(analysis, aug.node.value, scope, aug.order):
+                    aug.target_text not in backwarded and not aug.no_grad and \
+                    _runs_per_batch(analysis, aug.loops[-1], aug.target_text in returned) \
+                    and _is_live_loss(analysis, aug.node.value, scope, aug.order, backpropagated):
                 ctx.report(aug.node, f"{aug.target_text} accumulates the loss tensor itself, keeping every "
                                      f"iteration's autograd graph alive so memory grows; accumulate "
                                      f"loss.item() (or loss.detach())",
-                           fix=Fix(SAFE, "accumulate .item()", aug.node.value, method_call(aug.node.value, "item")))
+                           fix=Fix(SAFE if used_only_as_number(scope.node, aug.target_text) else UNSAFE,
+                                   "accumulate .item()", aug.node.value, method_call(aug.node.value, "item")))
         for call in scope.calls:
             if call.method != "append" or not call.loops or len(call.node.args) != 1:
                 continue
@@ -45,20 +50,43 @@ def _accumulates_across(scope, name, loop, own=None) -> bool:
     return bool(before) and not inside
 
 
-def _runs_per_batch(analysis, loop) -> bool:
+def _runs_per_batch(analysis, loop, returned=False) -> bool:
     """A loop over data, or one that runs a model, backward or a step, holds one graph per batch. A
-    loop over the parts of one loss (feature levels, anchors, heads' targets) builds that loss."""
-    return analysis.is_batch_loop(loop) or \
-        any(event.kind in ("forward", "backward", "step") for event in analysis.loop_events(loop))
+    loop over the parts of one loss (feature levels, anchors, heads' targets) builds that loss, also
+    when it runs a feature network per part and returns the sum (a perceptual criterion)."""
+    if analysis.is_batch_loop(loop):
+        return True
+    events = analysis.loop_events(loop)
+    if returned:
+        return any(event.kind in ("backward", "step") for event in events)
+    return any(event.kind in ("forward", "backward", "step") for event in events)
 
 
-def _is_live_loss(analysis, value, scope, order) -> bool:
-    """A tensor computed from a loss with its graph attached (not .item(), .detach(), float(...))."""
+def _names_behind_returns(analysis, scope):
+    """Names a function's return values are computed from."""
+    names = set()
+    for order, value in scope.returns:
+        if value is not None:
+            names.update(dotted_name(node) for node, _, _ in analysis.dependencies(value, scope, order)
+                         if isinstance(node, cst.Name))
+    return names
+
+
+def _is_live_loss(analysis, value, scope, order, backpropagated=frozenset()) -> bool:
+    """A tensor computed from a loss with its graph attached (not .item(), .detach(), float(...)): a
+    torch loss, or a variable this scope backpropagates (whatever criterion computed it)."""
     for node, node_scope, node_order in analysis.dependencies(value, scope, order, stop=analysis.is_gradient_barrier):
+        if isinstance(node, cst.Name) and node_scope is scope and node.value in backpropagated:
+            return True
         if isinstance(node, cst.Call) and not analysis.is_gradient_barrier(node, node_scope) and \
                 analysis.loss_kind_of_node(node, node_scope, node_order):
             return True
     return False
+
+
+def _backpropagated_names(analysis, scope):
+    """`loss` for `loss.backward()` in this scope."""
+    return {loss.value for loss, _, _ in analysis.backpropagated_losses(scope) if isinstance(loss, cst.Name)}
 
 
 def _names_behind_backward(analysis, scope):
