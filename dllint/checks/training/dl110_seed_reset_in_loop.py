@@ -1,0 +1,77 @@
+"""DL110: the global random seed is reset to the same value on every iteration of the training loop."""
+
+import libcst as cst
+
+from dllint.context import CheckContext
+from dllint.model.facts import Scope
+from dllint.model.loops import conditional_in_loop, in_loop
+from dllint.registry import rule
+
+# Functions that reset a global random generator (qualified names, after import resolution).
+_SEED_FUNCTIONS = {
+    "torch.manual_seed", "torch.random.manual_seed", "torch.cuda.manual_seed", "torch.cuda.manual_seed_all",
+    "numpy.random.seed", "random.seed", "pytorch_lightning.seed_everything", "lightning.seed_everything",
+    "lightning.pytorch.seed_everything", "lightning_fabric.seed_everything", "transformers.set_seed",
+    "accelerate.utils.set_seed",
+}
+# Calls that keep a seed constant when their argument is: int(args.seed).
+_TRANSPARENT = {"int", "abs", "hash", "str"}
+_TRAINING = ("step", "backward")
+
+
+@rule("DL110")
+def check(ctx: CheckContext) -> None:
+    analysis = ctx.analysis
+    for scope in ctx.scopes:
+        events = analysis.events(scope)
+        for call in scope.calls:
+            if not call.loops or not _resets_seed(ctx, call):
+                continue
+            loop = next((l for l in reversed(call.loops)
+                         if any(e.kind in _TRAINING for e in in_loop(events, l))), None)
+            if loop is None or conditional_in_loop(call, loop):
+                continue  # not a training loop, or reseeded only on some iterations (`if epoch == 0`)
+            if any(e.kind == "optimizer_ctor" for e in in_loop(events, loop)):
+                continue  # a fresh model and optimizer per run: the same seed per run is deliberate
+            if not _same_every_iteration(ctx, call.node.args[0].value if call.node.args else None,
+                                         scope, call.order, loop):
+                continue
+            name = call.callee_text or "the seed"
+            ctx.report(call.node, f"{name}() resets the random generator to the same seed on every iteration of "
+                                  f"this training loop, so every iteration repeats the same shuffles, dropout masks "
+                                  f"and augmentations; seed once before the loop (or vary it: seed + epoch)")
+
+
+def _resets_seed(ctx: CheckContext, call) -> bool:
+    """A call of a seeding function, or of a project helper that calls one."""
+    if ctx.analysis.qualify(call.node.func, call.scope) in _SEED_FUNCTIONS:
+        return True
+    target = ctx.project.callee(call)
+    return isinstance(target, Scope) and any(
+        ctx.analysis.qualify(inner.node.func, target) in _SEED_FUNCTIONS for inner in target.calls)
+
+
+def _same_every_iteration(ctx: CheckContext, seed, scope: Scope, order: int, loop) -> bool:
+    """Is the seed argument known to be the same on every iteration of `loop` (literals, names set
+    before the loop, attributes named as seeds)?"""
+    if seed is None:
+        return True  # set_seed() with the helper's default
+    for node, node_scope, _ in ctx.analysis.dependencies(seed, scope, order, stop=_named_as_seed):
+        if _named_as_seed(node, node_scope):
+            continue  # args.seed, cfg.TRAIN.SEED: configuration, not looked into
+        if isinstance(node, cst.Name):
+            if node_scope is scope and any(loop.contains(d.order) or (d.kind == "for" and d.order == loop.start)
+                                           for d in scope.definitions.get(node.value, [])):
+                return False  # seed + epoch, seeds[run]
+        elif isinstance(node, cst.Attribute):
+            return False  # self.epoch, trainer.global_step: may change between iterations
+        elif isinstance(node, cst.Call):
+            if not (isinstance(node.func, cst.Name) and node.func.value in _TRANSPARENT):
+                return False  # time.time(), random.randint(...): a different seed each time
+        elif isinstance(node, cst.Subscript):
+            return False
+    return True
+
+
+def _named_as_seed(node, scope) -> bool:
+    return isinstance(node, cst.Attribute) and "seed" in node.attr.value.lower()
