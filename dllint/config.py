@@ -29,7 +29,8 @@ DEFAULT_EXCLUDES = (".git", ".hg", ".svn", ".venv", "venv", "env", "build", "dis
 
 _CODE_LIST_KEYS = ("select", "ignore", "extend-select")
 _GLOB_LIST_KEYS = ("exclude", "extend-exclude")
-KNOWN_KEYS = (*_CODE_LIST_KEYS, "per-file-ignores", *_GLOB_LIST_KEYS, "severity", "respect-gitignore")
+_BOOLEAN_KEYS = ("respect-gitignore", "force-exclude", "warn-unused-suppressions")
+KNOWN_KEYS = (*_CODE_LIST_KEYS, "per-file-ignores", *_GLOB_LIST_KEYS, "severity", *_BOOLEAN_KEYS)
 
 # The engine's own diagnostics (parse error, unused suppression, internal error) stay on whatever is
 # selected, unless a code is ignored explicitly: they say that the other rules could not do their job.
@@ -52,6 +53,8 @@ class Layer:
     extend_exclude: List[str] = field(default_factory=list)
     severity: Dict[str, str] = field(default_factory=dict)
     respect_gitignore: Optional[bool] = None
+    force_exclude: Optional[bool] = None
+    warn_unused_suppressions: Optional[bool] = None
 
 
 @dataclass
@@ -65,6 +68,9 @@ class Settings:
     exclude: List[str]
     severity: Dict[str, str]  # only the codes whose severity differs from the rule's default
     respect_gitignore: bool
+    # Excludes apply to paths named on the command line too (pre-commit names every file it checks).
+    force_exclude: bool = False
+    warn_unused_suppressions: bool = False
 
     def ignored_codes_for(self, path: str) -> Tuple[List[str], List[str]]:
         """(codes, patterns) that per-file-ignores switch off for `path`."""
@@ -313,11 +319,12 @@ class _Validator:
                     shown = repr(level) if isinstance(level, str) else _toml_type(level)
                     raise self.fail(["severity", code], f"expected one of {', '.join(SEVERITIES)}, got {shown}")
             layer.severity = dict(value)
-        if "respect-gitignore" in table:
-            value = table["respect-gitignore"]
-            if not isinstance(value, bool):
-                raise self.fail(["respect-gitignore"], f"expected a boolean, got {_toml_type(value)}")
-            layer.respect_gitignore = value
+        for key in _BOOLEAN_KEYS:
+            if key in table:
+                value = table[key]
+                if not isinstance(value, bool):
+                    raise self.fail([key], f"expected a boolean, got {_toml_type(value)}")
+                setattr(layer, key.replace("-", "_"), value)
         return layer
 
     def table(self, keys: List[str], value: Any) -> Dict[str, Any]:
@@ -367,20 +374,51 @@ def all_codes() -> List[str]:
     return [r.code for r in registry.all_rules()]
 
 
+def codes_by_name() -> Dict[str, str]:
+    """Every rule's name (`missing-zero-grad`) and the code it stands for."""
+    from dllint import registry
+
+    return {r.info.name: r.code for r in registry.all_rules()}
+
+
+def rule_code(text: str) -> Optional[str]:
+    """The code that `text` names, written as a code (`dl101` too) or as a rule name; else None."""
+    from dllint import registry
+
+    text = text.strip()
+    by_name = codes_by_name()
+    if text.lower() in by_name:
+        return by_name[text.lower()]
+    rule = registry.get_rule(text.upper())
+    return rule.code if rule is not None else None
+
+
+def _suggestion(pattern: str) -> str:
+    names = list(codes_by_name())
+    close = difflib.get_close_matches(pattern.lower(), names, n=1, cutoff=0.7)
+    return f"; did you mean '{close[0]}'?" if close else ""
+
+
 def expand_codes(patterns: Iterable[str]) -> List[str]:
-    """Codes matched by codes, prefixes (`DL1`) or `ALL`; an unmatched pattern is an error."""
+    """Codes matched by codes, prefixes (`DL1`), rule names (`missing-zero-grad`) or `ALL`; an
+    unmatched pattern is an error."""
     codes = all_codes()
+    by_name = codes_by_name()
     matched: List[str] = []
-    for pattern in patterns:
-        pattern = pattern.strip().upper()
-        if not pattern:
+    for written in patterns:
+        written = written.strip()
+        if not written:
             continue
+        if written.lower() in by_name:
+            matched.append(by_name[written.lower()])
+            continue
+        pattern = written.upper()
         if pattern == "ALL":
             matched.extend(codes)
             continue
         hits = [c for c in codes if c.startswith(pattern)]
         if not hits:
-            raise UnknownCodeError(f"unknown rule code or prefix: {pattern}")
+            raise UnknownCodeError(f"unknown rule code or prefix: {written}{_suggestion(written)}")
         matched.extend(hits)
     return matched
 
@@ -422,14 +460,15 @@ def resolve(layers: Sequence[Layer], config_path: Optional[str], base_directory:
                 severity[code] = layer.severity[pattern]
     severity = {code: level for code, level in severity.items() if level != defaults.get(code)}
 
-    respect_gitignore = True
+    # Later layers win; a flag left unset keeps the value below it.
+    switches = {"respect_gitignore": True, "force_exclude": False, "warn_unused_suppressions": False}
     for layer in layers:
-        if layer.respect_gitignore is not None:
-            respect_gitignore = layer.respect_gitignore
+        for key in switches:
+            if getattr(layer, key) is not None:
+                switches[key] = getattr(layer, key)
 
     return Settings(config_path=config_path, base_directory=base_directory, active_codes=sorted(active),
-                    per_file_ignores=list(per_file.items()), exclude=exclude, severity=severity,
-                    respect_gitignore=respect_gitignore)
+                    per_file_ignores=list(per_file.items()), exclude=exclude, severity=severity, **switches)
 
 
 def load_settings(paths: Sequence[str], command_line: Layer, config_file: Optional[str] = None,
@@ -454,11 +493,13 @@ def load_settings(paths: Sequence[str], command_line: Layer, config_file: Option
 
 def command_line_layer(select: Optional[List[str]], extend_select: List[str], ignore: List[str],
                        exclude: List[str], per_file_ignores: Sequence[str], severity: Sequence[str],
-                       respect_gitignore: Optional[bool]) -> Layer:
+                       respect_gitignore: Optional[bool], force_exclude: Optional[bool] = None,
+                       warn_unused_suppressions: Optional[bool] = None) -> Layer:
     """The flags as a layer. `--per-file-ignores GLOB:CODES`, `--severity CODE=LEVEL`; unknown codes
     are reported here, with the flag that holds them."""
     layer = Layer(select=select, extend_select=extend_select, ignore=ignore, extend_exclude=list(exclude),
-                  respect_gitignore=respect_gitignore)
+                  respect_gitignore=respect_gitignore, force_exclude=force_exclude,
+                  warn_unused_suppressions=warn_unused_suppressions)
     try:
         expand_codes([*(select or []), *extend_select, *ignore])
     except UnknownCodeError as error:
@@ -496,4 +537,6 @@ def describe(settings: Settings) -> Dict[str, Any]:
         "exclude": settings.exclude,
         "severity": settings.severity,
         "respect-gitignore": settings.respect_gitignore,
+        "force-exclude": settings.force_exclude,
+        "warn-unused-suppressions": settings.warn_unused_suppressions,
     }

@@ -69,10 +69,10 @@ class Discovery:
 
 
 def discover_files(paths: Iterable[str], exclude: Sequence[str] = DEFAULT_EXCLUDES, base: Optional[str] = None,
-                   respect_gitignore: bool = False) -> Discovery:
-    """Files named in `paths` are always linted; files found by walking a directory are skipped when
-    they match `exclude` or, with `respect_gitignore`, when git ignores them. Raises PathError for a
-    missing path."""
+                   respect_gitignore: bool = False, force_exclude: bool = False) -> Discovery:
+    """Files named in `paths` are always linted (unless `force_exclude`, when `exclude` applies to
+    them too); files found by walking a directory are skipped when they match `exclude` or, with
+    `respect_gitignore`, when git ignores them. Raises PathError for a missing path."""
     found = Discovery()
     walked: List[str] = []
     named_directories: List[str] = []
@@ -99,6 +99,8 @@ def discover_files(paths: Iterable[str], exclude: Sequence[str] = DEFAULT_EXCLUD
     for given in paths:
         if not os.path.exists(given):
             raise PathError(f"{given}: no such file or directory")
+        if force_exclude and is_excluded(given, exclude, base):
+            continue
         if os.path.isfile(given):
             found.roots.append(os.path.dirname(os.path.abspath(given)))
             add(given, from_walk=False)

@@ -86,11 +86,11 @@ def local_edit(tree: cst.Module, source: str, fix: Fix, span) -> Optional[Dict[s
         if len(nodes) != 2 or not isinstance(fix.old, cst.SimpleStatementLine) or \
                 nodes[1].deep_equals(fix.old.with_changes(leading_lines=())) is False:
             return None
-        inserted = tree.code_for_node(nodes[0].with_changes(leading_lines=())).rstrip("\n")
+        inserted = tree.code_for_node(nodes[0].with_changes(leading_lines=())).rstrip("\r\n")
         indent = source[starts[span[0] - 1]:begin]
         if indent.strip():
             return None
-        content, finish = f"{inserted}\n{indent}", begin
+        content, finish = f"{inserted}{_line_break(source, starts, span[0], tree)}{indent}", begin
         end_line, end_column = span[0], span[1]
     else:
         content = tree.code_for_node(fix.new)
@@ -98,6 +98,15 @@ def local_edit(tree: cst.Module, source: str, fix: Fix, span) -> Optional[Dict[s
     return {"applicability": fix.applicability, "message": fix.description,
             "edits": [{"line": span[0], "column": span[1], "end_line": end_line, "end_column": end_column,
                        "content": content}]}
+
+
+def _line_break(source: str, starts: Sequence[int], line: int, tree: cst.Module) -> str:
+    """The line break that ends line `line` (CRLF and lone CR files keep theirs)."""
+    text = source[starts[line - 1]:starts[line]] if line < len(starts) else ""
+    for ending in ("\r\n", "\r", "\n"):
+        if text.endswith(ending):
+            return ending
+    return tree.default_newline
 
 
 def _line_column(text: str, starts: Sequence[int], offset: int) -> Tuple[int, int]:

@@ -12,8 +12,11 @@ from dllint.findings import Finding
 
 
 def apply_settings(findings: List[Finding], sources: Mapping[str, Optional[str]], settings,
-                   warn_unused: bool = False) -> Tuple[List[Finding], List[Tuple[Finding, str]]]:
-    """(reported findings, silenced findings with the reason)."""
+                   warn_unused: Optional[bool] = None) -> Tuple[List[Finding], List[Tuple[Finding, str]]]:
+    """(reported findings, silenced findings with the reason). Unused suppressions are reported as
+    `warn_unused` says, else as the settings' `warn-unused-suppressions` says."""
+    if warn_unused is None:
+        warn_unused = settings.warn_unused_suppressions
     from dllint.suppressions import apply_per_file_ignores, apply_suppressions
 
     # Per-file ignores first, then comments, so that a comment made redundant by the config shows as unused.

@@ -29,4 +29,6 @@ def invoke(*args, cwd, input=None, env=None):
         runner = CliRunner()
     with _working_directory(cwd):
         result = runner.invoke(main, list(args), input=input, env=env, catch_exceptions=False)
-    return subprocess.CompletedProcess(list(args), result.exit_code, result.stdout, result.stderr)
+    completed = subprocess.CompletedProcess(list(args), result.exit_code, result.stdout, result.stderr)
+    completed.stdout_bytes = result.stdout_bytes  # what was written, byte for byte (fixed source on stdin)
+    return completed

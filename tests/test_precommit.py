@@ -32,6 +32,10 @@ def test_hook_fails_on_a_buggy_file_and_passes_on_a_clean_one(tmp_path):
     project.mkdir()
     (project / "buggy.py").write_text(BUGGY)
     (project / "clean.py").write_text(CLEAN)
+    # pre-commit names every staged file; the hook still honours the configured excludes.
+    (project / "generated").mkdir()
+    (project / "generated" / "exported_train.py").write_text(BUGGY)
+    (project / "pyproject.toml").write_text('[tool.dllint]\nextend-exclude = ["generated"]\n')
     env = {**os.environ, "PRE_COMMIT_HOME": str(tmp_path / "cache"), "GIT_AUTHOR_NAME": "t",
            "GIT_AUTHOR_EMAIL": "t@example.com", "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.com"}
     subprocess.run(["git", "init", "-q"], cwd=project, check=True, env=env)
@@ -50,3 +54,5 @@ def test_hook_fails_on_a_buggy_file_and_passes_on_a_clean_one(tmp_path):
     clean = try_repo("clean.py")
     assert clean.returncode == 0, clean.stdout + clean.stderr
     assert "Passed" in clean.stdout
+    excluded = try_repo("generated/exported_train.py")
+    assert excluded.returncode == 0 and "DL101" not in excluded.stdout, excluded.stdout + excluded.stderr

@@ -29,6 +29,19 @@ class OutputOptions:
     suppressed: Sequence[Tuple[Finding, str]] = ()
     # Every file linted, so that reports such as JUnit can show the clean ones as passing.
     checked_paths: Sequence[str] = ()
+    # Whether --unsafe-fixes is on: which fixes --fix would apply, for the text format's `[*]` marker.
+    unsafe_fixes: bool = False
+
+
+def is_fixable(finding: Finding, unsafe_fixes: bool) -> bool:
+    """Whether --fix (with --unsafe-fixes when `unsafe_fixes`) would fix `finding`."""
+    return bool(finding.fix) and (unsafe_fixes or finding.fix.get("applicability") == "safe")
+
+
+def with_suppressed(findings: Sequence[Finding],
+                    suppressed: Sequence[Tuple[Finding, str]]) -> List[Tuple[Finding, Optional[str]]]:
+    """Reported findings (reason None) and silenced ones (with what silenced them), in one sorted list."""
+    return sorted([*((f, None) for f in findings), *suppressed], key=lambda pair: pair[0])
 
 
 Formatter = Callable[[Sequence[Finding], Sequence[RuleInfo], OutputOptions], str]

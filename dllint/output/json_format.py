@@ -1,6 +1,6 @@
 """A JSON list of finding objects in the same order as the text output; `jsonl` writes one per line.
 
-With --show-suppressed the silenced findings follow, each with a `suppressed_by` field.
+With --show-suppressed the silenced findings are listed among the others, each with a `suppressed_by` field.
 """
 
 from __future__ import annotations
@@ -9,14 +9,12 @@ import json
 from typing import Any, Dict, List, Sequence
 
 from dllint.findings import Finding, RuleInfo
-from dllint.output import OutputOptions
+from dllint.output import OutputOptions, with_suppressed
 
 
 def _objects(findings: Sequence[Finding], options: OutputOptions) -> List[Dict[str, Any]]:
-    objects = [f.to_dict() for f in findings]
-    for finding, reason in options.suppressed:
-        objects.append({**finding.to_dict(), "suppressed_by": reason})
-    return objects
+    return [finding.to_dict() if reason is None else {**finding.to_dict(), "suppressed_by": reason}
+            for finding, reason in with_suppressed(findings, options.suppressed)]
 
 
 def format_findings(findings: Sequence[Finding], rules: Sequence[RuleInfo], options: OutputOptions) -> str:

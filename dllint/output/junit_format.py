@@ -29,7 +29,7 @@ def format_findings(findings: Sequence[Finding], rules: Sequence[RuleInfo], opti
     root = ElementTree.Element("testsuites", name="dllint")
     totals = {"tests": 0, "failures": 0, "skipped": 0}
     for path in sorted(by_path):
-        cases = by_path[path]
+        cases = sorted(by_path[path], key=lambda case: case[0])
         suite = ElementTree.SubElement(root, "testsuite", name=_clean(path))
         counts = {"tests": max(len(cases), 1), "failures": sum(1 for _, r in cases if not r),
                   "skipped": sum(1 for _, r in cases if r)}

@@ -11,7 +11,7 @@ from urllib.parse import quote
 
 from dllint import __version__
 from dllint.findings import Finding, RuleInfo
-from dllint.output import PROJECT_URL, OutputOptions, rule_url
+from dllint.output import PROJECT_URL, OutputOptions, rule_url, with_suppressed
 from dllint.output.locations import fingerprints, repository_path
 from dllint.pages import read_page
 
@@ -58,9 +58,10 @@ def _location(finding: Finding, root: str) -> Dict[str, Any]:
 def format_findings(findings: Sequence[Finding], rules: Sequence[RuleInfo], options: OutputOptions) -> str:
     root = os.path.abspath(options.repository_root or os.getcwd())
     index_of = {info.code: index for index, info in enumerate(rules)}
-    everything: List[Finding] = list(findings) + [finding for finding, _ in options.suppressed]
+    listed = with_suppressed(findings, options.suppressed)
+    everything: List[Finding] = [finding for finding, _ in listed]
     prints = fingerprints(everything, options.sources, root)
-    reasons = [None] * len(findings) + [reason for _, reason in options.suppressed]
+    reasons = [reason for _, reason in listed]
     results = []
     for index, finding in enumerate(everything):
         result: Dict[str, Any] = {

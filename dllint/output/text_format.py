@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import List, Sequence
 
 from dllint.findings import Finding, RuleInfo
-from dllint.output import OutputOptions
+from dllint.output import OutputOptions, is_fixable, with_suppressed
 from dllint.output.locations import source_line
 
 _RESET = "\033[0m"
@@ -19,11 +19,16 @@ def _paint(text: str, style: str, color: bool) -> str:
     return f"{style}{text}{_RESET}" if color else text
 
 
-def _headline(finding: Finding, color: bool) -> str:
+# Marks a finding that --fix would fix, as ruff marks it.
+FIXABLE_MARKER = "[*]"
+
+
+def _headline(finding: Finding, color: bool, fixable: bool = False) -> str:
     where = f"{_paint(finding.path, _BOLD, color)}:{finding.line}:{finding.column}:"
     code = _paint(finding.code, _SEVERITY_COLORS.get(finding.severity, _BOLD), color)
     name = _paint(f"[{finding.name}]", _DIM, color)
-    return f"{where} {code} {name} {finding.message}"
+    marker = f" {FIXABLE_MARKER}" if fixable else ""
+    return f"{where} {code} {name}{marker} {finding.message}"
 
 
 def _excerpt(finding: Finding, options: OutputOptions) -> List[str]:
@@ -44,22 +49,39 @@ def _excerpt(finding: Finding, options: OutputOptions) -> List[str]:
 
 def format_findings(findings: Sequence[Finding], rules: Sequence[RuleInfo], options: OutputOptions) -> str:
     lines: List[str] = []
-    for finding in findings:
-        lines.append(_headline(finding, options.color))
-        if options.show_source:
-            lines.extend(_excerpt(finding, options))
-    for finding, reason in options.suppressed:
-        lines.append(f"{_headline(finding, options.color)} (suppressed by {reason})")
+    for finding, reason in with_suppressed(findings, options.suppressed):
+        if reason is None:
+            lines.append(_headline(finding, options.color, is_fixable(finding, options.unsafe_fixes)))
+        else:
+            lines.append(f"{_headline(finding, options.color)} (suppressed by {reason})")
         if options.show_source:
             lines.extend(_excerpt(finding, options))
     return "".join(line + "\n" for line in lines)
 
 
-def summary_line(problems: int, files_with_problems: int, files_checked: int, suppressed: int = 0) -> str:
+def _files(count: int) -> str:
+    return f"{count} file{'' if count == 1 else 's'}"
+
+
+def summary_line(problems: int, files_with_problems: int, files_checked: int, suppressed: int = 0,
+                 skipped: int = 0) -> str:
+    """The closing line on stderr. `skipped`: files too large to analyse, counted in `files_checked`
+    but never "passed"."""
     silenced = f"; {suppressed} suppressed" if suppressed else ""
-    checked = f"{files_checked} file{'' if files_checked == 1 else 's'} checked"
+    left_out = f"; {_files(skipped)} skipped: too large to analyse" if skipped else ""
+    checked = f"{_files(files_checked - skipped)} checked{left_out}"
     if problems == 0:
-        return f"All checks passed ({checked}{silenced})."
+        lead = "No problems found" if skipped else "All checks passed"
+        return f"{lead} ({checked}{silenced})."
     noun = "problem" if problems == 1 else "problems"
-    files = "file" if files_with_problems == 1 else "files"
-    return f"Found {problems} {noun} in {files_with_problems} {files} ({checked}{silenced})."
+    return f"Found {problems} {noun} in {_files(files_with_problems)} ({checked}{silenced})."
+
+
+def fixable_line(fixable: int, hidden: int, unsafe_fixes: bool) -> str:
+    """`[*] N fixable with --fix` (and how many more --unsafe-fixes would fix), or "" when none."""
+    flag = "--fix --unsafe-fixes" if unsafe_fixes else "--fix"
+    parts = [f"{FIXABLE_MARKER} {fixable} fixable with {flag}"] if fixable else []
+    if hidden:
+        parts.append(f"{hidden} more with --fix --unsafe-fixes" if fixable else
+                     f"{hidden} fixable with --fix --unsafe-fixes")
+    return "; ".join(parts) + "." if parts else ""

@@ -38,8 +38,10 @@ def check(ctx: CheckContext) -> None:
 
 def _insert_zero_grad(step, backwards, loop):
     """Unsafe: clearing at each iteration changes the meaning of deliberate accumulation."""
-    backward = next((b for b in backwards if b.call.scope is step.call.scope and not b.helpers and
-                     loop in b.loops and not step.helpers), None)
+    # The loop must be in the function that steps and calls backward(): then the fix is the same from
+    # every caller's view (a script's main() reaches it through helpers, and its view is reported first).
+    backward = next((b for b in backwards if b.call.scope is step.call.scope and loop.scope is step.call.scope and
+                     any(l is loop for l in loop_chain(b))), None)
     if backward is None:
         return None
     statement = enclosing_statement(backward.call.scope.node, backward.node)
