@@ -1,0 +1,124 @@
+"""DL602: random augmentation in the transform pipeline of validation or test data."""
+
+import re
+
+import libcst as cst
+
+from dllint.context import CheckContext
+from dllint.model.builder import descendants, dotted_name
+from dllint.registry import rule
+
+_RANDOM_TORCHVISION = {"ColorJitter", "AutoAugment", "RandAugment", "TrivialAugmentWide", "AugMix", "ElasticTransform"}
+# albumentations transforms that fire with probability p (0.5 by default) and are not geometry-neutral.
+_RANDOM_ALBUMENTATIONS = {"HorizontalFlip", "VerticalFlip", "Flip", "Transpose", "ShiftScaleRotate", "Rotate", "Affine",
+                          "ColorJitter", "HueSaturationValue", "RGBShift", "GaussNoise", "CoarseDropout", "Blur",
+                          "MotionBlur", "GaussianBlur", "GridDistortion", "ElasticTransform", "OpticalDistortion",
+                          "CLAHE", "ChannelShuffle", "ToGray", "Perspective"}
+_HELD_OUT = {"val", "valid", "validation", "test", "testing", "eval", "evaluation", "evaluate", "inference", "infer",
+             "predict", "prediction", "holdout", "dev"}
+# Names that say the augmentation is wanted: test-time augmentation, views for self-supervision.
+_TTA = {"tta", "views", "crops", "multicrop"}
+_AUGMENTING = {"tta", "aug", "augment", "augmentation", "augmentations", "augs", "views", "crops", "multicrop",
+               "train", "training"}
+
+
+@rule("DL602")
+def check(ctx: CheckContext) -> None:
+    reported = set()
+    for scope in ctx.file.scopes_mentioning(("Compose", "transforms", "albumentations")):
+        for call in scope.calls:
+            name = _random_transform(ctx, scope, call.node)
+            if name is None:
+                continue
+            pipeline = _enclosing_compose(ctx, scope, call.node) or call.node
+            role, where = _held_out_role(ctx, scope, pipeline)
+            if role is None or id(where or call.node) in reported:
+                continue
+            reported.add(id(where or call.node))
+            ctx.report(where or call.node, f"{name} is random augmentation in the pipeline of {role}, so the "
+                                           f"evaluation scores change from run to run and are measured on distorted "
+                                           f"inputs; use the deterministic counterpart (Resize/CenterCrop) there")
+
+
+def _random_transform(ctx: CheckContext, scope, node: cst.Call):
+    qualified = ctx.analysis.qualify(node.func, scope) or ""
+    last = qualified.rsplit(".", 1)[-1]
+    if qualified.startswith("torchvision.transforms"):
+        return last if last.startswith("Random") or last in _RANDOM_TORCHVISION else None
+    if qualified.startswith("albumentations"):
+        probability = next((a.value for a in node.args if a.keyword is not None and a.keyword.value == "p"), None)
+        if isinstance(probability, (cst.Integer, cst.Float)) and float(probability.value) in (0.0, 1.0) and \
+                not last.startswith("Random"):
+            return None  # never applied, or always applied the same way (a deterministic flip)
+        return last if last.startswith("Random") or last in _RANDOM_ALBUMENTATIONS else None
+    return None
+
+
+def _enclosing_compose(ctx: CheckContext, scope, node: cst.Call):
+    for call in scope.calls:
+        if call.method != "Compose" and call.callee_text != "Compose":
+            continue
+        elements = call.node.args[0].value if call.node.args else None
+        if isinstance(elements, (cst.List, cst.Tuple)) and any(e.value is node for e in elements.elements):
+            return call.node
+    return None
+
+
+def _held_out_role(ctx: CheckContext, scope, pipeline: cst.Call):
+    """What held-out data the pipeline is for (`val_transform`, {'test': ...}, CIFAR10(train=False, ...)), or
+    None when it is not known to be evaluation data, or is named as deliberate augmentation."""
+    names = [name for name, definitions in scope.definitions.items()
+             if any(d.value is pipeline for d in definitions)]
+    for name, definitions in scope.definitions.items():
+        for definition in definitions:
+            if isinstance(definition.value, cst.Dict):
+                names += [f"{name}[{e.key.evaluated_value}]" for e in definition.value.elements
+                          if isinstance(e, cst.DictElement) and e.value is pipeline and
+                          isinstance(e.key, cst.SimpleString) and isinstance(e.key.evaluated_value, str)]
+    if any(_used_as_views(scope, n) for n in names):
+        return None, None
+    held_out = [n for n in names if _HELD_OUT & _words(n) and not _AUGMENTING & _words(n)]
+    if held_out:
+        return f"`{held_out[0]}`", None
+    for call in scope.calls:
+        for arg in call.node.args:
+            if isinstance(arg.value, cst.Name) and arg.value.value in names and not _TTA & _words(arg.value.value) \
+                    and _held_out_dataset(scope, call):
+                return f"`{arg.value.value}`, given to the held-out dataset here", arg.value
+    if names:
+        return None, None
+    for call in scope.calls:
+        if any(arg.value is pipeline for arg in call.node.args) and _held_out_dataset(scope, call):
+            return f"the held-out dataset built at {ctx.location(call.node)}", None
+    if not names and any(value is pipeline for _, value in scope.returns) and _HELD_OUT & _words(scope.name) \
+            and not _AUGMENTING & _words(scope.name):
+        return f"`{scope.name}()`", None
+    return None, None
+
+
+def _held_out_dataset(scope, call) -> bool:
+    """CIFAR10(root, train=False, ...), ImageNet(split="val", ...), val_set = ImageFolder(...)."""
+    for arg in call.node.args:
+        keyword = arg.keyword.value if arg.keyword is not None else None
+        if keyword == "train" and isinstance(arg.value, cst.Name) and arg.value.value == "False":
+            return True
+        if keyword == "split" and isinstance(arg.value, cst.SimpleString) and \
+                _HELD_OUT & _words(str(arg.value.evaluated_value)):
+            return True
+    assigned = [name for name, definitions in scope.definitions.items()
+                if any(d.value is call.node for d in definitions)]
+    return any(_HELD_OUT & _words(name) and not _AUGMENTING & _words(name) for name in assigned)
+
+
+def _used_as_views(scope, name: str) -> bool:
+    """Is the pipeline called directly in a loop or a comprehension (several augmented views of one input)?"""
+    direct = [c for c in scope.calls if c.callee_text == name]
+    if any(c.loops for c in direct) or len(direct) > 1:
+        return True
+    comprehensions = [n for n in descendants(scope.node) if isinstance(n, (cst.ListComp, cst.GeneratorExp))] \
+        if direct else []
+    return any(c.node is n for comp in comprehensions for n in descendants(comp) for c in direct)
+
+
+def _words(name: str) -> set:
+    return {w.lower() for w in re.findall(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])", name or "")}
