@@ -121,6 +121,14 @@ class Analysis:
         self._call_index: Dict[int, Dict[int, CallSite]] = {}
         self._instances: Dict[Tuple[int, int, int], List[Instance]] = {}
         self._sources: Dict[Tuple[int, int, int], Optional[Source]] = {}
+        self._memo: Dict[Tuple[str, int], object] = {}
+
+    def memo(self, question: str, subject: object, compute):
+        """A derived fact computed once per analysis: `compute(subject)`, cached by identity."""
+        key = (question, id(subject))
+        if key not in self._memo:
+            self._memo[key] = compute(subject)
+        return self._memo[key]
 
     # -- names and definitions ---------------------------------------------------
     def qualify(self, expr: Optional[cst.CSTNode], scope: Scope) -> Optional[str]:

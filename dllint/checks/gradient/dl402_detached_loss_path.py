@@ -3,7 +3,9 @@
 import libcst as cst
 
 from dllint.context import CheckContext
+from dllint.model import torch_api as api
 from dllint.model.builder import dotted_name
+from dllint.model.trained import is_trainable_leaf, optimized_objects
 from dllint.registry import rule
 
 MESSAGE = ("the model output reaches the backpropagated loss only through an operation that cuts the autograd "
@@ -25,8 +27,12 @@ def check(ctx: CheckContext) -> None:
                     barriers.append((node, node_scope, order))
                 elif isinstance(node, cst.Name):
                     live_names.add(node.value)
+                    if is_trainable_leaf(analysis, node, node_scope, order):
+                        live_models.add(node.value)  # log_alpha = torch.zeros(1, requires_grad=True)
                 elif _is_model_call(analysis, node, node_scope, order):
                     live_models.add(dotted_name(node.func))
+                elif isinstance(node, cst.Attribute) and is_trainable_leaf(analysis, node, node_scope, order):
+                    live_models.add(dotted_name(node))
             for node, node_scope, order in barriers:
                 operand = _operand(analysis, node, node_scope)
                 if not live_models:
@@ -44,8 +50,21 @@ def check(ctx: CheckContext) -> None:
 
 
 def _is_model_call(analysis, node, scope, order) -> bool:
-    return isinstance(node, cst.Call) and not isinstance(node.func, cst.Call) and \
-        analysis.is_model_expr(node.func, scope, order)
+    """`model(x)`, and a model's own method (`netD.adversarial_loss(x)`), whose result may depend on
+    the model's parameters."""
+    if not isinstance(node, cst.Call) or isinstance(node.func, cst.Call):
+        return False
+    if analysis.is_model_expr(node.func, scope, order):
+        return True
+    func = node.func
+    if not isinstance(func, cst.Attribute) or isinstance(func.value, cst.Call) or \
+            func.attr.value in api.GRADIENT_BARRIER_METHODS or analysis.qualify(func, scope) is not None:
+        return False
+    call = analysis.call_site(node, scope)
+    # A method the project defines is followed into its body instead.
+    if call is not None and analysis.project.callee(call) is not None:
+        return False
+    return analysis.is_model_expr(func.value, scope, order) or dotted_name(func.value) in optimized_objects(analysis, scope)
 
 
 def _is_stop_gradient(node) -> bool:
