@@ -8,7 +8,7 @@ import libcst as cst
 
 from dllint.model.builder import dotted_name
 from dllint.model.facts import Loop, Scope
-from dllint.model.torch_api import looks_like_optimizer
+from dllint.model.torch_api import looks_like_model, looks_like_optimizer
 from dllint.model.flow import Event
 
 
@@ -108,9 +108,34 @@ def receiver_at_site(event: Event) -> Optional[str]:
     `head.train()` switches `head`. None (any object) when a deeper helper chain hides it."""
     if not event.helpers:
         return event.receiver
+    if event.receiver and _built_inside(event.helpers[-1], event.receiver):
+        # `model = Model(envs); model.eval()` in an evaluation helper: an object the caller never sees.
+        return f"{event.helpers[-1].name}:{event.receiver}"
     if len(event.helpers) == 1 and isinstance(event.site, cst.Call):
         return argument_for(event.site, event.helpers[0], event.receiver)
     return None
+
+
+def _built_inside(helper: Scope, receiver: str) -> bool:
+    """Is `receiver` a local of `helper` that every assignment builds afresh there: a call that is
+    given no model the helper receives (`Model(envs)`, not `unwrap_model(model)`)?"""
+    root = receiver.split(".", 1)[0]
+    definitions = helper.definitions.get(root)
+    if not definitions or root in helper.params:
+        return False
+    for definition in definitions:
+        value = definition.value
+        if definition.kind != "assign" or definition.unpack_path or not isinstance(value, cst.Call):
+            return False
+        while isinstance(value, cst.Call) and isinstance(value.func, cst.Attribute) and \
+                value.func.attr.value in ("to", "cuda", "cpu", "float", "half", "eval", "train"):
+            value = value.func.value
+        if not isinstance(value, cst.Call) or not isinstance(value.func, cst.Name):
+            return False
+        if any(isinstance(arg.value, cst.Name) and arg.value.value in helper.params and
+               looks_like_model(arg.value.value) for arg in value.args):
+            return False
+    return True
 
 
 def argument_for(call: cst.Call, callee: Scope, name: Optional[str]) -> Optional[str]:

@@ -1,7 +1,7 @@
 """DL302: eval() inside the training loop, and train() never restores training mode."""
 
 from dllint.context import CheckContext
-from dllint.model.loops import in_loop, mode_chosen_by_branch, receiver_at_site, related_receivers
+from dllint.model.loops import in_loop, loop_chain, mode_chosen_by_branch, receiver_at_site, related_receivers
 from dllint.registry import rule
 
 
@@ -19,8 +19,13 @@ def check(ctx: CheckContext) -> None:
             last_eval = evals[-1]
             position = inside.index(last_eval)
             # One iteration later: everything after the eval, then the loop body again from the top.
-            for event in inside[position + 1:] + inside[:position]:
+            following = inside[position + 1:] + inside[:position]
+            if _trains_in_eval_mode_on_purpose(following):
+                continue
+            for index, event in enumerate(following):
                 if event.kind == "train":
+                    break
+                if event.kind == "eval" and _trains_in_eval_mode_on_purpose(following[index + 1:]):
                     break
                 if event.kind == "step":
                     target = last_eval.receiver or "model"
@@ -45,3 +50,22 @@ def _is_trained_model(eval_event, inside) -> bool:
             if target is None and event.helpers or target is not None and related_receivers(receiver, target):
                 return True
     return False
+
+
+def _trains_in_eval_mode_on_purpose(following) -> bool:
+    """Nothing but training runs between an eval() and the next optimizer step: a backward, and every
+    forward with gradients and in the loop that steps (a linear probe keeping its frozen backbone's
+    batch-norm statistics). Evaluation in between (a no-grad forward, or one in another loop) means
+    the eval() was for that evaluation."""
+    step = next((e for e in following if e.kind in ("step", "train")), None)
+    if step is None or step.kind == "train":
+        return False
+    before = following[:following.index(step)]
+    steps_loop = _innermost_loop(step)
+    return any(e.kind == "backward" for e in before) and all(
+        not e.call.no_grad and _innermost_loop(e) is steps_loop for e in before if e.kind == "forward")
+
+
+def _innermost_loop(event):
+    chain = loop_chain(event)
+    return chain[-1] if chain else None
