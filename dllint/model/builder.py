@@ -261,6 +261,7 @@ class _Builder:
         self.visit(node.body)
         self.conditions = outer
         if node.orelse is not None:
+            self.facts.else_tests[id(node.orelse)] = node.test
             self.conditions = outer + (node.orelse,)
             self.visit(node.orelse)
             self.conditions = outer

@@ -210,6 +210,8 @@ class FileFacts:
     foreign_attribute_names: Set[str] = field(default_factory=set)
     # ids of `if`/`else` bodies that end in continue/break/return/raise
     exiting_branches: Set[int] = field(default_factory=set)
+    # id(else branch) -> the test of its `if`: the branch runs when that test is false
+    else_tests: Dict[int, cst.BaseExpression] = field(default_factory=dict)
     # attributes and keywords that look like a misspelt `requires_grad`
     requires_grad_typos: List[Tuple[cst.CSTNode, str, Scope]] = field(default_factory=list)
     # calls by the last name of their callee, built on first use (finding a function's callers)

@@ -38,8 +38,10 @@ def same_target(first: Event, second: Event) -> bool:
     return a == b or a.startswith(b + ".") or b.startswith(a + ".")
 
 
-def mutually_exclusive(first_conditions, second_conditions) -> bool:
-    """Do two places sit in different branches of one `if` (so at most one of them runs)?"""
+def mutually_exclusive(first_conditions, second_conditions, facts=None) -> bool:
+    """Do two places sit in different branches of one `if` (so at most one of them runs)? With the
+    file's facts, also in opposite branches of two `if`s testing the same thing (`if scaler is not
+    None:` ... later `if scaler is None:` or the `else` of a second `if scaler is not None:`)."""
     for condition in first_conditions:
         orelse = getattr(condition, "orelse", None)
         if orelse is not None and any(c is orelse for c in second_conditions):
@@ -48,7 +50,32 @@ def mutually_exclusive(first_conditions, second_conditions) -> bool:
         orelse = getattr(condition, "orelse", None)
         if orelse is not None and any(c is orelse for c in first_conditions):
             return True
+    if facts is not None:
+        first = {_branch_test(c, facts) for c in first_conditions} - {None}
+        second = {_branch_test(c, facts) for c in second_conditions} - {None}
+        return any((text, not holds) in second for text, holds in first)
     return False
+
+
+def _branch_test(branch, facts) -> Optional[Tuple[str, bool]]:
+    """(normalized test text, whether it holds) for an `if` body or an `else` branch."""
+    if isinstance(branch, cst.If):
+        test, holds = branch.test, True
+    elif id(branch) in facts.else_tests:
+        test, holds = facts.else_tests[id(branch)], False
+    else:
+        return None
+    while isinstance(test, cst.UnaryOperation) and isinstance(test.operator, cst.Not):
+        test, holds = test.expression, not holds
+    if isinstance(test, cst.Comparison) and len(test.comparisons) == 1 and \
+            isinstance(test.comparisons[0].operator, (cst.IsNot, cst.NotEqual)):
+        target = test.comparisons[0]
+        operator = cst.Is() if isinstance(target.operator, cst.IsNot) else cst.Equal()
+        test, holds = test.with_changes(comparisons=[target.with_changes(operator=operator)]), not holds
+    return _EMPTY_MODULE.code_for_node(test), holds
+
+
+_EMPTY_MODULE = cst.Module(body=[])
 
 
 def mode_chosen_by_branch(switch: Event, events: Iterable[Event]) -> bool:

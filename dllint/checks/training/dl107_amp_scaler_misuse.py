@@ -23,7 +23,7 @@ def _check_unit(ctx: CheckContext, unit) -> None:
     unit = [e for e in unit if not all(_exclusive(e, b) for b in scaled_backwards)]
     scaled_steps = [e for e in unit if e.kind == "step" and e.detail == "scaler"]
     for event in unit:
-        if event.kind == "step" and event.detail != "scaler":
+        if event.kind == "step" and event.detail != "scaler" and _steps_after(event, scaled_backwards):
             ctx.report(event.node, f"{event.receiver}.step() is called directly after scaler.scale(loss).backward(): "
                                    f"it steps with gradients still multiplied by the loss scale and skips the "
                                    f"inf/NaN check; call scaler.step({event.receiver}) instead",
@@ -47,4 +47,14 @@ def _check_unit(ctx: CheckContext, unit) -> None:
 def _exclusive(first, second) -> bool:
     if first.call.scope is not second.call.scope:
         return False
-    return mutually_exclusive(getattr(first.call, "conditions", ()), getattr(second.call, "conditions", ()))
+    return mutually_exclusive(getattr(first.call, "conditions", ()), getattr(second.call, "conditions", ()),
+                              first.call.scope.file)
+
+
+def _steps_after(step, scaled_backwards) -> bool:
+    """Does this step belong to the training loop of a scaled backward? Two training functions, each
+    with its own loop, run one after the other (even from a loop over settings) share nothing: one's
+    scaler is not the other's."""
+    own_loops = {id(loop) for loop in step.inner_loops}
+    return any(not (own_loops and backward.inner_loops and not own_loops & {id(loop) for loop in backward.inner_loops})
+               for backward in scaled_backwards)
