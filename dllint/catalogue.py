@@ -80,11 +80,18 @@ def content_hash(item: SourceFile) -> str:
     return digest.hexdigest()
 
 
+def _module_name(item: SourceFile, roots: Sequence[str]) -> str:
+    name = module_name_for(item.path, root_for(item.path, roots))
+    # A notebook cannot be imported: a name no import statement can spell keeps `train.ipynb` from
+    # standing in for `train.py` beside it, while its package still resolves relative names.
+    return f"{name}-ipynb" if item.notebook is not None else name
+
+
 def build_catalogue(items: Sequence[SourceFile], roots: Sequence[str]) -> Catalogue:
     """`items` in the order the run reports them (sorted by path)."""
     items = list(items)
     analysed = [n for n, item in enumerate(items) if is_analysed(item)]
-    module_names = {n: module_name_for(items[n].path, root_for(items[n].path, roots)) for n in analysed}
+    module_names = {n: _module_name(items[n], roots) for n in analysed}
     table = ModuleTable([(module_names[n], ModuleEntry(n, items[n].path)) for n in analysed])
     importers: Dict[int, List[int]] = {}
     for n in analysed:

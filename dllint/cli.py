@@ -215,19 +215,39 @@ class _Run:
         from dllint.pipeline import apply_settings
         from dllint.runner import lint_items, usable_cores
 
+        warnings: List[str] = []
         if self.stdin is not None:
             self.items, roots = _stdin_items(*self.stdin)
         else:
-            self.items, roots = _read_files(self.paths, self.settings)
+            self.items, roots, warnings = _read_files(self.paths, self.settings)
         self.result = lint_items(self.items, self.settings.active_codes, roots, jobs=self.jobs or usable_cores(),
                                  cache=self.cache)
+        self.result.notices[:0] = warnings
         self.sources = {item.display_path: item.source for item in self.items}
+        self.notebooks = {item.display_path: item.notebook for item in self.items if item.notebook is not None}
         findings, silenced = apply_settings(self.result.findings, self.sources, self.settings)
         if self.changed_lines is not None:
-            findings = [f for f in findings if self.changed_lines.covers(f)]
-            silenced = [(f, reason) for f, reason in silenced if self.changed_lines.covers(f)]
+            findings = [f for f in findings if self._changed(f)]
+            silenced = [(f, reason) for f, reason in silenced if self._changed(f)]
         self.findings = findings
         self.silenced = silenced if self.show_suppressed else []
+
+    def _changed(self, finding) -> bool:
+        notebook = self.notebooks.get(finding.path)
+        if notebook is not None:
+            # git sees the notebook's JSON lines.
+            import dataclasses
+
+            from dllint.output.locations import file_region
+
+            line, _, end_line, _ = file_region(finding, self.notebooks)
+            finding = dataclasses.replace(finding, line=line, end_line=end_line)
+        return self.changed_lines.covers(finding)
+
+    def file_text(self, path: str) -> str:
+        """What the file at `path` held when linted: a notebook's JSON, else the linted source."""
+        notebook = self.notebooks.get(path)
+        return notebook.raw if notebook is not None else self.sources[path]
 
     def fail_write(self, path: str, message: str) -> None:
         click.echo(f"dllint: error: {path}: {message}", err=True)
@@ -255,11 +275,11 @@ def _print_diff(run: _Run, unsafe_fixes: bool, quiet: bool, exit_zero: bool) -> 
     """--diff: exactly the bytes --fix would write, as a patch; exits."""
     from dllint.rewrite import RewriteError, encode_like, read_if_unchanged, unified_diff
 
-    changed = fixed_sources(run.findings, run.sources, unsafe_fixes)
+    changed = fixed_sources(run.findings, run.sources, unsafe_fixes, run.notebooks)
     shown = 0
     for path, text in sorted(changed.items()):
         try:
-            old = run.stdin[1] if run.stdin is not None else read_if_unchanged(path, run.sources[path])
+            old = run.stdin[1] if run.stdin is not None else read_if_unchanged(path, run.file_text(path))
             new = encode_like(old, text)
         except RewriteError as error:
             run.fail_write(path, str(error))
@@ -280,7 +300,7 @@ def _apply_fixes(run: _Run, unsafe_fixes: bool) -> int:
     fixed_count = 0
     for _ in range(MAX_FIX_ROUNDS):
         changed = fixed_sources([f for f in run.findings if f.path not in run.unwritable], run.sources,
-                                unsafe_fixes)
+                                unsafe_fixes, run.notebooks)
         if not changed:
             break
         written = set()
@@ -289,7 +309,7 @@ def _apply_fixes(run: _Run, unsafe_fixes: bool) -> int:
                 if run.stdin is not None:
                     run.stdin = (run.stdin[0], encode_like(run.stdin[1], text))
                 else:
-                    rewrite_file(path, run.sources[path], text)
+                    rewrite_file(path, run.file_text(path), text)
             except RewriteError as error:
                 run.fail_write(path, str(error))
                 continue
@@ -312,6 +332,11 @@ def _add_noqa(run: _Run, quiet: bool) -> None:
     for path, findings in sorted(by_path.items()):
         source = run.sources.get(path)
         if source is None:
+            continue
+        if path in run.notebooks:
+            click.echo(f"dllint: warning: {path}: --add-noqa does not write into notebooks yet; its "
+                       f"{len(findings)} finding{'s' if len(findings) != 1 else ''} left without a comment",
+                       err=True)
             continue
         text, count, missed = add_suppression_comments(source, findings)
         if missed:
@@ -345,7 +370,8 @@ def _report(run: _Run, output_format: str, statistics: bool, show_source: bool, 
     options = OutputOptions(
         show_source=show_source, color=output_format == "text" and _use_color(color_choice), sources=run.sources,
         repository_root=(repository_root(start) or os.getcwd()) if needs_root else None,
-        suppressed=run.silenced, checked_paths=[item.display_path for item in run.items], unsafe_fixes=unsafe_fixes)
+        suppressed=run.silenced, checked_paths=[item.display_path for item in run.items], unsafe_fixes=unsafe_fixes,
+        notebooks=run.notebooks)
     infos = run.settings.rule_infos([r.info for r in registry.all_rules()])
     if statistics:
         return format_statistics(run.findings, infos, options, output_format)
@@ -391,9 +417,9 @@ def _changed_lines(revision: str, targets: Sequence[str]):
 MAX_FIX_ROUNDS = 5
 
 
-def fixed_sources(findings, sources, unsafe: bool) -> Dict[str, str]:
-    """New text of every file that the applicable fixes change."""
-    from dllint.fixes import SAFE, apply_edits
+def fixed_sources(findings, sources, unsafe: bool, notebooks=None) -> Dict[str, str]:
+    """New text of every file that the applicable fixes change (a notebook's whole JSON)."""
+    from dllint.fixes import SAFE, apply_edits, chosen_edits
 
     by_path: Dict[str, list] = {}
     for finding in findings:
@@ -401,6 +427,12 @@ def fixed_sources(findings, sources, unsafe: bool) -> Dict[str, str]:
             by_path.setdefault(finding.path, []).append(finding.fix)
     changed = {}
     for path, fixes in by_path.items():
+        notebook = (notebooks or {}).get(path)
+        if notebook is not None:
+            text, applied = notebook.apply_edits(chosen_edits(sources[path], fixes))
+            if applied and text != notebook.raw:
+                changed[path] = text
+            continue
         text, applied = apply_edits(sources[path], fixes)
         if applied and text != sources[path]:
             changed[path] = text
@@ -416,7 +448,7 @@ def _read_files(paths: Sequence[str], settings):
                                settings.force_exclude)
     except PathError as error:
         _fail(str(error))
-    return [load_source(path, display_path(path)) for path in found.files], found.roots
+    return [load_source(path, display_path(path)) for path in found.files], found.roots, found.warnings
 
 
 @main.command("config")

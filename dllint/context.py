@@ -61,11 +61,23 @@ class CheckContext:
         return line_of(file or self.file, node)
 
     def location(self, node: cst.CSTNode, file: Optional[FileFacts] = None) -> str:
-        """`line 42` in this file, `models.py:42` in another, for naming related places in messages."""
+        """`line 42` in this file, `models.py:42` in another (`cell 3, line 4` in a notebook), for naming
+        related places in messages."""
         facts = file or self.file
+        line = self.line(node, facts)
+        notebook = self._notebook_of(facts)
+        if notebook is not None:
+            where = notebook.describe_line(line)
+            return where if facts is self.file else f"{os.path.basename(facts.path)} {where}"
         if facts is self.file:
-            return f"line {self.line(node, facts)}"
-        return f"{os.path.basename(facts.path)}:{self.line(node, facts)}"
+            return f"line {line}"
+        return f"{os.path.basename(facts.path)}:{line}"
+
+    def _notebook_of(self, facts: FileFacts):
+        """The notebook `facts` were joined from: its lines are named by cell."""
+        index = getattr(facts, "index", None)
+        items = self.project.catalogue.items
+        return items[index].notebook if index is not None and 0 <= index < len(items) else None
 
     def describe_source(self, source: "Source") -> str:
         """`softmax (line 12)` or `model Net (models.py:42) returns softmax`."""

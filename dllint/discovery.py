@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import fnmatch
 import os
+import stat
 import subprocess
 from dataclasses import dataclass, field
 from typing import Iterable, List, Optional, Sequence, Set, Tuple
@@ -12,6 +13,8 @@ from dllint.config import DEFAULT_EXCLUDES
 
 # Kept for callers that predate configurable excludes.
 SKIPPED_DIRECTORIES = set(DEFAULT_EXCLUDES)
+# What a directory walk lints: Python files and Jupyter notebooks.
+LINTED_SUFFIXES = (".py", ".ipynb")
 
 
 class PathError(Exception):
@@ -66,6 +69,7 @@ class Discovery:
     files: List[str] = field(default_factory=list)
     roots: List[str] = field(default_factory=list)  # directories the files were found under
     git_ignored: int = 0  # files skipped because git ignores them
+    warnings: List[str] = field(default_factory=list)  # directories that could not be read
 
 
 def discover_files(paths: Iterable[str], exclude: Sequence[str] = DEFAULT_EXCLUDES, base: Optional[str] = None,
@@ -96,22 +100,35 @@ def discover_files(paths: Iterable[str], exclude: Sequence[str] = DEFAULT_EXCLUD
             if from_walk:
                 walked.append(found.files[-1])
 
+    def unreadable(error: OSError) -> None:
+        found.warnings.append(f"{error.filename}: cannot read directory ({error.strerror or error}); "
+                              f"its files were not checked")
+
     for given in paths:
-        if not os.path.exists(given):
-            raise PathError(f"{given}: no such file or directory")
+        try:
+            is_directory = stat.S_ISDIR(os.stat(given).st_mode)
+        except (FileNotFoundError, NotADirectoryError):
+            raise PathError(f"{given}: no such file or directory") from None
+        except OSError:
+            # It may exist in a directory we cannot search: reading it reports why it cannot be linted.
+            is_directory = False
+        except ValueError:  # a null byte in the name
+            raise PathError(f"{given}: not a valid path") from None
         if force_exclude and is_excluded(given, exclude, base):
             continue
-        if os.path.isfile(given):
+        if not is_directory:
+            # Files, and anything else named explicitly (a FIFO, a device), which reading reports.
             found.roots.append(os.path.dirname(os.path.abspath(given)))
             add(given, from_walk=False)
             continue
         found.roots.append(os.path.abspath(given))
         named_directories.append(given)
-        for directory, subdirs, names in os.walk(given):
+        for directory, subdirs, names in os.walk(given, onerror=unreadable):
             subdirs[:] = sorted(d for d in subdirs if not excluded(given, os.path.join(directory, d)))
             for name in sorted(names):
                 full = os.path.join(directory, name)
-                if name.endswith(".py") and not excluded(given, full):
+                # Only regular files (and links to them): a FIFO named `x.py` would block the read.
+                if name.endswith(LINTED_SUFFIXES) and os.path.isfile(full) and not excluded(given, full):
                     add(full, from_walk=True)
     if respect_gitignore and walked:
         ignored = git_ignored([*named_directories, *walked])

@@ -23,6 +23,9 @@ TORCH_MARKERS = ("torch", "lightning")
 # Larger files (generated tables, vendored bundles) are skipped with a notice: even a syntax check
 # takes seconds, a full analysis minutes, and nobody writes a training loop that size by hand.
 MAX_ANALYSED_BYTES = 2_000_000
+# A notebook's outputs (plots, tables) can make its file far larger than its code, which is what
+# MAX_ANALYSED_BYTES then limits; this only bounds what is read.
+MAX_NOTEBOOK_BYTES = 100_000_000
 _WORD = re.compile(r"\w+")
 
 
@@ -34,6 +37,8 @@ class SourceFile:
     facts: object = None
     error: Optional[Finding] = None
     too_large: bool = False
+    notebook: object = None  # a dllint.notebook.Notebook: `source` is its joined code cells
+    skipped: Optional[str] = None  # why a readable file is not linted (a notebook in another language)
 
 
 @dataclass
@@ -76,20 +81,80 @@ def _decode(path: str, data: bytes) -> Tuple[Optional[str], Optional[Finding]]:
         return None, _parse_error(path, line, column, f"source is not valid {error.encoding}: {error.reason}")
 
 
+class UnreadableFile(OSError):
+    """A path that is not a regular file (a FIFO, a device): reading it could block or never end."""
+
+
+def read_bounded(path: str, limit: int) -> bytes:
+    """At most `limit` + 1 bytes of a regular file: enough to tell that it is over the limit without
+    reading a runaway file whole. A FIFO or device is refused before anything is read from it."""
+    import stat
+
+    # Non-blocking, so that opening a FIFO cannot wait for a writer; fstat then decides.
+    descriptor = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+    with open(descriptor, "rb", closefd=True) as handle:
+        mode = os.fstat(descriptor).st_mode
+        if not stat.S_ISREG(mode):
+            kind = "a FIFO" if stat.S_ISFIFO(mode) else "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) \
+                else "a socket" if stat.S_ISSOCK(mode) else "not a regular file"
+            raise UnreadableFile(f"not a regular file ({kind})" if kind != "not a regular file" else kind)
+        chunks, size = [], 0
+        while size <= limit:
+            chunk = handle.read(limit + 1 - size)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+        return b"".join(chunks)
+
+
 def load_source(path: str, shown: str, data: Optional[bytes] = None) -> SourceFile:
     """Read and decode one file; a file that cannot be read or parsed becomes a DL000 finding."""
+    from dllint.notebook import is_notebook
+
     item = SourceFile(path, shown)
+    notebook = is_notebook(path)
     if data is None:
         try:
-            with open(path, "rb") as handle:
-                data = handle.read()
+            data = read_bounded(path, MAX_NOTEBOOK_BYTES if notebook else MAX_ANALYSED_BYTES)
+        except UnreadableFile as error:
+            item.error = _parse_error(shown, 1, 1, f"cannot read file: {error}")
+            return item
         except OSError as error:
             item.error = _parse_error(shown, 1, 1, f"cannot read file: {error.strerror or error}")
             return item
-    item.source, item.error = _decode(shown, data)
-    if item.error is not None:
+    if notebook:
+        return _load_notebook(item, data)
+    if len(data) > MAX_ANALYSED_BYTES:
+        item.too_large = True  # never decoded: it is not analysed
         return item
-    item.too_large = len(data) > MAX_ANALYSED_BYTES
+    item.source, item.error = _decode(shown, data)
+    return item
+
+
+def _load_notebook(item: SourceFile, data: bytes) -> SourceFile:
+    from dllint.notebook import NotebookError, is_python, read_notebook
+
+    if len(data) > MAX_NOTEBOOK_BYTES:
+        item.too_large = True
+        return item
+    try:
+        raw = data.decode("utf-8-sig")  # a BOM is kept when fixes are written (rewrite.encode_like)
+    except UnicodeDecodeError as error:
+        line = data.count(b"\n", 0, error.start) + 1
+        column = error.start - (data.rfind(b"\n", 0, error.start) + 1) + 1
+        item.error = _parse_error(item.display_path, line, column, f"notebook is not valid UTF-8: {error.reason}")
+        return item
+    try:
+        notebook = read_notebook(raw)
+    except NotebookError as error:
+        item.error = _parse_error(item.display_path, error.line, error.column, error.message)
+        return item
+    if not is_python(notebook):
+        item.skipped = f"a {notebook.language} notebook, not Python"
+        return item
+    item.notebook, item.source = notebook, notebook.code
+    item.too_large = len(notebook.code.encode("utf-8", "surrogatepass")) > MAX_ANALYSED_BYTES
     return item
 
 
@@ -412,7 +477,8 @@ def unanalysed_findings(item: SourceFile) -> List[Finding]:
 
 def notices_for(items: Sequence[SourceFile]) -> List[str]:
     return [f"{item.display_path} is larger than {MAX_ANALYSED_BYTES // 1_000_000} MB: skipped"
-            for item in items if item.too_large and item.error is None]
+            if item.too_large else f"{item.display_path} is {item.skipped}: skipped"
+            for item in items if (item.too_large or item.skipped) and item.error is None]
 
 
 def merge_findings(catalogue, outcomes: Sequence[FileOutcome]) -> List[Finding]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import bisect
 import re
 from dataclasses import dataclass
-from typing import Dict, Optional, Sequence, Tuple, Union
+from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import libcst as cst
 
@@ -123,6 +123,15 @@ def _offset(lines_start: Sequence[int], line: int, column: int) -> int:
 
 def apply_edits(source: str, fixes: Sequence[Dict[str, object]]) -> Tuple[str, int]:
     """Apply non-overlapping edits (first come, first served); returns the new text and how many applied."""
+    chosen = chosen_edits(source, fixes)
+    for begin, finish, content in reversed(chosen):
+        source = source[:begin] + content + source[finish:]
+    return source, len(chosen)
+
+
+def chosen_edits(source: str, fixes: Sequence[Dict[str, object]]) -> List[Tuple[int, int, str]]:
+    """The fixes' edits as (begin, end, new text) offsets in `source`, sorted, leaving out each edit
+    that overlaps an earlier one (first come, first served)."""
     starts = line_starts(source)
     spans = []
     for fix in fixes:
@@ -135,9 +144,7 @@ def apply_edits(source: str, fixes: Sequence[Dict[str, object]]) -> Tuple[str, i
         if chosen and span[0] < chosen[-1][1] or (chosen and span[0] == chosen[-1][0]):
             continue  # overlaps an earlier edit: left for the next round
         chosen.append(span)
-    for begin, finish, content in reversed(chosen):
-        source = source[:begin] + content + source[finish:]
-    return source, len(chosen)
+    return chosen
 
 
 def with_keyword(call: cst.Call, keyword: str, value: str) -> cst.Call:

@@ -9,11 +9,34 @@ import pytest
 from dllint import registry
 from dllint.engine import lint_paths
 from tests.conftest import FIXTURES
-from tests.expectations import expected_findings, python_files
+from tests.expectations import expected_findings, fixture_text, linted_files, python_files
 
-# A fixture is a single file or a directory (a multi-file package linted as one project).
-FIXTURE_UNITS = sorted(os.path.join(FIXTURES, name) for name in os.listdir(FIXTURES)
-                       if not name.startswith((".", "_")) and (name.endswith(".py") or os.path.isdir(os.path.join(FIXTURES, name))))
+NOTEBOOKS = os.path.join(FIXTURES, "notebooks")
+# A fixture is a single file, a notebook in fixtures/notebooks/, or a directory (a multi-file package
+# linted as one project).
+FIXTURE_UNITS = sorted([os.path.join(FIXTURES, name) for name in os.listdir(FIXTURES)
+                        if not name.startswith((".", "_")) and os.path.join(FIXTURES, name) != NOTEBOOKS and
+                        (name.endswith(".py") or os.path.isdir(os.path.join(FIXTURES, name)))] +
+                       [os.path.join(NOTEBOOKS, name) for name in os.listdir(NOTEBOOKS) if name.endswith(".ipynb")])
+
+
+def _reported(findings):
+    """{(absolute path, line, code)}: in a notebook the line is (cell, line in cell), found from the
+    notebook's own cells."""
+    from dllint.notebook import read_notebook
+
+    notebooks = {}
+    reported = set()
+    for finding in findings:
+        path = os.path.abspath(finding.path)
+        line = finding.line
+        if path.endswith(".ipynb"):
+            if path not in notebooks:
+                with open(path, encoding="utf-8") as handle:
+                    notebooks[path] = read_notebook(handle.read())
+            line = notebooks[path].cell_position(finding.line)
+        reported.add((path, line, finding.code))
+    return reported
 
 
 @pytest.mark.parametrize("unit", FIXTURE_UNITS, ids=lambda p: os.path.basename(p))
@@ -22,12 +45,11 @@ def test_fixture_reports_exactly_its_annotations(unit):
     expected = set().union(*(expected_findings(f) for f in files))
     codes = [r.code for r in registry.all_rules()]
     result = lint_paths([unit], codes)
-    actual = {(os.path.normpath(os.path.abspath(f.path)) if not os.path.isabs(f.path) else f.path, f.line, f.code)
-              for f in result.findings}
+    actual = _reported(result.findings)
     expected = {(os.path.abspath(p), line, code) for p, line, code in expected}
     missing = sorted(expected - actual)
     unexpected = sorted(actual - expected)
-    messages = {(os.path.abspath(f.path), f.line, f.code): f.message for f in result.findings}
+    messages = {next(iter(_reported([f]))): f.message for f in result.findings}
     assert not missing and not unexpected, (
         f"missing: {missing}\nunexpected: " + "\n".join(f"{u} {messages.get(u)}" for u in unexpected))
 
@@ -38,8 +60,7 @@ def test_there_are_enough_fixtures():
 
 def _declared(path, label):
     """Codes listed on the `Buggy:` or `Clean near-miss:` line of a fixture's docstring."""
-    with open(path, encoding="utf-8") as handle:
-        head = handle.read(3000)
+    head = fixture_text(path)[:3000]
     match = re.search(rf"^{label}:(.*)$", head, re.MULTILINE)
     return set(re.findall(r"DL\d{3}", match.group(1))) if match else set()
 
@@ -74,7 +95,7 @@ def test_every_rule_has_three_buggy_and_three_clean_fixtures():
 
 def test_linting_the_whole_fixtures_directory_reports_exactly_every_annotation():
     """The README's first command: packages side by side must not leak facts into each other."""
-    expected = set().union(*(expected_findings(f) for f in python_files(FIXTURES)))
+    expected = set().union(*(expected_findings(f) for f in linted_files(FIXTURES)))
     result = lint_paths([FIXTURES], [r.code for r in registry.all_rules()])
-    actual = {(os.path.abspath(f.path), f.line, f.code) for f in result.findings}
+    actual = _reported(result.findings)
     assert actual == {(os.path.abspath(p), line, code) for p, line, code in expected}

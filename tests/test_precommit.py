@@ -1,5 +1,6 @@
 """The pre-commit hooks, run by real pre-commit against this repository (`pre-commit try-repo`)."""
 
+import json
 import os
 import shutil
 import subprocess
@@ -36,6 +37,11 @@ def test_hook_fails_on_a_buggy_file_and_passes_on_a_clean_one(tmp_path):
     (project / "generated").mkdir()
     (project / "generated" / "exported_train.py").write_text(BUGGY)
     (project / "pyproject.toml").write_text('[tool.dllint]\nextend-exclude = ["generated"]\n')
+    # The hooks take notebooks too (types_or: [python, jupyter]): the same loop in a code cell.
+    notebook = {"cells": [{"cell_type": "code", "execution_count": None, "metadata": {}, "outputs": [],
+                           "source": BUGGY.splitlines(True)}],
+                "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
+    (project / "buggy.ipynb").write_text(json.dumps(notebook, indent=1) + "\n")
     env = {**os.environ, "PRE_COMMIT_HOME": str(tmp_path / "cache"), "GIT_AUTHOR_NAME": "t",
            "GIT_AUTHOR_EMAIL": "t@example.com", "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.com"}
     subprocess.run(["git", "init", "-q"], cwd=project, check=True, env=env)
@@ -51,6 +57,9 @@ def test_hook_fails_on_a_buggy_file_and_passes_on_a_clean_one(tmp_path):
         pytest.skip("pre-commit could not install the hook environment (no network?)")
     assert buggy.returncode == 1, buggy.stdout + buggy.stderr
     assert "buggy.py:8:9: DL101 [missing-zero-grad]" in buggy.stdout
+    in_notebook = try_repo("buggy.ipynb")
+    assert in_notebook.returncode == 1, in_notebook.stdout + in_notebook.stderr
+    assert "buggy.ipynb:cell 1:8:9: DL101 [missing-zero-grad]" in in_notebook.stdout
     clean = try_repo("clean.py")
     assert clean.returncode == 0, clean.stdout + clean.stderr
     assert "Passed" in clean.stdout

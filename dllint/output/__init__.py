@@ -31,6 +31,8 @@ class OutputOptions:
     checked_paths: Sequence[str] = ()
     # Whether --unsafe-fixes is on: which fixes --fix would apply, for the text format's `[*]` marker.
     unsafe_fixes: bool = False
+    # Notebooks by finding path (dllint.notebook.Notebook): their findings are placed in cells.
+    notebooks: Mapping[str, object] = field(default_factory=dict)
 
 
 def is_fixable(finding: Finding, unsafe_fixes: bool) -> bool:

@@ -6,7 +6,7 @@ from typing import Sequence
 
 from dllint.findings import Finding, RuleInfo
 from dllint.output import OutputOptions
-from dllint.output.locations import repository_path
+from dllint.output.locations import file_region, repository_path, shown_position
 
 _COMMANDS = {"error": "error", "warning": "warning", "info": "notice"}
 
@@ -23,13 +23,18 @@ def format_findings(findings: Sequence[Finding], rules: Sequence[RuleInfo], opti
     lines = []
     for finding in findings:
         command = _COMMANDS.get(finding.severity, "error")
+        line, column, end_line, end_column = file_region(finding, options.notebooks)
+        title = f"{finding.code} {finding.name}"
+        if finding.path in options.notebooks:
+            # The annotation sits on the notebook's JSON line; the title says where that is in the cells.
+            title += f" ({shown_position(finding, options.notebooks)})"
         properties = {
             "file": repository_path(finding.path, options.repository_root),
-            "line": finding.line,
-            "col": finding.column,
-            "endLine": finding.end_line,
-            "endColumn": finding.end_column,
-            "title": f"{finding.code} {finding.name}",
+            "line": line,
+            "col": column,
+            "endLine": end_line,
+            "endColumn": end_column,
+            "title": title,
         }
         joined = ",".join(f"{key}={_escape_property(str(value))}" for key, value in properties.items())
         lines.append(f"::{command} {joined}::{_escape_data(finding.message)}\n")

@@ -7,7 +7,7 @@ from typing import Sequence
 
 from dllint.findings import Finding, RuleInfo
 from dllint.output import OutputOptions
-from dllint.output.locations import fingerprints, repository_path
+from dllint.output.locations import file_region, fingerprints, repository_path, shown_position
 
 _SEVERITIES = {"error": "major", "warning": "minor", "info": "info"}
 
@@ -16,16 +16,18 @@ def format_findings(findings: Sequence[Finding], rules: Sequence[RuleInfo], opti
     prints = fingerprints(findings, options.sources, options.repository_root)
     issues = []
     for index, finding in enumerate(findings):
+        line, _, end_line, _ = file_region(finding, options.notebooks)
+        where = f" ({shown_position(finding, options.notebooks)})" if finding.path in options.notebooks else ""
         issues.append({
             "type": "issue",
-            "description": f"{finding.code} [{finding.name}] {finding.message}",
+            "description": f"{finding.code} [{finding.name}] {finding.message}{where}",
             "check_name": finding.code,
             "categories": ["Bug Risk"],
             "fingerprint": prints[index],
             "severity": _SEVERITIES.get(finding.severity, "major"),
             "location": {
                 "path": repository_path(finding.path, options.repository_root),
-                "lines": {"begin": finding.line, "end": finding.end_line},
+                "lines": {"begin": line, "end": end_line},
             },
         })
     return json.dumps(issues, indent=2) + "\n"

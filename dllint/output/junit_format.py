@@ -8,6 +8,7 @@ from typing import Dict, List, Sequence, Tuple
 
 from dllint.findings import Finding, RuleInfo
 from dllint.output import OutputOptions
+from dllint.output.locations import file_region, shown_position
 
 # Characters XML 1.0 cannot carry at all, even escaped.
 _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
@@ -18,6 +19,7 @@ def _clean(text: str) -> str:
 
 
 def format_findings(findings: Sequence[Finding], rules: Sequence[RuleInfo], options: OutputOptions) -> str:
+    notebooks = options.notebooks
     by_path: Dict[str, List[Tuple[Finding, str]]] = {}
     for path in options.checked_paths:
         by_path.setdefault(path, [])
@@ -38,13 +40,13 @@ def format_findings(findings: Sequence[Finding], rules: Sequence[RuleInfo], opti
         for finding, reason in cases:
             case = ElementTree.SubElement(
                 suite, "testcase", classname=_clean(path),
-                name=_clean(f"{finding.code} {finding.name} at {finding.path}:{finding.line}:{finding.column}"),
-                file=_clean(path), line=str(finding.line))
+                name=_clean(f"{finding.code} {finding.name} at {finding.path}:{shown_position(finding, notebooks)}"),
+                file=_clean(path), line=str(file_region(finding, notebooks)[0]))
             if reason:
                 ElementTree.SubElement(case, "skipped", message=_clean(f"suppressed by {reason}"))
             else:
                 failure = ElementTree.SubElement(case, "failure", type=finding.code, message=_clean(finding.message))
-                failure.text = _clean(f"{finding.path}:{finding.line}:{finding.column}: {finding.code} "
+                failure.text = _clean(f"{finding.path}:{shown_position(finding, notebooks)}: {finding.code} "
                                       f"[{finding.name}] {finding.message}")
         for key, value in counts.items():
             suite.set(key, str(value))

@@ -12,7 +12,7 @@ from urllib.parse import quote
 from dllint import __version__
 from dllint.findings import Finding, RuleInfo
 from dllint.output import PROJECT_URL, OutputOptions, rule_url, with_suppressed
-from dllint.output.locations import fingerprints, repository_path
+from dllint.output.locations import file_region, fingerprints, repository_path
 from dllint.pages import read_page
 
 SCHEMA_URI = "https://json.schemastore.org/sarif-2.1.0.json"
@@ -42,17 +42,27 @@ def _rule(info: RuleInfo) -> Dict[str, Any]:
     return descriptor
 
 
-def _location(finding: Finding, root: str) -> Dict[str, Any]:
+def _location(finding: Finding, root: str, notebooks) -> Dict[str, Any]:
     relative = repository_path(finding.path, root)
     if os.path.isabs(relative):
         artifact = {"uri": Path(relative).as_uri()}
     else:
         artifact = {"uri": quote(relative), "uriBaseId": _ROOT_ID}
-    return {"physicalLocation": {
+    line, column, end_line, end_column = file_region(finding, notebooks)
+    location: Dict[str, Any] = {"physicalLocation": {
         "artifactLocation": artifact,
-        "region": {"startLine": finding.line, "startColumn": finding.column,
-                   "endLine": finding.end_line, "endColumn": finding.end_column},
+        "region": {"startLine": line, "startColumn": column, "endLine": end_line, "endColumn": end_column},
     }}
+    notebook = notebooks.get(finding.path)
+    if notebook is not None:
+        # SARIF has no cells: the region is the code's place in the notebook's JSON text, which code
+        # scanning can show; the cell and the line within it are kept as properties.
+        cell, cell_line = notebook.cell_position(finding.line)
+        end_cell, end_cell_line = notebook.cell_position(finding.end_line)
+        location["properties"] = {"cell": cell, "cellLine": cell_line, "cellColumn": finding.column,
+                                  "endCell": end_cell, "endCellLine": end_cell_line,
+                                  "endCellColumn": finding.end_column}
+    return location
 
 
 def format_findings(findings: Sequence[Finding], rules: Sequence[RuleInfo], options: OutputOptions) -> str:
@@ -68,7 +78,7 @@ def format_findings(findings: Sequence[Finding], rules: Sequence[RuleInfo], opti
             "ruleId": finding.code,
             "level": _LEVELS.get(finding.severity, "warning"),
             "message": {"text": finding.message},
-            "locations": [_location(finding, root)],
+            "locations": [_location(finding, root, options.notebooks)],
             "partialFingerprints": {"dllintFingerprint/v1": prints[index]},
         }
         if finding.code in index_of:

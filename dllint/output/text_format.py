@@ -1,4 +1,5 @@
-"""`path:line:col: CODE [name] message`, one line per finding; --show-source adds the line and a caret."""
+"""`path:line:col: CODE [name] message` (`nb.ipynb:cell 3:12:5: ...` in a notebook), one line per finding;
+--show-source adds the line and a caret."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from typing import List, Sequence
 
 from dllint.findings import Finding, RuleInfo
 from dllint.output import OutputOptions, is_fixable, with_suppressed
-from dllint.output.locations import source_line
+from dllint.output.locations import shown_line, shown_position, source_line
 
 _RESET = "\033[0m"
 _BOLD = "\033[1m"
@@ -23,8 +24,9 @@ def _paint(text: str, style: str, color: bool) -> str:
 FIXABLE_MARKER = "[*]"
 
 
-def _headline(finding: Finding, color: bool, fixable: bool = False) -> str:
-    where = f"{_paint(finding.path, _BOLD, color)}:{finding.line}:{finding.column}:"
+def _headline(finding: Finding, options: OutputOptions, fixable: bool = False) -> str:
+    color = options.color
+    where = f"{_paint(finding.path, _BOLD, color)}:{shown_position(finding, options.notebooks)}:"
     code = _paint(finding.code, _SEVERITY_COLORS.get(finding.severity, _BOLD), color)
     name = _paint(f"[{finding.name}]", _DIM, color)
     marker = f" {FIXABLE_MARKER}" if fixable else ""
@@ -41,7 +43,7 @@ def _excerpt(finding: Finding, options: OutputOptions) -> List[str]:
     width = max(min(end, len(text)) - start, 1)
     # Tabs stay tabs in the caret line so that the caret lines up whatever the tab width.
     padding = "".join(ch if ch == "\t" else " " for ch in text[:start])
-    number = str(finding.line)
+    number = str(shown_line(finding, options.notebooks))
     gutter = " " * len(number)
     caret = _paint("^" * width, _CARET_COLOR, options.color)
     return [f"  {number} | {text}", f"  {gutter} | {padding}{caret}"]
@@ -51,9 +53,9 @@ def format_findings(findings: Sequence[Finding], rules: Sequence[RuleInfo], opti
     lines: List[str] = []
     for finding, reason in with_suppressed(findings, options.suppressed):
         if reason is None:
-            lines.append(_headline(finding, options.color, is_fixable(finding, options.unsafe_fixes)))
+            lines.append(_headline(finding, options, is_fixable(finding, options.unsafe_fixes)))
         else:
-            lines.append(f"{_headline(finding, options.color)} (suppressed by {reason})")
+            lines.append(f"{_headline(finding, options)} (suppressed by {reason})")
         if options.show_source:
             lines.extend(_excerpt(finding, options))
     return "".join(line + "\n" for line in lines)
