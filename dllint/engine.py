@@ -175,6 +175,53 @@ def check_syntax(item: SourceFile) -> Optional[ast.Module]:
     return None
 
 
+# Expressions nested deeper than this (7,000 chained `+`, 5,000 chained calls) are reported as DL000
+# up front. Hand-written code stays far below it.
+MAX_NESTING = 1000
+# An expression this short cannot be nested that deep (a level takes at least one character), so
+# only longer ones are walked.
+_SHORT_EXPRESSION = MAX_NESTING
+
+
+def too_deep(tree: ast.AST, source: str) -> Optional[Tuple[int, int]]:
+    """Where an expression nests more than MAX_NESTING levels, or None. Visits statements and only
+    the expressions long enough to be that deep, so it costs little on ordinary files."""
+    from dllint.lines import line_starts
+
+    starts = line_starts(source)
+    statements = [tree]
+    while statements:
+        node = statements.pop()
+        for name, value in ast.iter_fields(node):
+            values = value if isinstance(value, list) else [value]
+            for child in values:
+                if isinstance(child, (ast.stmt, ast.excepthandler, ast.match_case)):
+                    statements.append(child)
+                elif isinstance(child, ast.AST) and hasattr(child, "end_lineno") and \
+                        _length(child, starts) > _SHORT_EXPRESSION and _depth_exceeds(child, MAX_NESTING):
+                    return child.lineno, child.col_offset + 1
+                elif isinstance(child, (ast.arguments, ast.withitem, ast.comprehension)):
+                    statements.append(child)
+    return None
+
+
+def _length(node: ast.AST, starts) -> int:
+    lines = len(starts)
+    begin = starts[min(node.lineno, lines) - 1] + node.col_offset
+    end = starts[min(node.end_lineno, lines) - 1] + node.end_col_offset
+    return end - begin
+
+
+def _depth_exceeds(root: ast.AST, limit: int) -> bool:
+    stack = [(root, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > limit:
+            return True
+        stack.extend((child, depth + 1) for child in ast.iter_child_nodes(node))
+    return False
+
+
 def mentions_torch(source: str) -> bool:
     return any(marker in source for marker in TORCH_MARKERS)
 
@@ -195,6 +242,14 @@ def parse_facts(item: SourceFile, module_name: str, whole: bool = True):
     syntax_tree = check_syntax(item)
     if item.error is not None or item.source is None or item.too_large or not mentions_torch(item.source):
         return None
+    if syntax_tree is not None:
+        deep = too_deep(syntax_tree, item.source)
+        if deep is not None:
+            # libcst and the analysis recurse once per level: such a file would crash them or run
+            # for minutes only to fail; CPython's tree says so at once.
+            item.error = _parse_error(item.display_path, deep[0], deep[1],
+                                      f"file is too deeply nested to analyse (over {MAX_NESTING} levels)")
+            return None
     if syntax_tree is not None and LOAD_IN_PARTS != "never" and (not whole or LOAD_IN_PARTS == "always"):
         from dllint.model.parts import build_in_parts
 
@@ -208,13 +263,36 @@ def parse_facts(item: SourceFile, module_name: str, whole: bool = True):
     try:
         tree = cst.parse_module(item.source)
     except cst.ParserSyntaxError as error:
-        item.error = _parse_error(item.display_path, error.raw_line, error.raw_column + 1,
-                                  f"syntax error: {error.message}")
-        return None
+        facts = _parse_view(item, module_name)
+        if facts is None:
+            item.error = _parse_error(item.display_path, error.raw_line, error.raw_column + 1,
+                                      f"syntax error: {error.message}")
+        return facts
     except (RecursionError, MemoryError):
         item.error = _parse_error(item.display_path, 1, 1, "file is too deeply nested to parse")
         return None
     return build_file_facts(item.display_path, module_name, item.source, tree)
+
+
+def _parse_view(item: SourceFile, module_name: str):
+    """Facts of valid Python that libcst rejects, parsed from an equivalent text (libcst_view.py);
+    None when that does not parse either."""
+    import libcst as cst
+
+    from dllint.libcst_view import libcst_view
+    from dllint.model.builder import build_file_facts
+    from dllint.positions import parsed_from_view
+
+    view = libcst_view(item.source or "")
+    if view is None:
+        return None
+    try:
+        tree = cst.parse_module(view.source)
+    except (cst.ParserSyntaxError, RecursionError, MemoryError):
+        return None
+    facts = build_file_facts(item.display_path, module_name, view.source, tree)
+    parsed_from_view(facts, view.shifts, view.changed_lines)
+    return facts
 
 
 @contextlib.contextmanager
@@ -434,7 +512,7 @@ def _release(holder) -> None:
 
 def _lint_file(project, analysis, index: int, codes: Sequence[str]) -> List[Finding]:
     from dllint.context import CheckContext
-    from dllint.positions import span_of
+    from dllint.positions import rewritten_lines, span_of
 
     facts = project.load(index, whole=True)
     item = project.catalogue.items[index]
@@ -466,9 +544,16 @@ def _lint_file(project, analysis, index: int, codes: Sequence[str]) -> List[Find
         except Exception as error:  # a bug in a fix must not stop the run: the finding stands without it
             findings.append(_internal_error(report.file.path, report.code, error))
             fix = None
+        if fix is not None and _touches(fix, rewritten_lines(report.file)):
+            fix = None  # computed on a rewritten line (libcst_view.py), it would not fit the file
         findings.append(Finding(report.file.path, line, column, end_line, end_column, info.code, info.name,
                                 info.severity, report.message, fix))
     return sorted(set(findings))
+
+
+def _touches(fix, lines) -> bool:
+    return bool(lines) and any(line in lines for edit in fix["edits"]
+                               for line in range(edit["line"], edit["end_line"] + 1))
 
 
 def unanalysed_findings(item: SourceFile) -> List[Finding]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from array import array
-from typing import List
+from typing import List, Optional, Tuple
 
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
 
@@ -25,10 +25,29 @@ def split_lines(source: str) -> List[str]:
     return lines
 
 
+# The last text asked about and its answer: callers ask about one file again and again (every fix
+# of a file, every finding shown with its line), and computing it each time made that quadratic.
+_last_starts: Tuple[Optional[str], "array[int]"] = (None, array("q"))
+_last_lines: Tuple[Optional[str], Tuple[str, ...]] = (None, ())
+
+
 def line_starts(text: str) -> "array[int]":
-    """Where each line of `text` starts, and where the last one ends: 8 bytes a line."""
+    """Where each line of `text` starts, and where the last one ends: 8 bytes a line. Read-only:
+    the same array is returned for the same text."""
+    global _last_starts
+    if _last_starts[0] is text:
+        return _last_starts[1]
     starts = array("q", [0])
     starts.extend(match.end() for match in _LINE_BREAK.finditer(text))
     if starts[-1] != len(text):
         starts.append(len(text))
+    _last_starts = (text, starts)
     return starts
+
+
+def lines_of(text: str) -> Tuple[str, ...]:
+    """split_lines(text), read-only and remembered for the last text asked about."""
+    global _last_lines
+    if _last_lines[0] is not text:
+        _last_lines = (text, tuple(split_lines(text)))
+    return _last_lines[1]

@@ -7,7 +7,7 @@ its skeleton and the function bodies parsed since, each with the line it starts 
 
 from __future__ import annotations
 
-from typing import Dict, List, Tuple
+from typing import Dict, List, Set, Tuple
 
 import libcst as cst
 from libcst.metadata import MetadataWrapper, PositionProvider
@@ -15,6 +15,24 @@ from libcst.metadata import MetadataWrapper, PositionProvider
 from dllint.model.facts import FileFacts
 
 _cache: Dict[int, Tuple[FileFacts, List[Tuple[cst.Module, int, Dict[cst.CSTNode, object]]]]] = {}
+# Files parsed from a rewritten text (dllint/libcst_view.py): (facts, characters removed at the start
+# of each line, lines rewritten).
+_rewritten: Dict[int, Tuple[FileFacts, Dict[int, int], Set[int]]] = {}
+
+
+def parsed_from_view(facts: FileFacts, shifts: Dict[int, int], changed_lines: Set[int]) -> None:
+    """`facts` were parsed from a rewritten text: columns on `shifts`' lines are moved back."""
+    _rewritten[id(facts)] = (facts, shifts, changed_lines)
+
+
+def rewritten_lines(facts: FileFacts) -> Set[int]:
+    entry = _rewritten.get(id(facts))
+    return entry[2] if entry is not None and entry[0] is facts else set()
+
+
+def _shift(facts: FileFacts, line: int) -> int:
+    entry = _rewritten.get(id(facts))
+    return entry[1].get(line, 0) if entry is not None and entry[0] is facts else 0
 
 
 def _trees(facts: FileFacts) -> List[Tuple[cst.Module, int]]:
@@ -47,8 +65,9 @@ def span_of(facts: FileFacts, node: cst.CSTNode) -> Tuple[int, int, int, int]:
     for _, offset, positions in _positions(facts):
         code_range = positions.get(node)
         if code_range is not None:
-            return (code_range.start.line + offset, code_range.start.column + 1,
-                    code_range.end.line + offset, code_range.end.column + 1)
+            line, end_line = code_range.start.line + offset, code_range.end.line + offset
+            return (line, code_range.start.column + 1 + _shift(facts, line),
+                    end_line, code_range.end.column + 1 + _shift(facts, end_line))
     raise KeyError(node)
 
 
@@ -58,3 +77,4 @@ def line_of(facts: FileFacts, node: cst.CSTNode) -> int:
 
 def forget(facts: FileFacts) -> None:
     _cache.pop(id(facts), None)
+    _rewritten.pop(id(facts), None)

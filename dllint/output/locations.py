@@ -7,7 +7,7 @@ import os
 from typing import Any, Dict, Mapping, Optional, Sequence, Tuple
 
 from dllint.findings import Finding
-from dllint.lines import split_lines
+from dllint.lines import lines_of
 
 
 def repository_path(path: str, root: Optional[str]) -> str:
@@ -23,7 +23,7 @@ def source_line(sources: Mapping[str, Optional[str]], finding: Finding) -> Optio
     text = sources.get(finding.path)
     if text is None:
         return None
-    lines = split_lines(text)
+    lines = lines_of(text)
     return lines[finding.line - 1] if 0 < finding.line <= len(lines) else None
 
 
