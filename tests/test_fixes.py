@@ -65,6 +65,15 @@ CASES = {
                 loss.backward()
                 optimizer.step()
         """, "probs = model(x)"),
+    "DL207": ("unsafe", """\
+        def train(model, loader, optimizer):
+            criterion = nn.CrossEntropyLoss()
+            for x, y in loader:
+                optimizer.zero_grad()
+                loss = criterion(torch.sigmoid(model(x)), y)
+                loss.backward()
+                optimizer.step()
+        """, "loss = criterion(model(x), y)"),
     "DL101": ("unsafe", """\
         def train(model, loader, optimizer):
             for x, y in loader:
