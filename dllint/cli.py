@@ -363,6 +363,7 @@ def _report(run: _Run, output_format: str, statistics: bool, show_source: bool, 
             unsafe_fixes: bool, start: str) -> str:
     from dllint import registry
     from dllint.discovery import repository_root
+    from dllint.engine import MAX_ANALYSED_BYTES
     from dllint.output import OutputOptions, get_formatter
     from dllint.output.statistics_format import format_statistics
 
@@ -371,7 +372,9 @@ def _report(run: _Run, output_format: str, statistics: bool, show_source: bool, 
         show_source=show_source, color=output_format == "text" and _use_color(color_choice), sources=run.sources,
         repository_root=(repository_root(start) or os.getcwd()) if needs_root else None,
         suppressed=run.silenced, checked_paths=[item.display_path for item in run.items], unsafe_fixes=unsafe_fixes,
-        notebooks=run.notebooks)
+        notebooks=run.notebooks,
+        skipped=[(item.display_path, f"larger than {MAX_ANALYSED_BYTES // 1_000_000} MB: not analysed")
+                 for item in run.items if item.too_large and item.error is None])
     infos = run.settings.rule_infos([r.info for r in registry.all_rules()])
     if statistics:
         return format_statistics(run.findings, infos, options, output_format)

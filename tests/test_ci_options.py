@@ -10,6 +10,7 @@ import pytest
 
 from tests.conftest import ROOT
 from tests.invoke import invoke
+from tests.test_formats import SARIF_SCHEMA, validate_sarif
 from tests.training_script import TRAIN_SCRIPT, TRAIN_SCRIPT_FINDINGS
 
 
@@ -180,6 +181,17 @@ def test_a_file_skipped_for_its_size_is_never_reported_as_passed(tmp_path):
     assert alone.stderr.splitlines()[-1] == "No problems found (0 files checked; 1 file skipped: too large to analyse)."
     both = invoke("--no-cache", ".", cwd=tmp_path)
     assert "Found 4 problems in 1 file (1 file checked; 1 file skipped: too large to analyse)." in both.stderr
+    # Reports that list files say so too: JUnit as a skipped case, SARIF as a notification.
+    junit = invoke("--format", "junit", "--no-cache", "weights_table.py", cwd=tmp_path).stdout
+    assert '<testsuites name="dllint" tests="1" failures="0" skipped="1" errors="0">' in junit
+    assert '<skipped message="larger than 2 MB: not analysed" />' in junit
+    sarif = json.loads(invoke("--format", "sarif", "--no-cache", "weights_table.py", cwd=tmp_path).stdout)
+    notes = sarif["runs"][0]["invocations"][0]["toolExecutionNotifications"]
+    assert [(n["level"], n["message"]["text"]) for n in notes] == \
+        [("warning", "weights_table.py: larger than 2 MB: not analysed")]
+    assert notes[0]["locations"][0]["physicalLocation"]["artifactLocation"]["uri"] == "weights_table.py"
+    if os.path.isfile(SARIF_SCHEMA):
+        validate_sarif(sarif)
 
 
 def test_suppressed_findings_are_listed_in_order_with_the_rest(tmp_path):

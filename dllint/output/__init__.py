@@ -33,6 +33,8 @@ class OutputOptions:
     unsafe_fixes: bool = False
     # Notebooks by finding path (dllint.notebook.Notebook): their findings are placed in cells.
     notebooks: Mapping[str, object] = field(default_factory=dict)
+    # (path, why) of the files that were not analysed (too large): shown as skipped, never as passed.
+    skipped: Sequence[Tuple[str, str]] = ()
 
 
 def is_fixable(finding: Finding, unsafe_fixes: bool) -> bool:

@@ -27,6 +27,7 @@ def format_findings(findings: Sequence[Finding], rules: Sequence[RuleInfo], opti
         by_path.setdefault(finding.path, []).append((finding, ""))
     for finding, reason in options.suppressed:
         by_path.setdefault(finding.path, []).append((finding, reason))
+    skipped = dict(options.skipped)
 
     root = ElementTree.Element("testsuites", name="dllint")
     totals = {"tests": 0, "failures": 0, "skipped": 0}
@@ -35,7 +36,11 @@ def format_findings(findings: Sequence[Finding], rules: Sequence[RuleInfo], opti
         suite = ElementTree.SubElement(root, "testsuite", name=_clean(path))
         counts = {"tests": max(len(cases), 1), "failures": sum(1 for _, r in cases if not r),
                   "skipped": sum(1 for _, r in cases if r)}
-        if not cases:
+        if not cases and path in skipped:
+            case = ElementTree.SubElement(suite, "testcase", classname=_clean(path), name="dllint", file=_clean(path))
+            ElementTree.SubElement(case, "skipped", message=_clean(skipped[path]))
+            counts["skipped"] = 1
+        elif not cases:
             ElementTree.SubElement(suite, "testcase", classname=_clean(path), name="dllint", file=_clean(path))
         for finding, reason in cases:
             case = ElementTree.SubElement(

@@ -42,15 +42,17 @@ def _rule(info: RuleInfo) -> Dict[str, Any]:
     return descriptor
 
 
-def _location(finding: Finding, root: str, notebooks) -> Dict[str, Any]:
-    relative = repository_path(finding.path, root)
+def _location_of(path: str, root: str) -> Dict[str, Any]:
+    relative = repository_path(path, root)
     if os.path.isabs(relative):
-        artifact = {"uri": Path(relative).as_uri()}
-    else:
-        artifact = {"uri": quote(relative), "uriBaseId": _ROOT_ID}
+        return {"artifactLocation": {"uri": Path(relative).as_uri()}}
+    return {"artifactLocation": {"uri": quote(relative), "uriBaseId": _ROOT_ID}}
+
+
+def _location(finding: Finding, root: str, notebooks) -> Dict[str, Any]:
     line, column, end_line, end_column = file_region(finding, notebooks)
     location: Dict[str, Any] = {"physicalLocation": {
-        "artifactLocation": artifact,
+        **_location_of(finding.path, root),
         "region": {"startLine": line, "startColumn": column, "endLine": end_line, "endColumn": end_column},
     }}
     notebook = notebooks.get(finding.path)
@@ -99,6 +101,14 @@ def format_findings(findings: Sequence[Finding], rules: Sequence[RuleInfo], opti
                 "informationUri": PROJECT_URL,
                 "rules": [_rule(info) for info in rules],
             }},
+            "invocations": [{
+                "executionSuccessful": True,
+                # Files not analysed (too large): a notification each, so that they are not taken as clean.
+                "toolExecutionNotifications": [
+                    {"level": "warning", "message": {"text": f"{path}: {why}"},
+                     "locations": [{"physicalLocation": _location_of(path, root)}]}
+                    for path, why in options.skipped],
+            }],
             "originalUriBaseIds": {_ROOT_ID: {"uri": Path(root).as_uri().rstrip("/") + "/"}},
             "columnKind": "unicodeCodePoints",
             "results": results,
