@@ -49,6 +49,10 @@ class Catalogue:
     modules: ModuleTable
     importers: Dict[int, List[int]]
     content_hashes: List[str] = field(default_factory=list)
+    # What the run lints: the named files, and the project files that import them (directly or not),
+    # whose lint can report into a named file (a training loop that feeds a named model's softmax
+    # output to a loss reports in its own file, a helper it calls in the helper's file).
+    linted: List[int] = field(default_factory=list)
 
     @property
     def index_of(self) -> Dict[str, int]:
@@ -111,4 +115,15 @@ def build_catalogue(items: Sequence[SourceFile], roots: Sequence[str]) -> Catalo
         for target_index in targets:
             importers.setdefault(target_index, []).append(n)
     return Catalogue(items, list(roots), analysed, module_names, table, importers,
-                     [content_hash(item) for item in items])
+                     [content_hash(item) for item in items], _linted(items, analysed, importers))
+
+
+def _linted(items: Sequence[SourceFile], analysed: Sequence[int], importers: Dict[int, List[int]]) -> List[int]:
+    chosen = {n for n in analysed if not items[n].context_only}
+    frontier = list(chosen)
+    while frontier:
+        for importer in importers.get(frontier.pop(), []):
+            if importer not in chosen:
+                chosen.add(importer)
+                frontier.append(importer)
+    return [n for n in analysed if n in chosen]

@@ -217,7 +217,7 @@ class _Run:
 
         warnings: List[str] = []
         if self.stdin is not None:
-            self.items, roots = _stdin_items(*self.stdin)
+            self.items, roots = _stdin_items(*self.stdin, self.settings)
         else:
             self.items, roots, warnings = _read_files(self.paths, self.settings)
         self.result = lint_items(self.items, self.settings.active_codes, roots, jobs=self.jobs or usable_cores(),
@@ -255,13 +255,18 @@ class _Run:
         self.unwritable.add(path)
 
 
-def _stdin_items(stdin_filename: Optional[str], data: bytes):
-    """The buffer on stdin as one loaded file, named after --stdin-filename (else `-`)."""
+def _stdin_items(stdin_filename: Optional[str], data: bytes, settings):
+    """The buffer on stdin as one loaded file, named after --stdin-filename (else `-`), in the
+    company of the rest of its project."""
     from dllint.engine import display_path, load_source
+    from dllint.project_context import with_project
 
     name = stdin_filename or "-"
-    return [load_source(name, display_path(name) if stdin_filename else name, data)], \
-        [os.path.dirname(os.path.abspath(name))]
+    buffer = load_source(name, display_path(name) if stdin_filename else name, data)
+    if not stdin_filename:
+        return [buffer], [os.getcwd()]
+    return with_project([buffer], [name], settings.config_path, settings.exclude, settings.base_directory,
+                        settings.respect_gitignore)
 
 
 def _write_bytes(data: bytes) -> None:
@@ -371,10 +376,10 @@ def _report(run: _Run, output_format: str, statistics: bool, show_source: bool, 
     options = OutputOptions(
         show_source=show_source, color=output_format == "text" and _use_color(color_choice), sources=run.sources,
         repository_root=(repository_root(start) or os.getcwd()) if needs_root else None,
-        suppressed=run.silenced, checked_paths=[item.display_path for item in run.items], unsafe_fixes=unsafe_fixes,
-        notebooks=run.notebooks,
+        suppressed=run.silenced, checked_paths=[item.display_path for item in run.items if not item.context_only],
+        unsafe_fixes=unsafe_fixes, notebooks=run.notebooks,
         skipped=[(item.display_path, f"larger than {MAX_ANALYSED_BYTES // 1_000_000} MB: not analysed")
-                 for item in run.items if item.too_large and item.error is None])
+                 for item in run.items if item.too_large and item.error is None and not item.context_only])
     infos = run.settings.rule_infos([r.info for r in registry.all_rules()])
     if statistics:
         return format_statistics(run.findings, infos, options, output_format)
@@ -395,7 +400,7 @@ def _print_summary(run: _Run, unsafe_fixes: bool, fixed: bool) -> None:
     from dllint.output import is_fixable
     from dllint.output.text_format import fixable_line, summary_line
 
-    skipped = sum(1 for item in run.items if item.too_large and item.error is None)
+    skipped = sum(1 for item in run.items if item.too_large and item.error is None and not item.context_only)
     files_with_findings = len({f.path for f in run.findings})
     click.echo(summary_line(len(run.findings), files_with_findings, run.result.files_checked, len(run.silenced),
                             skipped), err=True)
@@ -445,13 +450,17 @@ def fixed_sources(findings, sources, unsafe: bool, notebooks=None) -> Dict[str, 
 def _read_files(paths: Sequence[str], settings):
     from dllint.discovery import PathError, discover_files
     from dllint.engine import display_path, load_source
+    from dllint.project_context import with_project
 
     try:
         found = discover_files(paths, settings.exclude, settings.base_directory, settings.respect_gitignore,
                                settings.force_exclude)
     except PathError as error:
         _fail(str(error))
-    return [load_source(path, display_path(path)) for path in found.files], found.roots, found.warnings
+    items = [load_source(path, display_path(path)) for path in found.files]
+    items, roots = with_project(items, paths, settings.config_path, settings.exclude, settings.base_directory,
+                                settings.respect_gitignore)
+    return items, roots, found.warnings
 
 
 @main.command("config")

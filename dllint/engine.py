@@ -39,6 +39,9 @@ class SourceFile:
     too_large: bool = False
     notebook: object = None  # a dllint.notebook.Notebook: `source` is its joined code cells
     skipped: Optional[str] = None  # why a readable file is not linted (a notebook in another language)
+    # A file of the project that the run did not name: consulted (its classes, helpers, callers) and
+    # linted when its lint can report into a named file, but never reported on itself.
+    context_only: bool = False
 
 
 @dataclass
@@ -461,9 +464,9 @@ CHUNK_FILES = 40
 
 
 def chunks(catalogue) -> List[List[int]]:
-    """Consecutive analysed files by path, so that a package's modules, which consult each other,
+    """Consecutive linted files by path, so that a package's modules, which consult each other,
     share a chunk."""
-    analysed = catalogue.analysed
+    analysed = catalogue.linted
     return [analysed[start:start + CHUNK_FILES] for start in range(0, len(analysed), CHUNK_FILES)]
 
 
@@ -557,13 +560,25 @@ def _touches(fix, lines) -> bool:
 
 
 def unanalysed_findings(item: SourceFile) -> List[Finding]:
-    return [item.error] if item.error is not None else []
+    return [item.error] if item.error is not None and not item.context_only else []
 
 
 def notices_for(items: Sequence[SourceFile]) -> List[str]:
     return [f"{item.display_path} is larger than {MAX_ANALYSED_BYTES // 1_000_000} MB: skipped"
             if item.too_large else f"{item.display_path} is {item.skipped}: skipped"
-            for item in items if (item.too_large or item.skipped) and item.error is None]
+            for item in items if (item.too_large or item.skipped) and item.error is None and not item.context_only]
+
+
+def named_count(items: Sequence[SourceFile]) -> int:
+    """Files the run named (the rest of the project is only consulted)."""
+    return sum(1 for item in items if not item.context_only)
+
+
+def reported_findings(items: Sequence[SourceFile], findings: Iterable[Finding]) -> List[Finding]:
+    """The findings that lie in the files the run named, sorted: a lint of a named file's importer
+    runs only for what it reports into the named file."""
+    named = {item.display_path for item in items if not item.context_only}
+    return sorted({finding for finding in findings if finding.path in named})
 
 
 def merge_findings(catalogue, outcomes: Sequence[FileOutcome]) -> List[Finding]:
@@ -586,15 +601,15 @@ def lint_sources(items: Sequence[SourceFile], codes: Sequence[str], roots: Seque
 
     ordered = sorted(items, key=lambda i: i.path)
     catalogue = build_catalogue(ordered, roots)
-    store = FactsStore(catalogue, own=catalogue.analysed)
+    store = FactsStore(catalogue, own=catalogue.linted)
     analysed = set(catalogue.analysed)
     with without_cyclic_gc():
         outcomes = [outcome for chunk in chunks(catalogue) for outcome in lint_chunk(catalogue, store, chunk, codes)]
     findings = merge_findings(catalogue, outcomes)
     findings.extend(f for n, item in enumerate(ordered) if n not in analysed for f in unanalysed_findings(item))
     store.clear()
-    return LintResult(sorted(set(findings)), files_checked=len(items), notices=notices_for(ordered),
-                      files_analysed=len(outcomes))
+    return LintResult(reported_findings(ordered, findings), files_checked=named_count(ordered),
+                      notices=notices_for(ordered), files_analysed=len(outcomes))
 
 
 def _edit(facts, fix):
@@ -649,9 +664,12 @@ def _internal_error(path: str, code: str, error: BaseException) -> Finding:
 
 def lint_paths(paths: Iterable[str], codes: Sequence[str], exclude: Sequence[str] = (), jobs: int = 1) -> LintResult:
     """Lint files and directories exactly as the command line does (without config or cache)."""
-    from dllint.discovery import discover
+    from dllint.discovery import DEFAULT_EXCLUDES, discover
+    from dllint.project_context import with_project
     from dllint.runner import lint_items
 
-    files, roots = discover(paths, exclude)
+    paths = list(paths)
+    files, _ = discover(paths, exclude)
     items = [load_source(path, display_path(path)) for path in files]
+    items, roots = with_project(items, paths, exclude=(*DEFAULT_EXCLUDES, *exclude))
     return lint_items(items, codes, roots, jobs=jobs)

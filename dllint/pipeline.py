@@ -31,16 +31,20 @@ def apply_settings(findings: List[Finding], sources: Mapping[str, Optional[str]]
     return reported, silenced
 
 
-def lint_buffer(path: str, text: str, settings=None) -> List[Finding]:
-    """Lint an editor buffer under its file name, with the settings that apply to that file."""
+def lint_buffer(path: str, text: str, settings=None, buffers: Optional[Mapping[str, str]] = None) -> List[Finding]:
+    """Lint an editor buffer under its file name, with the settings that apply to that file, in the
+    company of its project (where `buffers`, other unsaved documents by absolute path, override disk)."""
     from dllint.config import command_line_layer, load_settings
     from dllint.engine import display_path, load_source
+    from dllint.project_context import with_project
     from dllint.runner import lint_items
 
     if settings is None:
         settings = load_settings([path], command_line_layer(None, [], [], [], [], [], None))
     shown = display_path(path)
     item = load_source(path, shown, text.encode("utf-8"))
-    result = lint_items([item], settings.active_codes, [os.path.dirname(os.path.abspath(path))])
+    items, roots = with_project([item], [path], settings.config_path, settings.exclude, settings.base_directory,
+                                settings.respect_gitignore, buffers)
+    result = lint_items(items, settings.active_codes, roots)
     reported, _ = apply_settings(result.findings, {shown: item.source}, settings)
     return reported

@@ -8,7 +8,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 from dllint.cache import ResultCache, file_key, run_key
 from dllint.engine import FactsStore, FileOutcome, LintResult, SourceFile, chunks, lint_chunk, merge_findings, \
-    notices_for, unanalysed_findings, without_cyclic_gc
+    named_count, notices_for, reported_findings, unanalysed_findings, without_cyclic_gc
 
 # Below this many files a worker process costs more than it saves.
 _PARALLEL_THRESHOLD = 8
@@ -32,7 +32,7 @@ def lint_items(items: Sequence[SourceFile], codes: Sequence[str], roots: Sequenc
     if cache is not None:
         cached_run = cache.get(whole_run)
         if cached_run is not None:
-            return LintResult(cached_run["findings"], files_checked=len(items), notices=cached_run["notices"])
+            return LintResult(cached_run["findings"], files_checked=named_count(items), notices=cached_run["notices"])
     catalogue = build_catalogue(ordered, roots)
     layout = catalogue.layout_key()
     outcomes: Dict[int, FileOutcome] = {}
@@ -53,14 +53,15 @@ def lint_items(items: Sequence[SourceFile], codes: Sequence[str], roots: Sequenc
         outcomes[outcome.index] = outcome
         if cache is not None:
             cache.put_file(file_key(catalogue, outcome.index, codes, layout), catalogue, outcome)
-    findings = merge_findings(catalogue, [outcomes[n] for n in catalogue.analysed])
+    findings = merge_findings(catalogue, [outcomes[n] for n in catalogue.linted])
     analysed = set(catalogue.analysed)
     findings.extend(f for n, item in enumerate(ordered) if n not in analysed for f in unanalysed_findings(item))
-    findings = sorted(set(findings))
+    findings = reported_findings(ordered, findings)
     notices = notices_for(ordered)
     if cache is not None:
         cache.put(whole_run, findings, notices)
-    return LintResult(findings, files_checked=len(items), notices=notices, files_analysed=sum(map(len, pending)))
+    return LintResult(findings, files_checked=named_count(ordered), notices=notices,
+                      files_analysed=sum(map(len, pending)))
 
 
 def _lint_pending(catalogue, pending: List[List[int]], codes: List[str], jobs: int) -> List[FileOutcome]:

@@ -63,8 +63,10 @@ def lint_document(ls: DllintServer, uri: str) -> None:
 
     document = ls.workspace.get_text_document(uri)
     path = _path(uri)
+    # Every open document stands for its file on disk, saved or not.
+    buffers = {os.path.abspath(_path(u)): d.source for u, d in ls.workspace.text_documents.items() if u != uri}
     try:
-        findings = lint_buffer(path, document.source, _settings_for(ls, path))
+        findings = lint_buffer(path, document.source, _settings_for(ls, path), buffers)
     except ConfigError as error:
         ls.window_show_message(types.ShowMessageParams(type=types.MessageType.Error, message=str(error)))
         findings = []
@@ -74,14 +76,23 @@ def lint_document(ls: DllintServer, uri: str) -> None:
         uri=uri, version=document.version, diagnostics=[diagnostic(f) for f in findings]))
 
 
+def lint_with_dependents(ls: DllintServer, uri: str) -> None:
+    """Lint a document, then the other open documents: a change to one file (a model's forward)
+    can change another's findings (the training loop that calls it)."""
+    lint_document(ls, uri)
+    for other in list(ls.findings):
+        if other != uri and other in ls.workspace.text_documents:
+            lint_document(ls, other)
+
+
 @server.feature(types.TEXT_DOCUMENT_DID_OPEN)
 def did_open(ls: DllintServer, params: types.DidOpenTextDocumentParams) -> None:
-    lint_document(ls, params.text_document.uri)
+    lint_with_dependents(ls, params.text_document.uri)
 
 
 @server.feature(types.TEXT_DOCUMENT_DID_SAVE)
 def did_save(ls: DllintServer, params: types.DidSaveTextDocumentParams) -> None:
-    lint_document(ls, params.text_document.uri)
+    lint_with_dependents(ls, params.text_document.uri)
 
 
 @server.feature(types.TEXT_DOCUMENT_DID_CHANGE)
@@ -91,7 +102,7 @@ async def did_change(ls: DllintServer, params: types.DidChangeTextDocumentParams
     ls.versions[uri] = version
     await asyncio.sleep(DEBOUNCE_SECONDS)
     if ls.versions.get(uri) == version:  # only the latest edit in a burst is linted
-        lint_document(ls, uri)
+        lint_with_dependents(ls, uri)
 
 
 @server.feature(types.TEXT_DOCUMENT_DID_CLOSE)

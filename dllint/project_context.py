@@ -1,0 +1,127 @@
+"""The project a linted file belongs to: its root, its files, and each file's import root.
+
+A file's findings must not depend on which other files a run happened to name: an editor names one
+buffer, pre-commit the changed files, CI the whole tree. So every entry point lints the named files
+in the company of their whole project. The other files are read (cheap) but parsed only when a query
+follows an import to them, linted only when they import a named file (their lint can report into
+it), and never reported on.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import List, Mapping, Optional, Sequence, Tuple
+
+from dllint.engine import SourceFile, display_path, load_source
+
+# A project root this large is most likely a home or system folder that happens to hold a script:
+# reading all of it would cost more than the cross-file facts are worth.
+MAX_PROJECT_FILES = 5000
+
+
+def is_package(directory: str) -> bool:
+    return os.path.isfile(os.path.join(directory, "__init__.py"))
+
+
+def import_root(path: str) -> str:
+    """The folder Python would put on sys.path to import `path`: the nearest folder above it that
+    is not a package. Module names are relative to it whichever paths a run names."""
+    directory = os.path.dirname(os.path.abspath(path))
+    while is_package(directory):
+        parent = os.path.dirname(directory)
+        if parent == directory:
+            break
+        directory = parent
+    return directory
+
+
+# Files that mark the top of a project when no configuration file names it.
+PROJECT_MARKERS = ("pyproject.toml", "setup.py", "setup.cfg", ".git")
+
+
+def project_root(paths: Sequence[str], config_path: Optional[str] = None) -> str:
+    """The configuration file's folder; else the nearest folder at or above the linted paths that
+    holds a project marker (pyproject.toml, setup.py, setup.cfg, .git); else the nearest folder at
+    or above them that is not a package. Module names are relative to it, as in a run over it."""
+    from dllint.config import search_start
+
+    if config_path is not None:
+        return os.path.dirname(os.path.abspath(config_path))
+    start = search_start(paths)
+    while not os.path.isdir(start) and os.path.dirname(start) != start:
+        start = os.path.dirname(start)  # a buffer's folder need not exist yet
+    directory = start
+    while True:
+        if any(os.path.exists(os.path.join(directory, marker)) for marker in PROJECT_MARKERS):
+            return directory
+        parent = os.path.dirname(directory)
+        if parent == directory:
+            break
+        directory = parent
+    while is_package(start):
+        parent = os.path.dirname(start)
+        if parent == start:
+            break
+        start = parent
+    return start
+
+
+def with_project(items: List[SourceFile], paths: Sequence[str], config_path: Optional[str] = None,
+                 exclude: Sequence[str] = (), base: Optional[str] = None,
+                 respect_gitignore: bool = False,
+                 buffers: Optional[Mapping[str, str]] = None) -> Tuple[List[SourceFile], List[str]]:
+    """The named `items` plus the other files of their project (marked `context_only`), and the
+    roots that name every file's module. An item read from a buffer stands for its file on disk, and
+    so does each of `buffers` (absolute path -> unsaved text, e.g. an editor's other open documents)."""
+    from dllint.discovery import DEFAULT_EXCLUDES, discover_files
+
+    named = [p for p in paths if p != "-"]
+    context: List[SourceFile] = []
+    roots = set()
+    if named:
+        root = project_root(named, config_path)
+        roots.add(root)
+        found = discover_files([root], exclude or DEFAULT_EXCLUDES, base, respect_gitignore)
+        if len(found.files) <= MAX_PROJECT_FILES:
+            # The walk already resolved its own symlinks; the named files may be spelt differently.
+            have = {os.path.realpath(item.path) for item in items} | {os.path.abspath(item.path) for item in items}
+            for path in found.files:
+                if os.path.abspath(path) not in have and os.path.realpath(path) not in have:
+                    text = buffers.get(os.path.abspath(path)) if buffers else None
+                    item = load_source(path, display_path(path), None if text is None else text.encode("utf-8"))
+                    item.context_only = True
+                    context.append(item)
+    everything = [*items, *context]
+    if named:
+        roots.update(_nested_projects(root, everything))
+    # A named file outside the project root (a second project on the same command line) is named
+    # from its own import root.
+    roots.update(import_root(item.path) for item in items
+                 if item.path != "-" and not any(_is_under(item.path, r) for r in roots))
+    return everything, sorted(roots)
+
+
+def _nested_projects(root: str, items: Sequence[SourceFile]) -> List[str]:
+    """Folders below `root` with a project file of their own (an example or a vendored project):
+    their files are named from there, in every run, whichever folder the run starts from."""
+    marked: dict = {}
+
+    def is_marked(directory: str) -> bool:
+        if directory not in marked:
+            marked[directory] = any(os.path.isfile(os.path.join(directory, marker))
+                                    for marker in PROJECT_MARKERS if marker != ".git")
+        return marked[directory]
+
+    nested = set()
+    for item in items:
+        directory = os.path.dirname(os.path.abspath(item.path))
+        while _is_under(directory, root):
+            if is_marked(directory):
+                nested.add(directory)
+                break
+            directory = os.path.dirname(directory)
+    return sorted(nested)
+
+
+def _is_under(path: str, directory: str) -> bool:
+    return os.path.abspath(path).startswith(directory.rstrip(os.sep) + os.sep)
