@@ -19,6 +19,32 @@ def train(model, loader, optimizer):
         loss.backward()
         optimizer.step()
 """
+SOFTMAX_MODEL = """import torch.nn as nn
+import torch.nn.functional as F
+
+
+class Classifier(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(784, 10)
+
+    def forward(self, x):
+        return F.softmax(self.fc(x.flatten(1)), dim=1)
+"""
+TRAIN_WITH_MODEL = """import torch
+
+from models import Classifier
+
+
+def train(loader):
+    model = Classifier()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    criterion = torch.nn.CrossEntropyLoss()
+    for x, y in loader:
+        optimizer.zero_grad()
+        criterion(model(x), y).backward()
+        optimizer.step()
+"""
 CLEAN = BUGGY.replace("    for x, y in loader:\n", "    for x, y in loader:\n        optimizer.zero_grad()\n")
 
 
@@ -42,13 +68,19 @@ def test_hook_fails_on_a_buggy_file_and_passes_on_a_clean_one(tmp_path):
                            "source": BUGGY.splitlines(True)}],
                 "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
     (project / "buggy.ipynb").write_text(json.dumps(notebook, indent=1) + "\n")
+    # A model in one file, 21 training scripts that feed its softmax output to CrossEntropyLoss: the bug
+    # shows only with the model file's facts, which pre-commit does not name, and pre-commit splits the
+    # 21 scripts between processes.
+    (project / "models.py").write_text(SOFTMAX_MODEL)
+    for number in range(21):
+        (project / f"train_{number:02d}.py").write_text(TRAIN_WITH_MODEL)
     env = {**os.environ, "PRE_COMMIT_HOME": str(tmp_path / "cache"), "GIT_AUTHOR_NAME": "t",
            "GIT_AUTHOR_EMAIL": "t@example.com", "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.com"}
     subprocess.run(["git", "init", "-q"], cwd=project, check=True, env=env)
     subprocess.run(["git", "add", "."], cwd=project, check=True, env=env)
 
-    def try_repo(name):
-        return subprocess.run([_pre_commit(), "try-repo", ROOT, "dllint", "--files", name], cwd=project,
+    def try_repo(*names):
+        return subprocess.run([_pre_commit(), "try-repo", ROOT, "dllint", "--files", *names], cwd=project,
                               capture_output=True, text=True, env=env, timeout=600)
 
     buggy = try_repo("buggy.py")
@@ -65,3 +97,6 @@ def test_hook_fails_on_a_buggy_file_and_passes_on_a_clean_one(tmp_path):
     assert "Passed" in clean.stdout
     excluded = try_repo("generated/exported_train.py")
     assert excluded.returncode == 0 and "DL101" not in excluded.stdout, excluded.stdout + excluded.stderr
+    scripts = try_repo(*(f"train_{number:02d}.py" for number in range(21)))
+    reported = sorted(line.split(":")[0] for line in scripts.stdout.splitlines() if ": DL201 " in line)
+    assert reported == [f"train_{number:02d}.py" for number in range(21)], scripts.stdout + scripts.stderr
