@@ -28,20 +28,20 @@ def build_fingerprint() -> str:
     development install never reads results computed by older code."""
     if not _BUILD:
         package = os.path.dirname(os.path.abspath(__file__))
-        digest = hashlib.sha256(__version__.encode())
+        digest = hashlib.sha256(__version__.encode("utf-8", "surrogateescape"))
         for directory, subdirs, names in os.walk(package):
             subdirs.sort()
             for name in sorted(names):
                 if name.endswith(".py"):
                     stat = os.stat(os.path.join(directory, name))
-                    digest.update(f"{directory}/{name}:{stat.st_size}:{stat.st_mtime_ns}".encode())
+                    digest.update(f"{directory}/{name}:{stat.st_size}:{stat.st_mtime_ns}".encode("utf-8", "surrogateescape"))
         _BUILD.append(digest.hexdigest())
     return _BUILD[0]
 
 
 def _base_digest(codes: Sequence[str]):
-    digest = hashlib.sha256(f"dllint {build_fingerprint()} format {_FORMAT}\n".encode())
-    digest.update((",".join(sorted(codes)) + "\n").encode())
+    digest = hashlib.sha256(f"dllint {build_fingerprint()} format {_FORMAT}\n".encode("utf-8", "surrogateescape"))
+    digest.update((",".join(sorted(codes)) + "\n").encode("utf-8", "surrogateescape"))
     return digest
 
 
@@ -51,7 +51,7 @@ def run_key(items, codes: Sequence[str]) -> str:
 
     digest = _base_digest(["run", *codes])
     for item in items:
-        digest.update(f"{item.path}\0{item.display_path}\0{content_hash(item)}\n".encode())
+        digest.update(f"{item.path}\0{item.display_path}\0{content_hash(item)}\n".encode("utf-8", "surrogateescape"))
     return digest.hexdigest()
 
 
@@ -60,7 +60,7 @@ def file_key(catalogue, index: int, codes: Sequence[str], layout: str) -> str:
     The other files it consulted are recorded in the entry and checked when it is read."""
     item = catalogue.items[index]
     digest = _base_digest(codes)
-    digest.update(f"{layout}\n{item.path}\0{item.display_path}\0{catalogue.content_hashes[index]}".encode())
+    digest.update(f"{layout}\n{item.path}\0{item.display_path}\0{catalogue.content_hashes[index]}".encode("utf-8", "surrogateescape"))
     return digest.hexdigest()
 
 

@@ -65,13 +65,13 @@ class Catalogue:
 
     def layout_key(self) -> str:
         """Which files take part and under which module names: module resolution depends on it."""
-        digest = hashlib.sha256("\0".join(self.roots).encode())
+        digest = hashlib.sha256("\0".join(self.roots).encode("utf-8", "surrogateescape"))
         for index in self.analysed:
-            digest.update(f"{self.items[index].path}\0{self.module_names[index]}\n".encode())
+            digest.update(f"{self.items[index].path}\0{self.module_names[index]}\n".encode("utf-8", "surrogateescape"))
         return digest.hexdigest()
 
     def importers_key(self, index: int) -> str:
-        return hashlib.sha256("\0".join(self.items[i].path for i in self.importers_of(index)).encode()).hexdigest()
+        return hashlib.sha256("\0".join(self.items[i].path for i in self.importers_of(index)).encode("utf-8", "surrogateescape")).hexdigest()
 
 
 def is_analysed(item: SourceFile) -> bool:
@@ -80,7 +80,7 @@ def is_analysed(item: SourceFile) -> bool:
 
 def content_hash(item: SourceFile) -> str:
     digest = hashlib.sha256((item.source or "").encode("utf-8", "surrogatepass"))
-    digest.update(repr((item.too_large, item.error)).encode())
+    digest.update(repr((item.too_large, item.error)).encode("utf-8", "surrogateescape"))
     return digest.hexdigest()
 
 

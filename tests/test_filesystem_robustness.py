@@ -154,3 +154,31 @@ def test_a_file_in_an_unreadable_directory_is_reported_as_unreadable(shared_dire
     # Whether a file exists in a directory that cannot be searched is unknown: it is unreadable.
     unknown = run("locked/absent.py", "--no-cache", cwd=shared_directory)
     assert unknown.returncode == 1 and "cannot read file: Permission denied" in unknown.stdout
+
+
+@pytest.mark.parametrize("output_format", ["text", "json", "jsonl", "sarif", "github", "gitlab", "junit"])
+def test_file_and_directory_names_that_are_not_utf8(tmp_path, output_format):
+    """Names are bytes on POSIX: one that is not valid UTF-8 anywhere in the tree is linted and shown,
+    in every format, with the cache on (its keys hash the names)."""
+    try:
+        os.mkdir(os.fsencode(tmp_path) + b"/data\xfe")
+        with open(os.fsencode(tmp_path) + b"/data\xfe/train\xff.py", "wb") as handle:
+            handle.write(BUGGY.encode())
+    except (OSError, UnicodeError):
+        pytest.skip("this filesystem refuses names that are not UTF-8")
+    for _ in range(2):  # the second run answers from the cache
+        result = subprocess.run([sys.executable, "-m", "dllint", ".", "--format", output_format], cwd=tmp_path,
+                                capture_output=True, timeout=120)
+        assert b"Traceback" not in result.stderr, result.stderr.decode(errors="replace")
+        assert result.returncode == 1
+        assert b"DL101" in result.stdout
+    if output_format == "text":
+        # The name's own bytes, as `ls` would show them.
+        assert result.stdout.startswith(b"data\xfe/train\xff.py:5:5: DL101")
+
+
+def test_stdin_named_with_a_name_that_is_not_utf8(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "dllint", "-", "--stdin-filename", os.fsdecode(b"buffer\xff.py")],
+                            cwd=tmp_path, input=BUGGY.encode(), capture_output=True, timeout=120)
+    assert b"Traceback" not in result.stderr and result.returncode == 1
+    assert result.stdout.startswith(b"buffer\xff.py:5:5: DL101")

@@ -46,7 +46,7 @@ def _location_of(path: str, root: str) -> Dict[str, Any]:
     relative = repository_path(path, root)
     if os.path.isabs(relative):
         return {"artifactLocation": {"uri": Path(relative).as_uri()}}
-    return {"artifactLocation": {"uri": quote(relative), "uriBaseId": _ROOT_ID}}
+    return {"artifactLocation": {"uri": quote(relative, errors="surrogateescape"), "uriBaseId": _ROOT_ID}}
 
 
 def _location(finding: Finding, root: str, notebooks) -> Dict[str, Any]:
