@@ -328,7 +328,7 @@ def _apply_fixes(run: _Run, unsafe_fixes: bool) -> int:
 def _add_noqa(run: _Run, quiet: bool) -> None:
     """--add-noqa: a suppression comment on every line with a finding, then lint again."""
     from dllint.rewrite import RewriteError, rewrite_file
-    from dllint.suppressions import add_suppression_comments
+    from dllint.suppressions import add_suppression_comments, suppression_comment_edits
 
     by_path: Dict[str, list] = {}
     for finding in run.findings:
@@ -338,12 +338,13 @@ def _add_noqa(run: _Run, quiet: bool) -> None:
         source = run.sources.get(path)
         if source is None:
             continue
-        if path in run.notebooks:
-            click.echo(f"dllint: warning: {path}: --add-noqa does not write into notebooks yet; its "
-                       f"{len(findings)} finding{'s' if len(findings) != 1 else ''} left without a comment",
-                       err=True)
-            continue
-        text, count, missed = add_suppression_comments(source, findings)
+        notebook = run.notebooks.get(path)
+        if notebook is not None:  # the comments go into the cells of the notebook's JSON
+            edits, count, missed = suppression_comment_edits(source, findings)
+            text, applied = notebook.apply_edits(edits)
+            count, missed = count - (len(edits) - applied), missed + len(edits) - applied
+        else:
+            text, count, missed = add_suppression_comments(source, findings)
         if missed:
             click.echo(f"dllint: warning: {path}: {missed} finding{'s' if missed != 1 else ''} left without a "
                        f"comment (the file does not tokenize, or no line of the statement can end in one)",
@@ -351,7 +352,7 @@ def _add_noqa(run: _Run, quiet: bool) -> None:
         if not count:
             continue
         try:
-            rewrite_file(path, source, text)
+            rewrite_file(path, run.file_text(path), text)
         except RewriteError as error:
             run.fail_write(path, str(error))
             continue

@@ -409,3 +409,23 @@ def _comment_slots(source: str) -> Tuple[Set[int], Dict[int, int]]:
         elif token.type in (tokenize.NEWLINE, tokenize.NL):
             slots.add(token.start[0])
     return slots, comments
+
+
+def suppression_comment_edits(source: str, findings: Iterable[Finding]) -> Tuple[List[Tuple[int, int, str]], int, int]:
+    """What add_suppression_comments writes, as (begin, end, new text) offsets in `source` (for files
+    whose text is not the source itself, such as notebooks); (edits, comments, findings left without)."""
+    text, added, missed = add_suppression_comments(source, findings)
+    edits = []
+    offset = 0
+    # Comments only go inside lines, so the two texts have the same lines.
+    for old, new in zip(split_lines(source), split_lines(text)):
+        if old != new:
+            same_start = 0
+            while same_start < min(len(old), len(new)) and old[same_start] == new[same_start]:
+                same_start += 1
+            same_end = 0
+            while same_end < min(len(old), len(new)) - same_start and old[-1 - same_end] == new[-1 - same_end]:
+                same_end += 1
+            edits.append((offset + same_start, offset + len(old) - same_end, new[same_start:len(new) - same_end]))
+        offset += len(old)
+    return edits, added, missed

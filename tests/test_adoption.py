@@ -200,3 +200,33 @@ def test_diff_base_errors_are_one_line(tmp_path):
     unknown = invoke("--diff-base", "no-such-branch", "train.py", cwd=tmp_path)
     assert unknown.returncode == 2
     assert unknown.stderr.strip() == "dllint: error: --diff-base: unknown git revision: no-such-branch"
+
+
+def test_add_noqa_writes_into_the_cells_of_a_notebook(tmp_path):
+    cells = [
+        "%matplotlib inline\nimport torch\nimport torch.nn as nn\nimport torch.nn.functional as F\n",
+        "class Classifier(nn.Module):\n    def __init__(self):\n        super().__init__()\n"
+        "        self.fc = nn.Linear(784, 10)\n\n    def forward(self, x):\n"
+        "        return self.fc(F.dropout(x.flatten(1), 0.2))\n",
+        "model = Classifier()\noptimizer = torch.optim.Adam(model.parameters())\n"
+        "loader = torch.utils.data.DataLoader(torch.load('mnist.pt'), batch_size=32, shuffle=True)",
+        "for images, labels in loader:\n    loss = F.cross_entropy(model(images), labels)\n"
+        "    loss.backward()\n    optimizer.step()  # one step per batch\n",
+        "!nvidia-smi\nprint(model.forward(torch.zeros(1, 784)))",
+    ]
+    document = {"cells": [{"cell_type": "code", "execution_count": None, "metadata": {}, "outputs": [],
+                           "source": text.splitlines(True)} for text in cells],
+                "metadata": {"kernelspec": {"language": "python", "name": "python3"}}, "nbformat": 4,
+                "nbformat_minor": 5}
+    raw = json.dumps(document, indent=1) + "\n"
+    (tmp_path / "mnist.ipynb").write_text(raw)
+    before = invoke("--no-cache", "mnist.ipynb", cwd=tmp_path)
+    assert [line.split(": ")[1].split()[0] for line in before.stdout.splitlines()] == ["DL303", "DL101", "DL505"]
+    result = invoke("--add-noqa", "--no-cache", "mnist.ipynb", cwd=tmp_path)
+    assert result.returncode == 0 and result.stderr.startswith("Added 3 suppression comments to 1 file.")
+    written = (tmp_path / "mnist.ipynb").read_text()
+    expected = raw.replace('0.2))\\n"', '0.2))  # dllint: ignore[DL303]\\n"') \
+        .replace("# one step per batch\\n", "# one step per batch  # dllint: ignore[DL101]\\n") \
+        .replace('784)))"', '784)))  # dllint: ignore[DL505]"')
+    assert written == expected
+    assert invoke("--no-cache", "--warn-unused-suppressions", "mnist.ipynb", cwd=tmp_path).stdout == ""
