@@ -232,3 +232,24 @@ def test_the_committed_triage_names_only_manifest_repositories_of_its_half():
         owner_name = "/".join(path.split("/")[:2])
         assert halves.get(owner_name) == half, f"{path}: not a {half} repository of the manifest"
         assert verdict.verdict in corpus.VERDICTS
+
+
+def test_compare_tabulates_two_runs_of_one_half_per_rule():
+    triage = corpus.parse_triage([
+        "tuning:r/a.py:1:DL301:false-alarm:x",
+        "tuning:r/a.py:2:DL301:true:x",
+        "tuning:r/b.py:3:DL601:harmless:x",
+    ])
+    before = {"half": "tuning", "files": 2, "lines": 2000, "findings": [
+        finding("r/a.py", 1, "DL301"), finding("r/a.py", 2, "DL301"), finding("r/b.py", 3, "DL601")]}
+    after = {"half": "tuning", "files": 2, "lines": 2000, "findings": [
+        finding("r/a.py", 2, "DL301"), finding("r/c.py", 9, "DL101")]}
+    table = corpus.compare(before, after, triage).splitlines()
+    assert table[0] == "tuning: 2 files, 2.0 KLOC"
+    assert "| DL301 | 2 (1 / 1 / 0) | 1 (1 / 0 / 0) |" in table
+    assert "| DL601 | 1 (0 / 0 / 1) | 0 |" in table
+    assert "| DL101 | 0 | 1 (0 / 0 / 0, 1 untriaged) |" in table
+    assert "| per KLOC | 1.500 | 1.000 |" in table
+    assert "| true share | 33% | 100% |" in table
+    with pytest.raises(corpus.CorpusError, match="cannot compare"):
+        corpus.compare(before, dict(after, half="validation"), triage)

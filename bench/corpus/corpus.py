@@ -6,6 +6,7 @@ Usage:
   python bench/corpus/corpus.py export --dir DIR [--cache DIR] [--mirror-root DIR] [--half H]
   python bench/corpus/corpus.py measure --dir DIR --half H [--dllint CMD] [--triage FILE]
                                         [--untriaged] [--json FILE]
+  python bench/corpus/corpus.py compare BEFORE.json AFTER.json [--triage FILE]
 
 `fetch` clones each pinned repository (or finds it in a local directory of bare mirrors,
 `<root>/<owner>+<name>/repo`) into a cache outside this repository; `export` writes the *.py
@@ -382,6 +383,37 @@ def measure(args):
                        "findings": findings}, handle, indent=1)
 
 
+def compare(before, after, triage):
+    """A markdown table of two `measure --json` runs of one half, both joined with the same triage."""
+    if before["half"] != after["half"]:
+        raise CorpusError(f"cannot compare the {before['half']} half with the {after['half']} half")
+    half = before["half"]
+    tallies = [tally(run["findings"], triage, half)[0] for run in (before, after)]
+    kloc = after["lines"] / 1000
+
+    def cell(counts):
+        if not counts["findings"]:
+            return "0"
+        parts = [f"{counts['true']} / {counts['false-alarm']} / {counts['harmless']}"]
+        if counts["untriaged"]:
+            parts.append(f"{counts['untriaged']} untriaged")
+        return f"{counts['findings']} ({', '.join(parts)})"
+
+    rows = [f"| rule | before: findings (true / false alarm / harmless) | after |", "|---|---|---|"]
+    totals = [collections.Counter(), collections.Counter()]
+    for code in sorted(set(tallies[0]) | set(tallies[1])):
+        counts = [t.get(code, collections.Counter()) for t in tallies]
+        for total, count in zip(totals, counts):
+            total.update(count)
+        rows.append(f"| {code} | {cell(counts[0])} | {cell(counts[1])} |")
+    rows.append(f"| **total** | **{cell(totals[0])}** | **{cell(totals[1])}** |")
+    rates = [f"{t['findings'] / kloc:.3f}" for t in totals]
+    shares = ["-" if precision(t) is None else f"{precision(t):.0%}" for t in totals]
+    rows.append(f"| per KLOC | {rates[0]} | {rates[1]} |")
+    rows.append(f"| true share | {shares[0]} | {shares[1]} |")
+    return f"{half}: {after['files']} files, {kloc:.1f} KLOC\n\n" + "\n".join(rows)
+
+
 # ---------------------------------------------------------------------------- command line
 
 
@@ -405,6 +437,10 @@ def main(argv=None):
     sub.add_argument("--triage", default=TRIAGE)
     sub.add_argument("--untriaged", action="store_true", help="also list the findings without a verdict")
     sub.add_argument("--json", help="write counts and findings to this file")
+    sub = commands.add_parser("compare", help="before/after table of two `measure --json` files")
+    sub.add_argument("before")
+    sub.add_argument("after")
+    sub.add_argument("--triage", default=TRIAGE)
     args = parser.parse_args(argv)
     try:
         repos = load_manifest(args.manifest)
@@ -416,6 +452,15 @@ def main(argv=None):
             fetch(select(repos, args.half), args.cache, args.mirror_root)
         elif args.command == "export":
             export(select(repos, args.half), args.dir, args.cache, args.mirror_root)
+        elif args.command == "compare":
+            runs = []
+            for path in (args.before, args.after):
+                try:
+                    with open(path, encoding="utf-8") as handle:
+                        runs.append(json.load(handle))
+                except (OSError, ValueError) as error:
+                    raise CorpusError(f"{path}: {error}") from None
+            print(compare(*runs, load_triage(args.triage)))
         else:
             measure(args)
     except CorpusError as error:
