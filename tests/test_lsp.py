@@ -136,3 +136,62 @@ def test_a_changed_pyproject_reloads_the_settings(client, tmp_path):
     client.send("workspace/didChangeWatchedFiles",
                 {"changes": [{"uri": (tmp_path / "pyproject.toml").as_uri(), "type": 1}]})
     assert client.diagnostics(uri) == []
+
+
+def _open(client, uri, text, version=1):
+    client.send("textDocument/didOpen", {"textDocument": {"uri": uri, "languageId": "python", "version": version,
+                                                          "text": text}})
+
+
+def test_a_malformed_message_does_not_silence_the_server(client, tmp_path):
+    # A header whose length is not a number, then a body the server cannot frame.
+    client.process.stdin.write(b"Content-Length: twelve\r\n\r\n{\"jsonrpc\": \"2.0\"}")
+    client.process.stdin.flush()
+    uri = (tmp_path / "train.py").as_uri()
+    _open(client, uri, BUGGY)
+    assert [d["code"] for d in client.diagnostics(uri)] == ["DL101"]
+
+
+def test_a_syntax_error_keeps_the_last_good_diagnostics_beside_it(client, tmp_path):
+    uri = (tmp_path / "train.py").as_uri()
+    _open(client, uri, BUGGY)
+    assert [d["code"] for d in client.diagnostics(uri)] == ["DL101"]
+    client.send("textDocument/didChange", {"textDocument": {"uri": uri, "version": 2},
+                                           "contentChanges": [{"text": BUGGY + "\ndef half_typed(:\n"}]})
+    assert sorted(d["code"] for d in client.diagnostics(uri)) == ["DL000", "DL101"]
+    client.send("textDocument/didChange", {"textDocument": {"uri": uri, "version": 3},
+                                           "contentChanges": [{"text": FIXED}]})
+    assert client.diagnostics(uri) == []
+
+
+TYPO = """import torch
+import torch.nn as nn
+
+
+class Adapter(nn.Module):
+    def __init__(self, backbone):
+        super().__init__()
+        self.backbone = backbone
+        for parameter in self.backbone.parameters():
+            parameter.require_grad = False
+        self.head = nn.Linear(512, 10)
+
+    def forward(self, x):
+        return self.head(self.backbone(x))
+"""
+
+
+def test_fix_all_applies_every_safe_fix_as_the_command_line_does(client, tmp_path):
+    from tests.invoke import invoke
+
+    uri = (tmp_path / "adapter.py").as_uri()
+    _open(client, uri, TYPO)
+    assert [d["code"] for d in client.diagnostics(uri)] == ["DL403"]
+    actions = client.request("textDocument/codeAction", {
+        "textDocument": {"uri": uri}, "range": {"start": {"line": 0, "character": 0},
+                                                "end": {"line": 0, "character": 0}},
+        "context": {"diagnostics": [], "only": ["source.fixAll"]}})
+    assert [a["kind"] for a in actions] == ["source.fixAll.dllint"]
+    fixed = actions[0]["edit"]["changes"][uri][0]["newText"]
+    on_stdin = invoke("--fix", "--stdin-filename", "adapter.py", "-", cwd=tmp_path, input=TYPO)
+    assert fixed == on_stdin.stdout and "parameter.requires_grad = False" in fixed

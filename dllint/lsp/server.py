@@ -1,5 +1,9 @@
-"""dllint as a language server: lints open buffers on open, change (debounced) and save, offers
-quick fixes and ignore comments, and reloads settings when a pyproject.toml changes."""
+"""dllint as a language server: lints open buffers on open, change (debounced) and save, each in the
+company of its project and of the other open buffers; offers quick fixes, ignore comments and
+`source.fixAll.dllint`; reloads settings when a pyproject.toml changes.
+
+Lints run on one worker thread, off the message loop, so the server keeps answering while a large
+file is linted; a lint whose document changed meanwhile is dropped."""
 
 from __future__ import annotations
 
@@ -18,18 +22,19 @@ from dllint import __version__
 from dllint.findings import Finding
 
 DEBOUNCE_SECONDS = 0.3
+FIX_ALL_KIND = "source.fixAll.dllint"
 _SEVERITY = {"error": types.DiagnosticSeverity.Error, "warning": types.DiagnosticSeverity.Warning,
              "info": types.DiagnosticSeverity.Information}
 _IGNORE_COMMENT = re.compile(r"#\s*dllint:\s*ignore\[([^\]]*)\]")
+_CONTENT_LENGTH = b"Content-Length:"
 
 
 class DllintProtocol(LanguageServerProtocol):
     def handle_message(self, message):
-        # The protocol answers a request after `shutdown` with InvalidRequest; pygls drops it, and a
-        # client waiting for the answer hangs.
+        # The protocol says requests after `shutdown` get an InvalidRequest error, not silence.
         if self._shutdown and getattr(message, "id", None) is not None and \
-                getattr(message, "method", "exit") != "exit":
-            error = JsonRpcInvalidRequest(message="the server is shutting down")
+                getattr(message, "method", None) not in (None, types.EXIT):
+            error = JsonRpcInvalidRequest("the server is shutting down")
             self._send_response(message.id, error=error.to_response_error())
             return
         super().handle_message(message)
@@ -38,12 +43,29 @@ class DllintProtocol(LanguageServerProtocol):
 class DllintServer(LanguageServer):
     def __init__(self) -> None:
         super().__init__("dllint", __version__, protocol_cls=DllintProtocol)
-        self.findings: Dict[str, List[Finding]] = {}
+        self.findings: Dict[str, List[Finding]] = {}  # what each document shows now
+        self.last_good: Dict[str, List[Finding]] = {}  # its findings when it last parsed
         self.versions: Dict[str, int] = {}
         self.settings_cache: Dict[str, object] = {}
-        # Lints run one at a time, off the message loop: a large file must not stop the server from
-        # answering, and an edit made meanwhile makes the result stale (not published).
-        self.linter = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dllint-lint")
+        # One thread: lints never run concurrently, and the message loop stays free.
+        self.lint_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dllint-lint")
+
+
+class ResyncingInput:
+    """stdin that recovers from a malformed message: a header line with text before
+    `Content-Length:` (the tail of a body whose length was wrong or missing) is cut back to the header,
+    so the next well-formed message is read again instead of every later one being lost."""
+
+    def __init__(self, stream) -> None:
+        self.stream = stream
+
+    def readline(self) -> bytes:
+        line = self.stream.readline()
+        position = line.find(_CONTENT_LENGTH)
+        return line[position:] if position > 0 else line
+
+    def read(self, size: int = -1) -> bytes:
+        return self.stream.read(size)
 
 
 server = DllintServer()
@@ -64,9 +86,8 @@ def _settings_for(ls: DllintServer, path: str):
     return ls.settings_cache[directory]
 
 
-def client_range(document, line: int, column: int, end_line: int, end_column: int) -> types.Range:
-    """A range of 1-based lines and code-point columns, in the units the client negotiated (UTF-16
-    unless it chose otherwise): after an emoji the two differ."""
+def _client_range(document, line: int, column: int, end_line: int, end_column: int) -> types.Range:
+    """1-based code-point positions as the client counts them (UTF-16 unless it asked otherwise)."""
     server_range = types.Range(start=types.Position(line=line - 1, character=column - 1),
                                end=types.Position(line=end_line - 1, character=end_column - 1))
     if document is None:
@@ -78,51 +99,61 @@ def diagnostic(finding: Finding, document=None) -> types.Diagnostic:
     from dllint.output import rule_url
 
     return types.Diagnostic(
-        range=client_range(document, finding.line, finding.column, finding.end_line, finding.end_column),
+        range=_client_range(document, finding.line, finding.column, finding.end_line, finding.end_column),
         message=finding.message, severity=_SEVERITY.get(finding.severity, types.DiagnosticSeverity.Warning),
         code=finding.code, code_description=types.CodeDescription(href=rule_url(finding.code)), source="dllint",
         data={"name": finding.name})
 
 
-def _lint_text(ls: DllintServer, path: str, text: str, buffers):
-    from dllint.config import ConfigError
+def _lint(ls: DllintServer, uri: str, path: str, text: str, buffers: Dict[str, str], version) -> Optional[list]:
+    """On the lint thread; None when a newer version of the document made this lint stale."""
     from dllint.pipeline import lint_buffer
 
-    try:
-        return lint_buffer(path, text, _settings_for(ls, path), buffers), None
-    except ConfigError as error:
-        return [], str(error)
+    if ls.versions.get(uri, version) != version:
+        return None
+    return lint_buffer(path, text, _settings_for(ls, path), buffers)
 
 
 async def lint_document(ls: DllintServer, uri: str) -> None:
-    document = ls.workspace.get_text_document(uri)
-    version, text = document.version, document.source
+    from dllint.config import ConfigError
+
+    document = ls.workspace.text_documents.get(uri)
+    if document is None:
+        return
+    path, text, version = _path(uri), document.source, document.version
     # Every open document stands for its file on disk, saved or not.
     buffers = {os.path.abspath(_path(u)): d.source for u, d in ls.workspace.text_documents.items() if u != uri}
-    findings, error = await asyncio.get_running_loop().run_in_executor(
-        ls.linter, _lint_text, ls, _path(uri), text, buffers)
-    document = ls.workspace.get_text_document(uri)
-    if document.version != version or document.source != text:
-        return  # edited meanwhile: the lint of the newer text publishes
-    if error is not None:
-        ls.window_show_message(types.ShowMessageParams(type=types.MessageType.Error, message=error))
-    # The buffer is reported under its own name, whatever the working directory.
+    try:
+        findings = await asyncio.get_running_loop().run_in_executor(
+            ls.lint_executor, _lint, ls, uri, path, text, buffers, version)
+    except ConfigError as error:
+        ls.window_show_message(types.ShowMessageParams(type=types.MessageType.Error, message=str(error)))
+        findings = []
+    current = ls.workspace.text_documents.get(uri)
+    if findings is None or current is None or current.version != version:
+        return  # stale: the newer version's lint publishes
+    if any(f.code == "DL000" for f in findings):
+        # While the buffer does not parse, keep showing what it had when it last did, beside the error.
+        findings = sorted({*findings, *(f for f in ls.last_good.get(uri, []) if f.code != "DL000")})
+    else:
+        ls.last_good[uri] = findings
     ls.findings[uri] = findings
     ls.text_document_publish_diagnostics(types.PublishDiagnosticsParams(
-        uri=uri, version=document.version, diagnostics=[diagnostic(f, document) for f in findings]))
+        uri=uri, version=version, diagnostics=[diagnostic(f, current) for f in findings]))
 
 
 async def lint_with_dependents(ls: DllintServer, uri: str) -> None:
     """Lint a document, then the other open documents: a change to one file (a model's forward)
     can change another's findings (the training loop that calls it)."""
     await lint_document(ls, uri)
-    for other in list(ls.findings):
-        if other != uri and other in ls.workspace.text_documents:
+    for other in list(ls.workspace.text_documents):
+        if other != uri:
             await lint_document(ls, other)
 
 
 @server.feature(types.TEXT_DOCUMENT_DID_OPEN)
 async def did_open(ls: DllintServer, params: types.DidOpenTextDocumentParams) -> None:
+    ls.versions[params.text_document.uri] = params.text_document.version
     await lint_with_dependents(ls, params.text_document.uri)
 
 
@@ -143,40 +174,51 @@ async def did_change(ls: DllintServer, params: types.DidChangeTextDocumentParams
 
 @server.feature(types.TEXT_DOCUMENT_DID_CLOSE)
 def did_close(ls: DllintServer, params: types.DidCloseTextDocumentParams) -> None:
-    ls.findings.pop(params.text_document.uri, None)
+    for held in (ls.findings, ls.last_good, ls.versions):
+        held.pop(params.text_document.uri, None)
     ls.text_document_publish_diagnostics(types.PublishDiagnosticsParams(uri=params.text_document.uri,
                                                                         diagnostics=[]))
 
 
 @server.feature(types.WORKSPACE_DID_CHANGE_WATCHED_FILES)
 async def did_change_watched_files(ls: DllintServer, params: types.DidChangeWatchedFilesParams) -> None:
-    if any(change.uri.endswith("pyproject.toml") for change in params.changes):
+    settings_changed = any(change.uri.endswith("pyproject.toml") for change in params.changes)
+    if settings_changed:
         ls.settings_cache.clear()
-        for uri in list(ls.findings):
+    # A source file changed on disk (a pull, another editor): open documents may depend on it.
+    if settings_changed or any(change.uri.endswith((".py", ".ipynb")) for change in params.changes):
+        for uri in list(ls.workspace.text_documents):
             await lint_document(ls, uri)
 
 
 @server.feature(types.TEXT_DOCUMENT_CODE_ACTION,
-                types.CodeActionOptions(code_action_kinds=[types.CodeActionKind.QuickFix]))
+                types.CodeActionOptions(code_action_kinds=[types.CodeActionKind.QuickFix, FIX_ALL_KIND]))
 def code_action(ls: DllintServer, params: types.CodeActionParams) -> List[types.CodeAction]:
     uri = params.text_document.uri
     document = ls.workspace.get_text_document(uri)
-    lines = document.lines
-    wanted = params.range
+    findings = ls.findings.get(uri, [])
+    only = params.context.only if params.context is not None else None
+    wants_fix_all = not only or any(FIX_ALL_KIND.startswith(kind) for kind in only)
     actions: List[types.CodeAction] = []
-    for finding in ls.findings.get(uri, []):
-        if finding.line - 1 > wanted.end.line or finding.end_line - 1 < wanted.start.line:
-            continue
-        if finding.fix:
-            actions.append(fix_action(uri, finding, document))
-        ignore = ignore_action(uri, finding, lines, document)
-        if ignore is not None:
-            actions.append(ignore)
+    if not only or any(kind.startswith(types.CodeActionKind.QuickFix) for kind in only):
+        wanted = params.range
+        for finding in findings:
+            if finding.line - 1 > wanted.end.line or finding.end_line - 1 < wanted.start.line:
+                continue
+            if finding.fix:
+                actions.append(fix_action(uri, finding, document))
+            ignore = ignore_action(uri, finding, document)
+            if ignore is not None:
+                actions.append(ignore)
+    if wants_fix_all:
+        fix_all = fix_all_action(uri, findings, document)
+        if fix_all is not None:
+            actions.append(fix_all)
     return actions
 
 
 def fix_action(uri: str, finding: Finding, document=None) -> types.CodeAction:
-    edits = [types.TextEdit(range=client_range(document, e["line"], e["column"], e["end_line"], e["end_column"]),
+    edits = [types.TextEdit(range=_client_range(document, e["line"], e["column"], e["end_line"], e["end_column"]),
                             new_text=e["content"]) for e in finding.fix["edits"]]
     unsafe = finding.fix["applicability"] != "safe"
     return types.CodeAction(title=f"{finding.code}: {finding.fix['message']}" + (" (unsafe)" if unsafe else ""),
@@ -185,8 +227,26 @@ def fix_action(uri: str, finding: Finding, document=None) -> types.CodeAction:
                             edit=types.WorkspaceEdit(changes={uri: edits}))
 
 
-def ignore_action(uri: str, finding: Finding, lines: List[str], document=None) -> Optional[types.CodeAction]:
+def fix_all_action(uri: str, findings: List[Finding], document) -> Optional[types.CodeAction]:
+    """Every safe fix of the document at once (editors run it on save), as one edit of the whole text."""
+    from dllint.fixes import SAFE, apply_edits
+
+    safe = [f.fix for f in findings if f.fix and f.fix["applicability"] == SAFE]
+    if not safe or document is None:
+        return None
+    text, applied = apply_edits(document.source, safe)
+    if not applied or text == document.source:
+        return None
+    lines = document.lines
+    end = types.Position(line=len(lines), character=0)
+    edit = types.TextEdit(range=types.Range(start=types.Position(line=0, character=0), end=end), new_text=text)
+    return types.CodeAction(title="dllint: apply all safe fixes", kind=FIX_ALL_KIND,
+                            edit=types.WorkspaceEdit(changes={uri: [edit]}))
+
+
+def ignore_action(uri: str, finding: Finding, document) -> Optional[types.CodeAction]:
     """Add `# dllint: ignore[CODE]` at the end of the finding's line (or extend an existing one)."""
+    lines = document.lines
     index = finding.line - 1
     if index >= len(lines):
         return None
@@ -201,10 +261,13 @@ def ignore_action(uri: str, finding: Finding, lines: List[str], document=None) -
     else:
         start = end = len(text)
         new_text = f"  # dllint: ignore[{finding.code}]"
-    edit = types.TextEdit(range=client_range(document, index + 1, start + 1, index + 1, end + 1), new_text=new_text)
+    edit = types.TextEdit(range=_client_range(document, finding.line, start + 1, finding.line, end + 1),
+                          new_text=new_text)
     return types.CodeAction(title=f"Ignore {finding.code} on this line", kind=types.CodeActionKind.QuickFix,
                             diagnostics=[diagnostic(finding, document)], edit=types.WorkspaceEdit(changes={uri: [edit]}))
 
 
 def main() -> None:
-    server.start_io()
+    import sys
+
+    server.start_io(stdin=ResyncingInput(sys.stdin.buffer))
