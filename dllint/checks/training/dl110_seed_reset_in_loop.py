@@ -1,8 +1,11 @@
 """DL110: the global random seed is reset to the same value on every iteration of the training loop."""
 
+import re
+
 import libcst as cst
 
 from dllint.context import CheckContext
+from dllint.model.builder import descendants
 from dllint.model.facts import Scope
 from dllint.model.loops import conditional_in_loop, in_loop
 from dllint.registry import rule
@@ -17,6 +20,8 @@ _SEED_FUNCTIONS = {
 # Calls that keep a seed constant when their argument is: int(args.seed).
 _TRANSPARENT = {"int", "abs", "hash", "str"}
 _TRAINING = ("step", "backward")
+# Attributes that count iterations: a guard reading them changes with the loop.
+_COUNTER = re.compile(r"epoch|step|iter|batch|idx|index|count|round")
 
 
 @rule("DL110")
@@ -29,7 +34,7 @@ def check(ctx: CheckContext) -> None:
                 continue
             loop = next((l for l in reversed(call.loops)
                          if any(e.kind in _TRAINING for e in in_loop(events, l))), None)
-            if loop is None or conditional_in_loop(call, loop):
+            if loop is None or conditional_in_loop(call, loop) and _guard_varies(scope, call, loop):
                 continue  # not a training loop, or reseeded only on some iterations (`if epoch == 0`)
             if any(e.kind == "optimizer_ctor" for e in in_loop(events, loop)):
                 continue  # a fresh model and optimizer per run: the same seed per run is deliberate
@@ -40,6 +45,20 @@ def check(ctx: CheckContext) -> None:
             ctx.report(call.node, f"{name}() resets the random generator to the same seed on every iteration of "
                                   f"this training loop, so every iteration repeats the same shuffles, dropout masks "
                                   f"and augmentations; seed once before the loop (or vary it: seed + epoch)")
+
+
+def _guard_varies(scope: Scope, call, loop) -> bool:
+    """Can an `if` inside the loop around the call be true on some iterations only (`if epoch == 0`,
+    `if step % k == 0`)? A guard on configuration (`if args.deterministic:`) is true on all of them."""
+    for condition in call.conditions[len(loop.conditions):]:
+        if not isinstance(condition, cst.If):
+            return True  # an else branch: its test is not at hand
+        for node in descendants(condition.test):
+            if isinstance(node, cst.Call) or isinstance(node, cst.Attribute) and \
+                    _COUNTER.search(node.attr.value.lower()) or isinstance(node, cst.Name) and \
+                    any(loop.contains(d.order) for d in scope.definitions.get(node.value, [])):
+                return True
+    return False
 
 
 def _resets_seed(ctx: CheckContext, call) -> bool:
