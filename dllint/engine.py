@@ -314,6 +314,8 @@ def without_cyclic_gc():
 
 # Characters of parsed source one process holds: trees and facts take about 30 bytes per character.
 FACTS_CAPACITY_CHARS = 32_000_000
+# Characters of dropped facts between two full garbage collections (see FactsStore._shrink).
+GC_AFTER_DROPPED_CHARS = 4_000_000
 # libcst's native parser allocates about 300 bytes per character of the module it parses and frees
 # it on return, but the C allocator keeps what was freed (a 400 KB module leaves 140 MB behind).
 # After a module this large it is asked to give it back to the system; smaller parses reuse it,
@@ -402,8 +404,10 @@ class FactsStore:
             self._drop(index)
             if self._held_bytes <= self.capacity_bytes:
                 break
-        # Facts break their own cycles when dropped; anything cyclic left is collected now and then.
-        if self._dropped_bytes > self.capacity_bytes:
+        # Facts break their own cycles when dropped; anything cyclic left is collected now and then:
+        # a full collection scans everything the process holds, so never more often than every
+        # GC_AFTER_DROPPED_CHARS, however small the capacity.
+        if self._dropped_bytes > max(self.capacity_bytes, GC_AFTER_DROPPED_CHARS):
             self._dropped_bytes = 0
             gc.collect()
 
