@@ -72,3 +72,18 @@ def test_requests_after_shutdown_get_an_error(tmp_path):
     finally:
         if client.process.poll() is None:
             client.process.kill()
+
+
+@pytest.mark.parametrize("garbage", [b"Content-Length: abc\r\n\r\n{\"jsonrpc\": \"2.0\", \"method\": \"x\"}",
+                                     b"Content-Length: 5\r\n\r\n{\"jsonrpc\": \"2.0\"}",
+                                     b"hello\r\n\r\n"])
+def test_the_server_answers_after_a_malformed_message(client, tmp_path, garbage):
+    client.process.stdin.write(garbage)
+    client.process.stdin.flush()
+    uri = (tmp_path / "train.py").as_uri()
+    _open(client, uri, BUGGY)
+    assert [d["code"] for d in client.diagnostics(uri)] == ["DL101"]
+    assert client.request("textDocument/codeAction", {
+        "textDocument": {"uri": uri}, "range": {"start": {"line": 6, "character": 0},
+                                                "end": {"line": 6, "character": 0}},
+        "context": {"diagnostics": []}})
