@@ -51,6 +51,9 @@ RUNS = {
     "model_clean": ["--model", "toy_models:small_classifier", "--input-shape", "8,12", "--classes", "5"],
     "model_buggy": ["--model", "toy_models:batch_mixer", "--input-shape", "8,6,4", "--classes", "3"],
     "hung_with_workers": ["stuck_with_workers.py", "--timeout", "8", "--", WORKER_PIDS],
+    "gan": ["gan_two_optimizers.py"],
+    "rebuilt_optimizer_flat": ["optimizer_rebuilt_each_iteration.py"],
+    "rebuilt_optimizer_in_function": ["optimizer_rebuilt_each_iteration.py", "--", "--layout", "function"],
 }
 TEST_DEVICE = os.environ.get("DLLINT_TEST_DEVICE", "")
 if TEST_DEVICE == "cuda":
@@ -339,6 +342,25 @@ def test_a_nonzero_sys_exit_is_a_failed_run(confirm_runs):
     assert run.returncode == 2, run
     assert run.data["run"]["status"] == "exited" and run.data["run"]["exit_code"] == 3
     assert "sanity check failed" in run.data["output_tail"]["stdout"]
+
+
+# -- the user's run is never broken ---------------------------------------------------------------
+
+def test_a_gan_with_two_optimizers_and_a_pending_generator_graph_runs_to_its_end(confirm_runs):
+    # The batch-independence replay of the generator runs between its forward and its backward().
+    run = confirm_runs("gan")
+    assert run.returncode == 0, run
+    assert run.data["run"]["status"] == "finished" and run.data["run"]["steps"] == 20, run
+    assert not run.data["run"]["notes"], run
+
+
+def test_the_step_budget_holds_when_the_optimizer_is_rebuilt_and_the_code_after_the_loop_runs(confirm_runs):
+    flat = confirm_runs("rebuilt_optimizer_flat")
+    # "finished": the loop was left after 20 steps and the evaluation after it ran to the script's end.
+    assert flat.data["run"]["status"] == "finished" and flat.data["run"]["steps"] == 20, flat
+    inside = confirm_runs("rebuilt_optimizer_in_function")
+    # No statement follows that loop in its function: the next step stops the script.
+    assert inside.data["run"]["status"] == "stopped" and inside.data["run"]["steps"] == 20, inside
 
 
 # -- model-only checks ------------------------------------------------------------------------------

@@ -3,10 +3,11 @@
 The first training forward of each model that an optimizer trains is replayed once, at the step that
 follows it, in evaluation mode on at most SAMPLES samples of the same input, and the gradient of
 sample 0's output is taken with respect to the whole input (torch.autograd.grad, so the parameters'
-.grad stay as the script left them). The model's mode, its buffers and the random number generators
-are restored afterwards. Only models with one tensor input whose first dimension is the batch are
+.grad stay as the script left them). The model's mode and the random number generators are restored
+afterwards. Only models with one tensor input whose first dimension is the batch are
 replayed: models with time-first RNN or attention layers are left alone, since their batch is not
-dimension 0 of the input.
+dimension 0 of the input. The replay runs on copies of the model's buffers, so that nothing the
+script's pending graphs saved is touched.
 """
 
 from __future__ import annotations
@@ -49,20 +50,16 @@ class BatchCheck:
         sample = inputs.detach()[:SAMPLES]
         probe = self.probe
         was_training = module.training
-        buffers = [(buffer, buffer.detach().clone()) for buffer in module.buffers()]
         cpu_state = torch.random.get_rng_state()
         cuda_states = torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else None
         probe.paused = True
         try:
-            mixed, text = batch_mixing(module, sample, 0, torch, output_dims=(0,))
+            mixed, text = batch_mixing(_OnBufferCopies(module, torch), sample, 0, torch, output_dims=(0,))
         except Exception as error:
             probe.internal_error("batch-independence replay", error)
             return
         finally:
             module.train(was_training)
-            with torch.no_grad():
-                for buffer, saved in buffers:
-                    buffer.copy_(saved)
             torch.random.set_rng_state(cpu_state)
             if cuda_states is not None:
                 torch.cuda.set_rng_state_all(cuda_states)
@@ -72,3 +69,24 @@ class BatchCheck:
 
     def finish(self) -> List[Observation]:
         return list(self.found)
+
+
+class _OnBufferCopies:
+    """The model as batch_mixing calls it, with copies of its buffers in place of its own.
+
+    The script's buffers are neither written by the replay nor restored afterwards: a graph still
+    pending in the script (a GAN's generator output kept for its later backward()) saved batch norm's
+    running statistics, and any in-place write, even of the same values, bumps their version and makes
+    that backward() fail."""
+
+    def __init__(self, module, torch):
+        self.module = module
+        self.torch = torch
+
+    def eval(self):
+        self.module.eval()
+        return self
+
+    def __call__(self, *args):
+        copies = {name: buffer.detach().clone() for name, buffer in self.module.named_buffers()}
+        return self.torch.func.functional_call(self.module, copies, args, strict=False)

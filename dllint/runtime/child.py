@@ -76,6 +76,7 @@ def _run_script(config: Dict[str, Any], writer: ResultWriter, started: float) ->
     import torch
 
     from dllint.runtime.coverage import LineCoverage
+    from dllint.runtime.loop_exit import LoopExit
     from dllint.runtime.probe import Probe, StopRun
     from dllint.runtime.sandbox import Sandbox
     from dllint.runtime.stopping import RunControl
@@ -111,10 +112,13 @@ def _run_script(config: Dict[str, Any], writer: ResultWriter, started: float) ->
             coverage.pause()
 
     budget_reached = probe.on_budget_reached
+    loop_exit = LoopExit(probe.sources, coverage.tracer)
 
     def on_budget_reached() -> None:
         budget_reached()
-        coverage.resume(sys._getframe(1))
+        frame = sys._getframe(1)
+        coverage.resume(frame)
+        loop_exit.arm(frame)  # after coverage: its line tracer keeps running under the loop exit's
 
     probe.on_step_done = after_step
     probe.on_budget_reached = on_budget_reached

@@ -49,8 +49,7 @@ class LineCoverage:
         """Stop settrace for now (sys.monitoring costs nothing once each line has fired: it keeps going)."""
         if self._active and self._handler is not None and not self._paused:
             self._paused = True
-            sys.settrace(None)
-            threading.settrace(None)
+            self._untrace()
 
     def resume(self, frame=None) -> None:
         """Trace again, including the frames already running from `frame` outwards."""
@@ -85,8 +84,17 @@ class LineCoverage:
             monitoring.free_tool_id(self._tool)
             self._tool = None
         elif not self._paused:
+            self._untrace()
+
+    def tracer(self):
+        """The global trace function while lines are traced with settrace, else None."""
+        return self._handler if self._active and not self._paused else None
+
+    def _untrace(self) -> None:
+        # Another tracer may be installed over this one (the loop exit after the step budget): keep it.
+        if sys.gettrace() is self._handler:
             sys.settrace(None)
-            threading.settrace(None)
+        threading.settrace(None)
 
     def reached_lines(self) -> Dict[str, List[int]]:
         return {path: sorted(lines) for path, lines in self.reached.items()}

@@ -21,6 +21,8 @@ SAMPLED_FORWARDS_PER_ROOT = 2
 # How many outer user frames an observation keeps besides the innermost one.
 CONTEXT_FRAMES = 3
 PROGRESS_SECONDS = 0.2
+# Optimizers that may step in the iteration that reaches the step budget (GANs and the like).
+MAX_OPTIMIZERS_AFTER_BUDGET = 8
 
 
 class StopRun(BaseException):
@@ -182,6 +184,7 @@ class Probe:
         self.started = time.monotonic()
         self.steps = 0
         self.budget_reached = False
+        self.stepped_after_budget: Set[int] = set()  # optimizer records that stepped since the budget
         self.module_stack: List[Any] = []
         self.called_module_ids: Set[int] = set()
         self.roots: Dict[int, RootRecord] = {}
@@ -320,7 +323,7 @@ class Probe:
 
     def _before_step(self, optimizer, args, kwargs):
         if self.budget_reached:
-            raise StopRun("steps")
+            self._step_after_budget(optimizer)
         try:
             # Where the step runs is read on watched steps, and whenever a mode check needs it.
             sites = self.user_sites(depth=2) if self.training.watching() or self.mode.wants_step_sites() else []
@@ -337,6 +340,14 @@ class Probe:
 
     on_step_started = None
 
+    def _step_after_budget(self, optimizer) -> None:
+        """The iteration that reached the budget may still step its other optimizers (a GAN's generator);
+        an optimizer stepping again means the training loop was not left: stop the script."""
+        index = self.training.record_index(optimizer)
+        if index in self.stepped_after_budget or len(self.stepped_after_budget) >= MAX_OPTIMIZERS_AFTER_BUDGET:
+            raise StopRun("steps")
+        self.stepped_after_budget.add(index)
+
     def _after_step(self, optimizer, args, kwargs):
         try:
             steps = self.training.after_step(optimizer)
@@ -350,6 +361,7 @@ class Probe:
                 self.on_step_done()
             if steps >= self.step_budget and not self.budget_reached:
                 self.budget_reached = True
+                self.stepped_after_budget.add(self.training.record_index(optimizer))
                 if self.on_budget_reached is not None:
                     self.on_budget_reached()
 

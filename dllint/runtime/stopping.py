@@ -1,8 +1,10 @@
 """Ending the run: after N optimizer steps, and at the timeout.
 
-After the N-th step the script is not cut off at once: the training DataLoader is exhausted, so the
-epoch ends and the evaluation code that follows runs (each other loader yields a few batches), which
-is where evaluation-mode bugs live. The next optimizer step, more than MAX_ITERATORS_AFTER_BUDGET new
+After the N-th step the script is not cut off at once: the training loops over DataLoaders end, so the
+epoch ends and the evaluation code that follows runs, which is where evaluation-mode bugs live. A
+training loop is told by where its iterator was created (the user's line that iterates the loader
+before an optimizer step), not by the loader: an evaluation of the training set after training, from
+another line, still gets batches (each such loop yields a few). The next optimizer step, more than MAX_ITERATORS_AFTER_BUDGET new
 loader iterations, or GRACE_SECONDS, stop the script with StopRun. The timeout raises StopRun from a
 SIGALRM handler (a timer thread elsewhere); the parent kills the whole process group a little later
 if the script does not come back from C code.
@@ -11,10 +13,11 @@ if the script does not come back from C code.
 from __future__ import annotations
 
 import signal
+import sys
 import threading
 import time
 import _thread
-from typing import Optional, Set
+from typing import Any, Optional, Set, Tuple
 
 from dllint.runtime.probe import StopRun
 
@@ -30,8 +33,8 @@ class RunControl:
         self.timeout = timeout
         self.deadline = time.monotonic() + timeout
         self.stop_reason: Optional[str] = None
-        self.training_loaders: Set[int] = set()
-        self._last_loader: Optional[int] = None
+        self.training_sites: Set[Tuple[Any, int]] = set()  # (code object, line) that iterate for training
+        self._last_site: Optional[Tuple[Any, int]] = None
         self._iterators_after_budget = 0
         self._armed = False
         self._timer: Optional[threading.Timer] = None
@@ -86,8 +89,8 @@ class RunControl:
     # -- step budget --------------------------------------------------------------------------------
 
     def _step_started(self) -> None:
-        if self._last_loader is not None:
-            self.training_loaders.add(self._last_loader)
+        if self._last_site is not None:
+            self.training_sites.add(self._last_site)
 
     def _budget_reached(self) -> None:
         self._arm(GRACE_SECONDS, "grace")
@@ -102,32 +105,38 @@ class RunControl:
         original_next = dataloader._BaseDataLoaderIter.__next__
 
         def loader_iter(self_loader):
+            site = control._iterating_site()
             if control.probe.budget_reached:
                 control._new_iterator_after_budget()
-                if id(self_loader) in control.training_loaders:
+                if site in control.training_sites:
                     return iter(())  # the training epoch is over before it starts (and no workers start)
             iterator = original_iter(self_loader)
             try:
-                iterator._dllint_loader = id(self_loader)
+                iterator._dllint_site = site
                 iterator._dllint_after_budget = 0
             except AttributeError:
                 pass
             return iterator
 
         def loader_next(self_iterator):
-            loader = getattr(self_iterator, "_dllint_loader", None)
-            if control.probe.budget_reached and loader is not None:
-                if loader in control.training_loaders:
+            site = getattr(self_iterator, "_dllint_site", None)
+            if control.probe.budget_reached and hasattr(self_iterator, "_dllint_after_budget"):
+                if site in control.training_sites:
                     raise StopIteration
                 self_iterator._dllint_after_budget += 1
                 if self_iterator._dllint_after_budget > BATCHES_AFTER_BUDGET:
                     raise StopIteration
             batch = original_next(self_iterator)
-            control._last_loader = loader
+            control._last_site = site
             return batch
 
         dataloader.DataLoader.__iter__ = loader_iter
         dataloader._BaseDataLoaderIter.__next__ = loader_next
+
+    def _iterating_site(self) -> Optional[Tuple[Any, int]]:
+        """The user's line that asked for a loader iterator (through enumerate, tqdm, zip...)."""
+        frame = self.probe.sources.innermost_user_frame(sys._getframe(2))
+        return (frame.f_code, frame.f_lineno) if frame is not None else None
 
     def _new_iterator_after_budget(self) -> None:
         self._iterators_after_budget += 1

@@ -99,8 +99,11 @@ class TrainingCheck:
     def __init__(self, probe):
         self.probe = probe
         self.torch = probe.torch
+        # Optimizer id -> its record. An optimizer built again over the same parameters (one per epoch, or
+        # per step) shares the record, its step count included: the step budget holds for such scripts.
         self.optimizers: Dict[int, OptimizerRecord] = {}
-        self._optimizer_refs: Dict[int, Any] = {}
+        self.records: List[OptimizerRecord] = []
+        self._optimizer_refs: Dict[int, Any] = {}  # optimizer id -> weak reference (ids are reused)
         self.received_ids: Set[int] = set()
         self.last_loss_value: Optional[float] = None
         self.backward_sites: Dict[Site, int] = {}
@@ -226,12 +229,20 @@ class TrainingCheck:
 
     def _record_for(self, optimizer) -> OptimizerRecord:
         record = self.optimizers.get(id(optimizer))
-        if record is not None and self._optimizer_refs.get(id(optimizer)) is optimizer:
+        known = self._optimizer_refs.get(id(optimizer))
+        if record is not None and known is not None and known() is optimizer:
             return record
-        record = OptimizerRecord(optimizer, len(self.optimizers) + 1)
         params = [p for group in optimizer.param_groups for p in group["params"]]
+        param_ids = {id(p) for p in params}
+        same = next((r for r in self.records if r.param_ids == param_ids and r.params and
+                     all(a is b for a, b in zip(r.params, params))), None)
+        if same is not None:
+            self.optimizers[id(optimizer)] = same
+            self._optimizer_refs[id(optimizer)] = weakref.ref(optimizer)
+            return same
+        record = OptimizerRecord(optimizer, len(self.records) + 1)
         record.params = params
-        record.param_ids = {id(p) for p in params}
+        record.param_ids = param_ids
         record.not_yet_received = {id(p): p for p in params if p.requires_grad}
         trainable = [p for p in params if p.requires_grad]
         if trainable:
@@ -241,7 +252,8 @@ class TrainingCheck:
                 self._hook_param(param, state)
                 record.states.append(state)
         self.optimizers[id(optimizer)] = record
-        self._optimizer_refs[id(optimizer)] = optimizer
+        self.records.append(record)
+        self._optimizer_refs[id(optimizer)] = weakref.ref(optimizer)
         return record
 
     def _hook_param(self, param, state: ParamState) -> None:
@@ -353,6 +365,9 @@ class TrainingCheck:
             state.reset_seen = False
             state.first_norm = None
 
+    def record_index(self, optimizer) -> int:
+        return self._record_for(optimizer).index
+
     def after_step(self, optimizer) -> int:
         record = self._record_for(optimizer)
         record.steps += 1
@@ -364,11 +379,11 @@ class TrainingCheck:
                 grad = param.grad if param is not None and record.watched else None
                 state.after_step = grad is not None
                 state.expected = (id(grad), grad._version) if grad is not None else None
-        self._watching = any(r.watched for r in self.optimizers.values())
+        self._watching = any(r.watched for r in self.records)
         self.zero_grad_log.clear()
         if was_watched:
             self._measure_kept_graphs()
-        return max(r.steps for r in self.optimizers.values())
+        return max(r.steps for r in self.records)
 
     # -- helpers ------------------------------------------------------------------------------------
 
@@ -425,7 +440,7 @@ class TrainingCheck:
 
     def all_optimized_ids(self) -> Set[int]:
         ids: Set[int] = set()
-        for record in self.optimizers.values():
+        for record in self.records:
             ids |= record.param_ids
         return ids
 
@@ -433,7 +448,7 @@ class TrainingCheck:
 
     def finish(self) -> List[Observation]:
         found: List[Observation] = []
-        for record in self.optimizers.values():
+        for record in self.records:
             found.extend(self._zero_grad_observations(record))
             found.extend(self._unreached_observations(record))
         found.extend(self._kept_graph_observations())
