@@ -26,6 +26,7 @@ SCRIPTS = os.path.join(ROOT, "tests", "runtime_scripts")
 # Budget per run; the runs themselves take a few seconds each.
 RUN_TIMEOUT = 60
 WORKER_PIDS = os.path.join(tempfile.gettempdir(), f"dllint-test-workers-{os.getpid()}.txt")
+NETWORK_ROUTES = os.path.join(tempfile.gettempdir(), f"dllint-test-network-{os.getpid()}.json")
 
 RUNS = {
     "softmax_no_zero_grad": ["no_zero_grad_softmax.py"],
@@ -52,6 +53,7 @@ RUNS = {
     "model_buggy": ["--model", "toy_models:batch_mixer", "--input-shape", "8,6,4", "--classes", "3"],
     "hung_with_workers": ["stuck_with_workers.py", "--timeout", "8", "--", WORKER_PIDS],
     "gan": ["gan_two_optimizers.py"],
+    "network_routes": ["network_routes.py", "--", NETWORK_ROUTES],
     "rebuilt_optimizer_flat": ["optimizer_rebuilt_each_iteration.py"],
     "rebuilt_optimizer_in_function": ["optimizer_rebuilt_each_iteration.py", "--", "--layout", "function"],
 }
@@ -323,10 +325,52 @@ def test_a_crash_with_nothing_confirmed_exits_2_with_the_traceback(confirm_runs)
 
 def test_network_access_fails_fast_naming_the_line(confirm_runs):
     run = confirm_runs("download")
-    assert run.returncode == 2, run
+    assert run.returncode == 1, run  # the script crashed, and RT901 is an error finding
     assert "RT901 [network-access]" in run.stdout
     assert "dataset_download.py:7" in run.stdout and "example.com" in run.stdout
     assert run.seconds < 20
+
+
+def test_every_route_to_the_network_fails_at_once_and_local_connections_work(confirm_runs):
+    run = confirm_runs("network_routes")
+    try:
+        with open(NETWORK_ROUTES) as handle:
+            routes = json.load(handle)
+    finally:
+        if os.path.exists(NETWORK_ROUTES):
+            os.remove(NETWORK_ROUTES)
+    assert run.returncode == 1, run  # RT901 errors set the exit status
+    assert run.runtime("RT901") and all(f["path"] == "network_routes.py" for f in run.runtime("RT901"))
+    local = routes.pop("local_connection")
+    assert local[0] == "connected"
+    # Programs the script starts go through a proxy that is a closed local port.
+    assert routes.pop("subprocess_https_proxy") == "http://127.0.0.1:9"
+    assert {name: outcome for name, (outcome, _) in routes.items() if outcome != "NetworkBlockedError"} == {}
+    assert max(seconds for _, seconds in routes.values()) < 1.0
+
+
+def test_the_first_progress_line_says_that_the_script_is_executed(confirm_runs):
+    run = confirm_runs("softmax_no_zero_grad")
+    assert run.stderr.splitlines()[0].startswith(
+        "dllint: running no_zero_grad_softmax.py (your code is executed) for up to 20 optimizer steps"), run
+
+
+def test_the_timeout_covers_the_static_analysis_of_a_large_folder(tmp_path):
+    # 300 modules beside the script take far longer to analyse than the timeout allows.
+    with open(os.path.join(SCRIPTS, "clean_training_loops.py")) as handle:
+        module = handle.read()
+    for number in range(300):
+        (tmp_path / f"experiment_{number}.py").write_text(module)
+    with open(os.path.join(SCRIPTS, "no_zero_grad_softmax.py")) as handle:
+        (tmp_path / "train.py").write_text(handle.read())
+    started = time.monotonic()
+    result = subprocess.run([sys.executable, "-m", "dllint", "confirm", "--format", "json", "--timeout", "6",
+                             "train.py"], cwd=tmp_path, capture_output=True, text=True, env=_env(), timeout=60)
+    seconds = time.monotonic() - started
+    run = json.loads(result.stdout)["run"]
+    assert any("static analysis" in note and "took more than" in note for note in run["notes"]), result
+    # The timeout plus the child's own torch import, which a run cannot do without.
+    assert seconds < 6 + 4, (seconds, result.stderr)
 
 
 def test_an_infinite_loop_stops_at_the_timeout(confirm_runs):
@@ -405,20 +449,22 @@ def test_missing_script_and_missing_target_are_usage_errors():
 
 
 @pytest.mark.skipif(os.name != "posix", reason="process groups")
-def test_a_hung_script_is_killed_with_its_dataloader_workers(confirm_runs):
+def test_a_hung_script_is_killed_with_its_dataloader_workers_and_escaped_processes(confirm_runs):
     run = confirm_runs("hung_with_workers")
     assert run.returncode == 0, run
     assert run.data["run"]["status"] == "timeout"
     assert any("process group was killed" in note for note in run.data["run"]["notes"])
     try:
         with open(WORKER_PIDS) as handle:
-            workers = [int(pid) for pid in handle.read().split()]
+            workers, escaped = ([int(pid) for pid in line.split()] for line in handle.read().splitlines())
     finally:
         if os.path.exists(WORKER_PIDS):
             os.remove(WORKER_PIDS)  # the script wrote it outside the test's tmp_path
-    assert len(workers) == 2
+    assert len(workers) == 2 and len(escaped) == 2
     time.sleep(0.5)
     assert not [pid for pid in workers if _alive(pid)]
+    # A server in a new session and a setsid daemon: outside the process group, killed all the same.
+    assert not [pid for pid in escaped if _alive(pid)]
 
 
 def _alive(pid):

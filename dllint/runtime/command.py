@@ -38,15 +38,18 @@ def _parse_shape(text: Optional[str]) -> Optional[List[int]]:
               help="Optimizer steps to run (for --model: overfitting steps, default 100).")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True,
               help="cpu makes torch.cuda.is_available() false and maps .cuda()/.to('cuda') to the CPU.")
-@click.option("--timeout", type=click.FloatRange(min=1), default=120.0, show_default=True, help="Seconds.")
+@click.option("--timeout", type=click.FloatRange(min=1), default=120.0, show_default=True,
+              help="Seconds for the whole check, static analysis included.")
 @click.option("--format", "output_format", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @click.pass_context
 def confirm(ctx: click.Context, script: Optional[str], script_args: Tuple[str, ...], module: Optional[str],
             model: Optional[str], input_shape: Optional[str], classes: Optional[int], plot: Optional[str],
             steps: int, device: str, timeout: float, output_format: str) -> None:
-    """Run SCRIPT (or -m MODULE) for a few optimizer steps and confirm the static findings.
+    """Execute SCRIPT (or -m MODULE) for a few optimizer steps and confirm the static findings.
 
-    Arguments after `--` go to the script. Exit status: 0 nothing confirmed or found, 1 something
+    Your code runs, as `python SCRIPT` would run it (whatever it writes or deletes, it does), offline,
+    under instrumentation, and is stopped after --steps optimizer steps or --timeout seconds (static
+    analysis included). Arguments after `--` go to the script. Exit status: 0 nothing confirmed or found, 1 something
     confirmed or found, 2 the script could not be run.
     """
     from dllint.runtime.report import format_json, format_text, summary_line

@@ -10,10 +10,18 @@ process. Connections to anything but the local machine fail at once, naming the 
 from __future__ import annotations
 
 import ipaddress
+import os
 import socket
+import threading
 from typing import Any, List
 
 from dllint.runtime.observations import Observation
+
+
+# Subprocesses see these proxies: a port that nothing listens on, so their connections fail at once.
+PROXY_VARIABLES = ("http_proxy", "https_proxy", "ftp_proxy", "all_proxy", "HTTP_PROXY", "HTTPS_PROXY",
+                   "FTP_PROXY", "ALL_PROXY")
+CLOSED_PORT = 9  # discard
 
 
 class NetworkBlockedError(ConnectionError):
@@ -27,6 +35,7 @@ class Sandbox:
         self.device = device
         self.network_attempts: List[Observation] = []
         self.compile_sites: List[Any] = []
+        self._checking = threading.local()
 
     def install(self) -> None:
         if self.device == "cpu":
@@ -121,30 +130,101 @@ class Sandbox:
     # -- network ------------------------------------------------------------------------------------
 
     def _block_network(self) -> None:
+        """Every Python route out: connect/connect_ex and sendto/sendmsg (UDP) on socket.socket and on the
+        raw _socket.socket beneath it, and the name lookups; and the programs the script starts."""
+        import _socket
+
         sandbox = self
-        original_connect = socket.socket.connect
-        original_connect_ex = socket.socket.connect_ex
-        original_getaddrinfo = socket.getaddrinfo
+        guarded = {}
 
-        def connect(self_socket, address):
-            sandbox._check(self_socket.family, address)
-            return original_connect(self_socket, address)
+        def guard_method(owner, name, address_of):
+            original = getattr(owner, name)
 
-        def connect_ex(self_socket, address):
-            sandbox._check(self_socket.family, address)
-            return original_connect_ex(self_socket, address)
+            def method(self_socket, *args):
+                sandbox._check(self_socket.family, address_of(args))
+                return original(self_socket, *args)
 
-        def getaddrinfo(host, *args, **kwargs):
-            sandbox._check(socket.AF_INET, (host, args[0] if args else None))
-            return original_getaddrinfo(host, *args, **kwargs)
+            method.__name__ = name
+            guarded[name] = method
+            return method
 
-        socket.socket.connect = connect
-        socket.socket.connect_ex = connect_ex
-        socket.getaddrinfo = getaddrinfo
+        routes = {"connect": lambda args: args[0] if args else None,
+                  "connect_ex": lambda args: args[0] if args else None,
+                  "sendto": lambda args: args[-1] if len(args) >= 2 else None,
+                  "sendmsg": lambda args: args[3] if len(args) >= 4 else None}
+
+        class GuardedSocket(_socket.socket):
+            __slots__ = ()
+
+        for name, address_of in routes.items():
+            setattr(socket.socket, name, guard_method(socket.socket, name, address_of))
+            setattr(GuardedSocket, name, guard_method(_socket.socket, name, address_of))
+        # Code that builds the C socket itself (`_socket.socket(...)`) gets the guarded subclass.
+        _socket.socket = _socket.SocketType = GuardedSocket
+
+        def guard_lookup(module, name, host_of):
+            original = getattr(module, name, None)
+            if original is None:
+                return
+
+            def lookup(*args, **kwargs):
+                host = host_of(args, kwargs)
+                sandbox._check(socket.AF_INET, (host, None))
+                return original(*args, **kwargs)
+
+            lookup.__name__ = name
+            setattr(module, name, lookup)
+
+        first = lambda args, kwargs: args[0] if args else kwargs.get("host")  # noqa: E731
+        for module in (socket, _socket):
+            for name in ("getaddrinfo", "gethostbyname", "gethostbyname_ex", "gethostbyaddr"):
+                guard_lookup(module, name, first)
+        self._proxy_subprocesses()
+
+    def _proxy_subprocesses(self) -> None:
+        """Programs the script starts reach the network through a proxy that is a closed local port.
+        (The script's own process keeps its environment: urllib and requests in it go through the guards
+        above, which name the script's line.)"""
+        import subprocess
+
+        proxies = {variable: f"http://127.0.0.1:{CLOSED_PORT}" for variable in PROXY_VARIABLES}
+        proxies.update({"no_proxy": "localhost,127.0.0.1,::1", "NO_PROXY": "localhost,127.0.0.1,::1"})
+        original_init = subprocess.Popen.__init__
+
+        def popen_init(self_popen, args, *rest, **kwargs):
+            if len(rest) < 10:  # env is the tenth parameter after args; passed by keyword in practice
+                kwargs["env"] = {**(kwargs.get("env") or os.environ), **proxies}
+            return original_init(self_popen, args, *rest, **kwargs)
+
+        subprocess.Popen.__init__ = popen_init
+        original_system = os.system
+
+        def system(command):
+            saved = {variable: os.environ.get(variable) for variable in proxies}
+            os.environ.update(proxies)
+            try:
+                return original_system(command)
+            finally:
+                for variable, value in saved.items():
+                    if value is None:
+                        os.environ.pop(variable, None)
+                    else:
+                        os.environ[variable] = value
+
+        os.system = system
 
     def _check(self, family, address) -> None:
         if family not in (socket.AF_INET, socket.AF_INET6) or not isinstance(address, tuple) or not address:
             return
+        if getattr(self._checking, "active", False):
+            return  # a lookup made by a guarded call already checked
+        self._checking.active = True
+        try:
+            self._refuse_unless_local(address)
+        finally:
+            self._checking.active = False
+
+    def _refuse_unless_local(self, address) -> None:
         host = address[0]
         if _is_local(host):
             return

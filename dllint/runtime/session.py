@@ -1,7 +1,9 @@
 """The parent side of `dllint confirm`: lint, run the child, wait (killing it at the timeout), judge.
 
 Never imports torch: the child does. The child runs in its own session (process group) so that the
-timeout kills it together with its DataLoader workers.
+timeout kills it together with its DataLoader workers; on Linux this process is also the child's
+subreaper, and every process left below it at the end (a server started in a new session, a daemon
+double-forked with setsid) is killed too: nothing the script started outlives the run.
 """
 
 from __future__ import annotations
@@ -14,8 +16,10 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
+import time
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence, Set
 
 from dllint.findings import Finding
 from dllint.runtime.observations import Observation, RunOutcome
@@ -23,6 +27,10 @@ from dllint.runtime.verdicts import Judge, Judged, SourceIndex, coverage_targets
 
 # The parent kills the process group this long after the child's own timeout should have fired.
 KILL_MARGIN_SECONDS = 10.0
+# The static analysis before the run may take this share of --timeout; the run has the rest, at least
+# MIN_RUN_SECONDS.
+LINT_SHARE = 0.5
+MIN_RUN_SECONDS = 1.0
 OUTPUT_TAIL_LINES = 30
 INSTALL_HINT = "pip install 'dllint[runtime]'"
 # A script that mentions these gets the torchrun environment of a one-process world.
@@ -87,7 +95,9 @@ def confirm(request: ConfirmRequest, progress_fd: Optional[int] = None) -> Confi
     """Run the whole confirm pipeline and return the judged result."""
     if not torch_available():
         raise ConfirmError(f"dllint confirm needs torch, which is not installed: {INSTALL_HINT}")
+    deadline = time.monotonic() + float(request.timeout)
     if request.model:
+        _announce(progress_fd, f"importing {request.model} and training the model it builds")
         return _confirm_model(request, progress_fd)
     if request.script:
         script = os.path.abspath(request.script)
@@ -103,7 +113,7 @@ def confirm(request: ConfirmRequest, progress_fd: Optional[int] = None) -> Confi
         user_root = os.path.dirname(os.path.realpath(lint_target)) if os.path.isfile(lint_target) else \
             os.path.dirname(os.path.realpath(lint_target))
         script, target = None, f"-m {request.module}"
-    findings, notices = _lint(lint_target)
+    findings, notices, lint_note = _lint_within(lint_target, script or module_file, deadline)
     index = SourceIndex()
     config = {
         "mode": "script" if script else "module",
@@ -112,16 +122,20 @@ def confirm(request: ConfirmRequest, progress_fd: Optional[int] = None) -> Confi
         "args": list(request.args),
         "steps": request.steps,
         "device": request.device,
-        "timeout": request.timeout,
+        "timeout": max(MIN_RUN_SECONDS, deadline - time.monotonic()),
         "user_root": user_root,
         "excluded_dirs": [os.path.dirname(os.path.dirname(os.path.abspath(__file__))), sys.prefix,
                           sys.base_prefix],
         "targets": coverage_targets(findings, index),
     }
     distributed = _mentions_distributed(lint_target)
+    _announce(progress_fd, f"running {target} (your code is executed) for up to {request.steps} optimizer steps "
+                           f"or {config['timeout']:.0f} s, offline")
     outcome, observations, stdout_tail, stderr_tail = _run_child(config, request, progress_fd, distributed)
     judge = Judge(findings, observations, outcome, index, script or (module_file if request.module else None))
     judged, runtime = judge.run()
+    if lint_note:
+        outcome.notes.insert(0, lint_note)
     return ConfirmResult(target, outcome, judged, runtime, notices, stdout_tail, stderr_tail)
 
 
@@ -146,6 +160,74 @@ def _lint(path: str):
     codes = [rule.code for rule in registry.all_rules()]
     result = lint_paths([path], codes)
     return list(result.findings), list(result.notices)
+
+
+def _lint_within(folder: str, entry: Optional[str], deadline: float):
+    """(findings, notices, note) for the script's folder, within LINT_SHARE of the time left; when that is
+    not enough, for the script alone (the rest of the time is the run's), with a note saying so."""
+    limit = LINT_SHARE * max(0.0, deadline - time.monotonic())
+    done = _run_with_limit(_lint, folder, limit)
+    if done is not None:
+        return done[0], done[1], ""
+    note = f"the static analysis of {folder} took more than {limit:.1f} s (half the time left of --timeout): "
+    if entry and entry != folder:
+        done = _run_with_limit(_lint, entry, LINT_SHARE * max(0.0, deadline - time.monotonic()))
+        if done is not None:
+            return done[0], done[1], note + "only the script itself was analysed"
+    return [], [], note + "the run is judged without static findings"
+
+
+def _run_with_limit(function, argument, seconds: float):
+    """function(argument), or None when it has not returned within `seconds`. It runs in a forked process
+    (killed, with any pool it started, when the time is up); where there is no fork, in a daemon thread
+    that is left to finish."""
+    import multiprocessing
+
+    if "fork" not in multiprocessing.get_all_start_methods():
+        outcome: List = []
+        worker = threading.Thread(target=lambda: outcome.append(function(argument)), daemon=True)
+        worker.start()
+        worker.join(seconds)
+        return outcome[0] if outcome else None
+    receiver, sender = multiprocessing.get_context("fork").Pipe(duplex=False)
+    pid = os.fork()
+    if pid == 0:  # the forked analysis: send the result, leave without running the parent's exit code
+        status = 0
+        try:
+            receiver.close()
+            sender.send(function(argument))
+        except BaseException:
+            status = 1
+        finally:
+            os._exit(status)
+    sender.close()
+    try:
+        if receiver.poll(seconds):
+            try:
+                return receiver.recv()
+            except (EOFError, OSError):
+                return None
+        return None
+    finally:
+        receiver.close()
+        for process in [pid] + _descendants(pid):
+            try:
+                os.kill(process, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+        try:
+            os.waitpid(pid, 0)
+        except ChildProcessError:
+            pass
+
+
+def _announce(progress_fd: Optional[int], text: str) -> None:
+    if progress_fd is None:
+        return
+    try:
+        os.write(progress_fd, f"dllint: {text}\n".encode())
+    except OSError:
+        pass
 
 
 def _mentions_distributed(path: str) -> bool:
@@ -202,12 +284,14 @@ def _run_child(config: Dict, request: ConfirmRequest, progress_fd: Optional[int]
         stdout_path = os.path.join(workspace, "stdout.txt")
         stderr_path = os.path.join(workspace, "stderr.txt")
         killed = False
+        reaping = _become_subreaper()
+        already_running = set(_descendants(os.getpid()))
         with open(stdout_path, "wb") as stdout, open(stderr_path, "wb") as stderr:
             process = subprocess.Popen([sys.executable, "-c", CHILD_BOOTSTRAP, PACKAGE_PARENT, config_path],
                                        stdin=subprocess.DEVNULL, stdout=stdout, stderr=stderr, env=env,
                                        start_new_session=os.name == "posix", pass_fds=pass_fds)
             try:
-                process.wait(timeout=float(request.timeout) + KILL_MARGIN_SECONDS)
+                process.wait(timeout=float(config["timeout"]) + KILL_MARGIN_SECONDS)
             except subprocess.TimeoutExpired:
                 killed = True
             except KeyboardInterrupt:
@@ -215,6 +299,9 @@ def _run_child(config: Dict, request: ConfirmRequest, progress_fd: Optional[int]
                 raise
             finally:
                 _kill_group(process)
+                _kill_descendants(already_running)
+                if reaping:
+                    _set_subreaper(False)
                 if progress_fd is not None:
                     os.close(progress_fd)
         outcome, observations = _read_results(config["output"])
@@ -238,6 +325,83 @@ def _kill_group(process: subprocess.Popen) -> None:
     if process.poll() is None:
         process.kill()
     process.wait()
+
+
+# Linux prctl options: orphaned descendants are re-parented to this process instead of init, so that a
+# grandchild started in a new session, or double-forked with setsid, is still found and killed.
+PR_SET_CHILD_SUBREAPER, PR_GET_CHILD_SUBREAPER = 36, 37
+
+
+def _set_subreaper(on: bool) -> bool:
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        return libc.prctl(PR_SET_CHILD_SUBREAPER, int(on), 0, 0, 0) == 0
+    except (OSError, AttributeError):
+        return False
+
+
+def _become_subreaper() -> bool:
+    """Become the subreaper for the run (Linux); False where that is not possible or already so."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        current = ctypes.c_int(0)
+        if libc.prctl(PR_GET_CHILD_SUBREAPER, ctypes.byref(current), 0, 0, 0) != 0 or current.value:
+            return False
+    except (OSError, AttributeError):
+        return False
+    return _set_subreaper(True)
+
+
+def _descendants(root: int) -> List[int]:
+    """Every process below `root`, from /proc (empty where there is no /proc)."""
+    children: Dict[int, List[int]] = {}
+    try:
+        entries = os.listdir("/proc")
+    except OSError:
+        return []
+    for entry in entries:
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as handle:
+                stat = handle.read().decode("utf-8", "replace")
+        except OSError:
+            continue
+        # "pid (command) state ppid ...": the command may hold spaces and parentheses.
+        fields = stat[stat.rfind(")") + 2:].split()
+        if len(fields) > 1:
+            children.setdefault(int(fields[1]), []).append(int(entry))
+    found, pending = [], [root]
+    while pending:
+        for child in children.get(pending.pop(), []):
+            found.append(child)
+            pending.append(child)
+    return found
+
+
+def _kill_descendants(spared: Set[int]) -> None:
+    """Kill whatever the script left running outside its process group (new sessions, daemons), and reap
+    those re-parented to this process. `spared`: this process's own children from before the run."""
+    for _ in range(3):  # a process may fork while its siblings are being killed
+        remaining = [pid for pid in _descendants(os.getpid()) if pid not in spared]
+        if not remaining:
+            return
+        for pid in remaining:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+        for pid in remaining:
+            try:
+                os.waitpid(pid, 0)
+            except (ChildProcessError, OSError):
+                pass  # not our child: its own parent (also killed) or init reaps it
 
 
 def _read_results(path: str):

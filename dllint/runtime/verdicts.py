@@ -32,10 +32,9 @@ RULE_NAMES = {"DL101": ("missing-zero-grad", "error"), "DL102": ("zero-grad-befo
 # Why a reached line may show nothing for these rules.
 UNOBSERVABLE = {"DL401": "no torch clamp/min/max call carrying gradient was seen on this line (Python's built-in "
                          "min()/max() cannot be observed)"}
-# Severities of runtime findings that make the exit status 1 (info never does; a blocked network access
-# is a failure to run, not a finding).
+# Severities of runtime findings that make the exit status 1 (info never does; an RT901 network access
+# counts like any other error).
 COUNTED_SEVERITIES = ("error", "warning")
-NOT_COUNTED_CODES = {"RT901"}
 
 
 @dataclass
@@ -273,7 +272,7 @@ def _unique(texts) -> List[str]:
 def exit_status(outcome: RunOutcome, judged: Sequence[Judged], runtime: Sequence[Judged]) -> int:
     """0 nothing confirmed or found, 1 something confirmed or found, 2 the script could not be run."""
     found = any(j.verdict == CONFIRMED for j in judged) or any(
-        j.finding.severity in COUNTED_SEVERITIES and j.finding.code not in NOT_COUNTED_CODES for j in runtime)
+        j.finding.severity in COUNTED_SEVERITIES for j in runtime)
     if outcome.status in ("error", "no-torch"):
         return 2
     if outcome.status in ("crashed", "exited", "running"):
