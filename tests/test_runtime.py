@@ -51,7 +51,7 @@ RUNS = {
     "exit_status": ["exit_with_status.py"],
     "model_clean": ["--model", "toy_models:small_classifier", "--input-shape", "8,12", "--classes", "5"],
     "model_buggy": ["--model", "toy_models:batch_mixer", "--input-shape", "8,6,4", "--classes", "3"],
-    "hung_with_workers": ["stuck_with_workers.py", "--timeout", "8", "--", WORKER_PIDS],
+    "hung_with_workers": ["stuck_with_workers.py", "--timeout", "15", "--", WORKER_PIDS],
     "gan": ["gan_two_optimizers.py"],
     "network_routes": ["network_routes.py", "--", NETWORK_ROUTES],
     "rebuilt_optimizer_flat": ["optimizer_rebuilt_each_iteration.py"],
@@ -369,8 +369,9 @@ def test_the_timeout_covers_the_static_analysis_of_a_large_folder(tmp_path):
     seconds = time.monotonic() - started
     run = json.loads(result.stdout)["run"]
     assert any("static analysis" in note and "took more than" in note for note in run["notes"]), result
-    # The timeout plus the child's own torch import, which a run cannot do without.
-    assert seconds < 6 + 4, (seconds, result.stderr)
+    # Half the timeout for the analysis, then the run (its torch import too, slow on a busy machine), and
+    # the command's own start: far less than analysing the whole folder (40 s and more).
+    assert seconds < 6 / 2 + run["seconds"] + 4, (seconds, result.stderr)
 
 
 def test_an_infinite_loop_stops_at_the_timeout(confirm_runs):
