@@ -83,7 +83,7 @@ def run_instrumented(script: str, model: str, steps: int, output: str, env, work
     config_path = os.path.join(workspace, "config.json")
     with open(config_path, "w") as handle:
         json.dump(config, handle)
-    subprocess.run([sys.executable, "-m", "dllint.runtime.child", config_path], check=True, env=env)
+    subprocess.run([sys.executable, "-m", "dllint.runtime.process.child", config_path], check=True, env=env)
 
 
 def median_step(path: str, warmup: int) -> float:

@@ -58,3 +58,17 @@ def test_model_knows_no_rule_codes():
     for path in _modules("model"):
         with open(path, encoding="utf-8") as handle:
             assert not re.search(r"DL\d{3}", handle.read()), path
+
+
+def test_runtime_checks_are_one_module_each_named_by_their_codes_and_import_no_torch():
+    code = ("import sys; from dllint.runtime.checks import check_classes\n"
+            "print([(c.__module__, sorted(c.CODES) + sorted(getattr(c, 'RUNTIME_CODES', {}))) "
+            "for c in check_classes()]); print('torch' in sys.modules)")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    classes, torch_imported = result.stdout.strip().splitlines()
+    assert torch_imported == "False"
+    found = ast.literal_eval(classes)
+    assert len({module for module, _ in found}) == len(found) >= 7
+    for module, codes in found:
+        # dllint.runtime.checks.dl101_dl102_..._training_loop: the codes it reports, then what it watches
+        assert module.rsplit(".", 1)[1].startswith("_".join(code.lower() for code in codes) + "_"), (module, codes)

@@ -103,7 +103,7 @@ def _confirm(name, args):
         output += ["--device", TEST_DEVICE]
     command = [sys.executable, "-m", "dllint"]
     if name in SHORT_KILL_MARGIN:
-        command = [sys.executable, "-c", "import sys; from dllint.runtime import session; "
+        command = [sys.executable, "-c", "import sys; from dllint.runtime.process import session; "
                    "session.KILL_MARGIN_SECONDS = 1.0; from dllint.cli import main; sys.argv[0] = 'dllint'; main()"]
     completed = subprocess.run([*command, "confirm", *output, *args],
                                cwd=SCRIPTS, capture_output=True, text=True, env=env, timeout=RUN_TIMEOUT)

@@ -8,10 +8,10 @@ import textwrap
 import pytest
 
 from dllint.findings import Finding
-from dllint.runtime.coverage import LineCoverage
+from dllint.runtime.process.coverage import LineCoverage
 from dllint.runtime.observations import Observation, RunOutcome
 from dllint.runtime.report import format_text
-from dllint.runtime.session import ConfirmResult, findings_in_traceback
+from dllint.runtime.process.session import ConfirmResult, findings_in_traceback
 from dllint.runtime.verdicts import Judge, Judged, SourceIndex, coverage_targets, exit_status
 
 TRAIN = textwrap.dedent("""\

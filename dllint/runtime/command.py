@@ -53,7 +53,7 @@ def confirm(ctx: click.Context, script: Optional[str], script_args: Tuple[str, .
     confirmed or found, 2 the script could not be run.
     """
     from dllint.runtime.report import format_json, format_text, summary_line
-    from dllint.runtime.session import ConfirmError, ConfirmRequest, confirm as run_confirm
+    from dllint.runtime.process.session import ConfirmError, ConfirmRequest, confirm as run_confirm
 
     if module and script is not None:
         script_args = (script, *script_args)

@@ -20,7 +20,8 @@ import os
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
-from dllint.runtime.observations import RUNTIME_CHECKS, Observation
+from dllint.runtime.checks import all_runtime_codes
+from dllint.runtime.observations import Observation
 
 DEFAULT_STEPS = 100
 DEFAULT_LEARNING_RATE = 1e-2
@@ -43,7 +44,7 @@ class ModelFinding:
 
     @property
     def name(self) -> str:
-        return RUNTIME_CHECKS.get(self.code, ("functional-dropout-always-on", "error", ""))[0]
+        return all_runtime_codes().get(self.code, ("functional-dropout-always-on", "error", ""))[0]
 
 
 @dataclass

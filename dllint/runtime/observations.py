@@ -11,15 +11,9 @@ from typing import Any, Dict, List, Optional, Tuple
 # A source location as the child reports it: absolute real path, 1-based line and column.
 Site = Tuple[str, int, int]
 
-# Checks that exist only at runtime (no static rule): code -> (name, severity, summary).
+# Runtime-only codes (no static rule) reported outside the probe's checks: the --model checks and the
+# sandbox; each check in dllint.runtime.checks declares its own. code -> (name, severity, summary).
 RUNTIME_CHECKS: Dict[str, Tuple[str, str, str]] = {
-    "RT101": ("nonfinite-loss", "error", "the loss became NaN or infinite"),
-    "RT102": ("nonfinite-gradient", "error", "gradients became NaN or infinite while the loss was finite"),
-    "RT201": ("initial-loss-off-reference", "warning",
-              "the loss at initialisation is far above -log(1/C), its value for an untrained C-class model"),
-    "RT202": ("loss-shape-broadcast", "error",
-              "prediction and target shapes differ, so the loss silently compares every pair by broadcasting"),
-    "RT301": ("batch-mixing", "error", "an output depends on other samples of the batch in evaluation mode"),
     "RT302": ("dead-parameters", "warning", "parameters never received a gradient"),
     "RT303": ("cannot-overfit-batch", "warning", "the model cannot overfit one fixed batch"),
     "RT304": ("input-ignored", "warning", "training on zeroed inputs does as well as training on the real inputs"),

@@ -6,7 +6,7 @@ import json
 from typing import List
 
 from dllint.runtime.observations import CONFIRMED, NOT_CHECKED, NOT_REACHED, NOT_REPRODUCED
-from dllint.runtime.session import ConfirmResult, findings_in_traceback
+from dllint.runtime.process.session import ConfirmResult, findings_in_traceback
 
 STATUS_TEXT = {
     "finished": "ran to its end",

@@ -15,12 +15,13 @@ from dataclasses import dataclass
 from typing import Dict, List, Optional, Sequence, Set, Tuple
 
 from dllint.findings import Finding
-from dllint.runtime.observations import (CONFIRMED, FOUND, NOT_CHECKED, NOT_REACHED, NOT_REPRODUCED,
-                                         RUNTIME_CHECKS, Observation, RunOutcome)
+from dllint.runtime import checks
+from dllint.runtime.observations import (CONFIRMED, FOUND, NOT_CHECKED, NOT_REACHED, NOT_REPRODUCED, Observation,
+                                         RunOutcome)
 
-# Rules with a runtime check. Findings of other rules get NOT CHECKED.
-CHECKED_CODES = {"DL101", "DL102", "DL104", "DL201", "DL202", "DL203", "DL301", "DL302", "DL303", "DL401",
-                 "DL402", "DL501", "DL503", "DL504"}
+# Rules with a runtime check (each check declares its CODES). Findings of other rules get NOT CHECKED.
+CHECKED_CODES = checks.checked_codes()
+RUNTIME_CODES = checks.all_runtime_codes()
 # Names of rules the runtime observes, for runtime findings when the static rule is not installed.
 RULE_NAMES = {"DL101": ("missing-zero-grad", "error"), "DL102": ("zero-grad-before-step", "error"),
               "DL104": ("loss-accumulates-graph", "warning"), "DL201": ("softmax-into-cross-entropy", "error"),
@@ -30,8 +31,7 @@ RULE_NAMES = {"DL101": ("missing-zero-grad", "error"), "DL102": ("zero-grad-befo
               "DL402": ("detached-loss-path", "error"), "DL501": ("module-not-registered", "error"),
               "DL503": ("unused-submodule", "warning"), "DL504": ("reused-module-instance", "error")}
 # Why a reached line may show nothing for these rules.
-UNOBSERVABLE = {"DL401": "no torch clamp/min/max call carrying gradient was seen on this line (Python's built-in "
-                         "min()/max() cannot be observed)"}
+UNOBSERVABLE = checks.unobservable()
 # Severities of runtime findings that make the exit status 1 (info never does; an RT901 network access
 # counts like any other error).
 COUNTED_SEVERITIES = ("error", "warning")
@@ -238,8 +238,8 @@ class Judge:
 
 
 def _name_and_severity(observation: Observation) -> Tuple[str, str]:
-    if observation.code in RUNTIME_CHECKS:
-        name, severity, _ = RUNTIME_CHECKS[observation.code]
+    if observation.code in RUNTIME_CODES:
+        name, severity, _ = RUNTIME_CODES[observation.code]
     else:
         name, severity = _rule_name(observation.code)
     if not observation.confirmed:

@@ -38,7 +38,8 @@ DISTRIBUTED_MARKERS = ("init_process_group", "torch.distributed", "LOCAL_RANK")
 
 
 # The folder that holds this dllint package (a checkout, or site-packages for an installed wheel).
-PACKAGE_PARENT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+DLLINT_PACKAGE = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+PACKAGE_PARENT = os.path.dirname(DLLINT_PACKAGE)
 # The child imports this very dllint, then leaves sys.path as python's own would be for the script. The
 # folder is added (and removed) only when it is not already there: for an installed dllint it is
 # site-packages itself, which must stay for torch.
@@ -47,7 +48,7 @@ package_parent, config_path = sys.argv[1:3]
 added = package_parent not in sys.path
 if added:
     sys.path.insert(0, package_parent)
-from dllint.runtime.child import main
+from dllint.runtime.process.child import main
 if added:
     sys.path.remove(package_parent)
 main([config_path])
@@ -124,7 +125,7 @@ def confirm(request: ConfirmRequest, progress_fd: Optional[int] = None) -> Confi
         "device": request.device,
         "timeout": max(MIN_RUN_SECONDS, deadline - time.monotonic()),
         "user_root": user_root,
-        "excluded_dirs": [os.path.dirname(os.path.dirname(os.path.abspath(__file__))), sys.prefix,
+        "excluded_dirs": [DLLINT_PACKAGE, sys.prefix,
                           sys.base_prefix],
         "targets": coverage_targets(findings, index),
     }

@@ -62,6 +62,16 @@ class LossSite:
 
 
 class LossCheck:
+    ATTRIBUTE = "loss"
+    ORDER = 20
+    CODES = ("DL201", "DL202", "DL203")
+    RUNTIME_CODES = {
+        "RT201": ("initial-loss-off-reference", "warning",
+                  "the loss at initialisation is far above -log(1/C), its value for an untrained C-class model"),
+        "RT202": ("loss-shape-broadcast", "error",
+                  "prediction and target shapes differ, so the loss silently compares every pair by broadcasting"),
+    }
+
     def __init__(self, probe):
         self.probe = probe
         self.torch = probe.torch

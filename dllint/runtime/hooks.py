@@ -1,8 +1,8 @@
 """The child side's shared state and the global torch hooks that feed every runtime check.
 
 One forward pre-hook, one forward hook and one pair of optimizer step hooks are installed for the whole
-process; they keep the module call stack and the step count and hand each event to the checks
-(training, loss, mode, gradient, module). The user's files are never modified.
+process; they keep the module call stack and the step count and hand each event to the checks of
+dllint.runtime.checks (found there, one module per check). The user's files are never modified.
 """
 
 from __future__ import annotations
@@ -175,7 +175,7 @@ class Probe:
     def __init__(self, config: Dict[str, Any]):
         import torch
 
-        from dllint.runtime import batch, gradient, loss, mode, module, numerics, training
+        from dllint.runtime.checks import check_classes
 
         self.torch = torch
         self.config = config
@@ -197,13 +197,12 @@ class Probe:
         self.progress = Progress(config.get("progress_fd"), self.step_budget)
         self.on_budget_reached = None  # set by the stopping machinery
         self.on_step_done = None
-        self.training = training.TrainingCheck(self)
-        self.loss = loss.LossCheck(self)
-        self.mode = mode.ModeCheck(self)
-        self.gradient = gradient.GradientCheck(self)
-        self.modules = module.ModuleCheck(self)
-        self.numerics = numerics.NumericsCheck(self)
-        self.batch = batch.BatchCheck(self)
+        # Every check, by its ATTRIBUTE (probe.training, probe.loss...: checks use each other's facts).
+        self.checks = [check_class(self) for check_class in check_classes()]
+        for check in self.checks:
+            setattr(self, check.ATTRIBUTE, check)
+        self._root_forward_checks = [c for c in self.checks if hasattr(c, "on_root_forward")]
+        self._step_checks = [c for c in self.checks if hasattr(c, "on_step")]
         self._handles: List[Any] = []
 
     # -- installation -------------------------------------------------------------------------------
@@ -216,8 +215,9 @@ class Probe:
         self._handles.append(module_module.register_module_forward_hook(self._after_forward, always_call=True))
         self._handles.append(optimizer_module.register_optimizer_step_pre_hook(self._before_step))
         self._handles.append(optimizer_module.register_optimizer_step_post_hook(self._after_step))
-        for check in (self.training, self.loss, self.mode, self.gradient, self.modules):
-            check.install()
+        for check in self.checks:
+            if hasattr(check, "install"):
+                check.install()
 
     # -- helpers for the checks ---------------------------------------------------------------------
 
@@ -306,9 +306,8 @@ class Probe:
             record.grad_forwards += 1
         else:
             record.nograd_forwards += 1
-        self.mode.root_called(record, module, grad_enabled)
-        if grad_enabled:
-            self.numerics.remember_root_call(record, module, args)
+        for check in self._root_forward_checks:
+            check.on_root_forward(record, module, args, grad_enabled)
         if record.sampled < SAMPLED_FORWARDS_PER_ROOT:
             record.sampled += 1
             self.sampling_root = record
@@ -328,9 +327,8 @@ class Probe:
             # Where the step runs is read on watched steps, and whenever a mode check needs it.
             sites = self.user_sites(depth=2) if self.training.watching() or self.mode.wants_step_sites() else []
             loss_value = self.training.before_step(optimizer, sites)
-            self.mode.before_step(optimizer, sites)
-            self.batch.before_step(self.numerics.remembered_calls())
-            self.numerics.before_step(optimizer, sites, loss_value)
+            for check in self._step_checks:
+                check.on_step(optimizer, sites, loss_value)
             if self.on_step_started is not None:
                 self.on_step_started()
         except StopRun:
@@ -369,7 +367,7 @@ class Probe:
 
     def observations(self) -> List[Observation]:
         found: List[Observation] = []
-        for check in (self.training, self.loss, self.mode, self.gradient, self.modules, self.numerics, self.batch):
+        for check in self.checks:
             try:
                 found.extend(check.finish())
             except Exception as error:

@@ -30,6 +30,12 @@ class ClampSite:
 
 
 class GradientCheck:
+    ATTRIBUTE = "gradient"
+    ORDER = 40
+    CODES = ("DL401",)
+    UNOBSERVABLE = {"DL401": "no torch clamp/min/max call carrying gradient was seen on this line "
+                             "(Python's built-in min()/max() cannot be observed)"}
+
     def __init__(self, probe):
         self.probe = probe
         self.torch = probe.torch

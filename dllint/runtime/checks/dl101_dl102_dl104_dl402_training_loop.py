@@ -96,6 +96,10 @@ class _GraphToken:
 
 
 class TrainingCheck:
+    ATTRIBUTE = "training"
+    ORDER = 10
+    CODES = ("DL101", "DL102", "DL104", "DL402")
+
     def __init__(self, probe):
         self.probe = probe
         self.torch = probe.torch

@@ -19,7 +19,7 @@ import time
 import _thread
 from typing import Any, Optional, Set, Tuple
 
-from dllint.runtime.probe import StopRun
+from dllint.runtime.hooks import StopRun
 
 GRACE_SECONDS = 10.0
 BATCHES_AFTER_BUDGET = 2

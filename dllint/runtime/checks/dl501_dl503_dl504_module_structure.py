@@ -22,6 +22,10 @@ UNUSED_AFTER_FORWARDS = 2
 
 
 class ModuleCheck:
+    ATTRIBUTE = "modules"
+    ORDER = 50
+    CODES = ("DL501", "DL503", "DL504")
+
     def __init__(self, probe):
         self.probe = probe
         self.torch = probe.torch

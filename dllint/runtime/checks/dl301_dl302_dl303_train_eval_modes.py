@@ -36,6 +36,10 @@ class NoGradForward:
 
 
 class ModeCheck:
+    ATTRIBUTE = "mode"
+    ORDER = 30
+    CODES = ("DL301", "DL302", "DL303")
+
     def __init__(self, probe):
         self.probe = probe
         self.torch = probe.torch
@@ -113,7 +117,7 @@ class ModeCheck:
 
     # -- events -------------------------------------------------------------------------------------
 
-    def root_called(self, record, module, grad_enabled: bool) -> None:
+    def on_root_forward(self, record, module, args, grad_enabled: bool) -> None:
         layers = self.mode_layers(module)
         if not layers:
             return
@@ -145,7 +149,7 @@ class ModeCheck:
     def wants_step_sites(self) -> bool:
         return bool(self._pending_eval)
 
-    def before_step(self, optimizer, step_sites: List[Site]) -> None:
+    def on_step(self, optimizer, step_sites: List[Site], loss_value) -> None:
         if not self._pending_eval:
             self.train_mode_steps += 1
             return

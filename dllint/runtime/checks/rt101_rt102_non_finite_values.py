@@ -20,6 +20,14 @@ MAX_REMEMBERED_CALLS = 8
 
 
 class NumericsCheck:
+    ATTRIBUTE = "numerics"
+    ORDER = 60
+    CODES = ()
+    RUNTIME_CODES = {
+        "RT101": ("nonfinite-loss", "error", "the loss became NaN or infinite"),
+        "RT102": ("nonfinite-gradient", "error", "gradients became NaN or infinite while the loss was finite"),
+    }
+
     def __init__(self, probe):
         self.probe = probe
         self.torch = probe.torch
@@ -28,16 +36,16 @@ class NumericsCheck:
         self.gradient_report: Optional[Observation] = None
         self.finite_steps = 0
 
-    def remember_root_call(self, record, module, args) -> None:
+    def on_root_forward(self, record, module, args, grad_enabled: bool) -> None:
         # Replayed only when a watched step finds a non-finite loss or gradient.
-        if len(self._calls) < MAX_REMEMBERED_CALLS and self.probe.training.watching():
+        if grad_enabled and len(self._calls) < MAX_REMEMBERED_CALLS and self.probe.training.watching():
             self._calls.append((weakref.ref(module), args, self.probe.user_site(depth=4)))
 
     def remembered_calls(self) -> List[Any]:
         """(weakref to the model, args, call site) of this step's training forwards (watched steps only)."""
         return self._calls
 
-    def before_step(self, optimizer, sites: List[Site], loss_value: Optional[float]) -> None:
+    def on_step(self, optimizer, sites: List[Site], loss_value: Optional[float]) -> None:
         try:
             self._judge_step(optimizer, sites, loss_value)
         finally:

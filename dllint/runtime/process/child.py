@@ -75,11 +75,11 @@ def _exit(code: int) -> None:
 def _run_script(config: Dict[str, Any], writer: ResultWriter, started: float) -> None:
     import torch
 
-    from dllint.runtime.coverage import LineCoverage
-    from dllint.runtime.loop_exit import LoopExit
-    from dllint.runtime.probe import Probe, StopRun
-    from dllint.runtime.sandbox import Sandbox
-    from dllint.runtime.stopping import RunControl
+    from dllint.runtime.process.coverage import LineCoverage
+    from dllint.runtime.process.loop_exit import LoopExit
+    from dllint.runtime.hooks import Probe, StopRun
+    from dllint.runtime.process.sandbox import Sandbox
+    from dllint.runtime.process.stopping import RunControl
 
     device = config.get("device", "auto")
     if not _device_available(device, torch, writer):
@@ -175,7 +175,7 @@ def _run_script(config: Dict[str, Any], writer: ResultWriter, started: float) ->
 
 def _user_traceback(error: BaseException, sources) -> str:
     """The traceback's user frames and the frame that raised; library frames in between are folded."""
-    runtime_dir = os.path.dirname(os.path.abspath(__file__))
+    runtime_dir = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     frames = [frame for frame in traceback.extract_tb(error.__traceback__)
               if not frame.filename.startswith(runtime_dir) and "runpy" not in os.path.basename(frame.filename)]
     lines = ["Traceback (most recent call last):\n"]

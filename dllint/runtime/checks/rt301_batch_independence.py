@@ -20,14 +20,23 @@ SAMPLES = 8
 
 
 class BatchCheck:
+    ATTRIBUTE = "batch"
+    ORDER = 55
+    CODES = ()
+    RUNTIME_CODES = {
+        "RT301": ("batch-mixing", "error", "an output depends on other samples of the batch in evaluation mode"),
+    }
+
     def __init__(self, probe):
         self.probe = probe
         self.torch = probe.torch
         self.replayed: Set[int] = set()
         self.found: List[Observation] = []
 
-    def before_step(self, calls: List[Any]) -> None:
-        """`calls`: the step's remembered training forwards, (weakref to the model, args, call site)."""
+    def on_step(self, optimizer, sites, loss_value) -> None:
+        # The step's training forwards as the non-finite check remembers them: (weakref to the model,
+        # args, call site). This check runs before that one forgets them (ORDER).
+        calls = self.probe.numerics.remembered_calls()
         pending = [(ref, args, site) for ref, args, site in calls
                    if ref() is not None and id(ref()) not in self.replayed]
         if not pending:
