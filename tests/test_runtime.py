@@ -54,6 +54,9 @@ RUNS = {
     "hung_with_workers": ["stuck_with_workers.py", "--timeout", "15", "--", WORKER_PIDS],
     "gan": ["gan_two_optimizers.py"],
     "network_routes": ["network_routes.py", "--", NETWORK_ROUTES],
+    "head_replaced": ["head_replaced_after_optimizer.py"],
+    "head_frozen": ["head_replaced_after_optimizer.py", "--", "--layout", "frozen"],
+    "head_only_optimized": ["head_replaced_after_optimizer.py", "--", "--layout", "head-only"],
     "rebuilt_optimizer_flat": ["optimizer_rebuilt_each_iteration.py"],
     "rebuilt_optimizer_in_function": ["optimizer_rebuilt_each_iteration.py", "--", "--layout", "function"],
 }
@@ -406,6 +409,21 @@ def test_the_step_budget_holds_when_the_optimizer_is_rebuilt_and_the_code_after_
     inside = confirm_runs("rebuilt_optimizer_in_function")
     # No statement follows that loop in its function: the next step stops the script.
     assert inside.data["run"]["status"] == "stopped" and inside.data["run"]["steps"] == 20, inside
+
+
+# -- runtime-only findings -------------------------------------------------------------------------
+
+def test_a_head_replaced_after_the_optimizer_was_built_is_found_and_its_near_misses_are_not(confirm_runs):
+    replaced = confirm_runs("head_replaced")
+    assert replaced.returncode == 1, replaced
+    (finding,) = replaced.runtime("RT103")
+    assert finding["severity"] == "warning" and finding["line"] == 46
+    assert "SmallNet.fc.weight, SmallNet.fc.bias" in finding["message"] and "holds 2 tensors" in finding["message"]
+    frozen = confirm_runs("head_frozen")
+    assert frozen.returncode == 0 and not frozen.data["runtime_findings"], frozen
+    head_only = confirm_runs("head_only_optimized")
+    assert head_only.returncode == 0, head_only
+    assert [f["severity"] for f in head_only.runtime("RT103")] == ["info"]
 
 
 # -- model-only checks ------------------------------------------------------------------------------
