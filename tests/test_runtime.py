@@ -57,6 +57,8 @@ RUNS = {
     "head_replaced": ["head_replaced_after_optimizer.py"],
     "head_frozen": ["head_replaced_after_optimizer.py", "--", "--layout", "frozen"],
     "head_only_optimized": ["head_replaced_after_optimizer.py", "--", "--layout", "head-only"],
+    "pixels_raw": ["image_pixels_not_scaled.py"],
+    "pixels_scaled": ["image_pixels_not_scaled.py", "--", "--layout", "scaled"],
     "rebuilt_optimizer_flat": ["optimizer_rebuilt_each_iteration.py"],
     "rebuilt_optimizer_in_function": ["optimizer_rebuilt_each_iteration.py", "--", "--layout", "function"],
 }
@@ -424,6 +426,15 @@ def test_a_head_replaced_after_the_optimizer_was_built_is_found_and_its_near_mis
     head_only = confirm_runs("head_only_optimized")
     assert head_only.returncode == 0, head_only
     assert [f["severity"] for f in head_only.runtime("RT103")] == ["info"]
+
+
+def test_raw_pixel_values_reaching_the_model_are_found_and_normalized_images_are_not(confirm_runs):
+    raw = confirm_runs("pixels_raw")
+    assert raw.returncode == 1, raw
+    (finding,) = raw.runtime("RT203")
+    assert finding["line"] == 39 and "from 0 to 255" in finding["message"]
+    scaled = confirm_runs("pixels_scaled")
+    assert scaled.returncode == 0 and not scaled.data["runtime_findings"], scaled
 
 
 # -- model-only checks ------------------------------------------------------------------------------
