@@ -59,6 +59,8 @@ RUNS = {
     "head_only_optimized": ["head_replaced_after_optimizer.py", "--", "--layout", "head-only"],
     "pixels_raw": ["image_pixels_not_scaled.py"],
     "pixels_scaled": ["image_pixels_not_scaled.py", "--", "--layout", "scaled"],
+    "lr_too_high": ["learning_rate_too_high.py"],
+    "lr_fine": ["learning_rate_too_high.py", "--", "--lr", "0.02"],
     "rebuilt_optimizer_flat": ["optimizer_rebuilt_each_iteration.py"],
     "rebuilt_optimizer_in_function": ["optimizer_rebuilt_each_iteration.py", "--", "--layout", "function"],
 }
@@ -435,6 +437,16 @@ def test_raw_pixel_values_reaching_the_model_are_found_and_normalized_images_are
     assert finding["line"] == 39 and "from 0 to 255" in finding["message"]
     scaled = confirm_runs("pixels_scaled")
     assert scaled.returncode == 0 and not scaled.data["runtime_findings"], scaled
+
+
+def test_exploding_gradient_norms_are_found_before_anything_is_nan_and_a_converging_run_is_quiet(confirm_runs):
+    high = confirm_runs("lr_too_high")
+    assert high.returncode == 1, high
+    (finding,) = high.runtime("RT104")
+    assert finding["line"] == 22 and "the gradient norm grew from" in finding["message"]
+    assert not high.runtime("RT101") and not high.runtime("RT102")  # nothing was NaN yet
+    fine = confirm_runs("lr_fine")
+    assert fine.returncode == 0 and not fine.data["runtime_findings"], fine
 
 
 # -- model-only checks ------------------------------------------------------------------------------

@@ -462,14 +462,14 @@ class TrainingCheck:
                                      scope="function"))
         return found
 
-    def _step_sites(self, record: OptimizerRecord) -> List[Site]:
+    def step_sites(self, record: OptimizerRecord) -> List[Site]:
         ordered = sorted(record.step_sites, key=lambda site: -record.step_sites[site])
         return ordered[:1] + [s for s in (record.first_site or [])[1:]]
 
     def _zero_grad_observations(self, record: OptimizerRecord) -> List[Observation]:
         found = []
         label = f"optimizer {record.index} ({record.name})"
-        sites = self._step_sites(record)
+        sites = self.step_sites(record)
         checked = record.checked_steps
         if checked:
             if record.accumulating_steps >= MIN_STEPS and record.accumulating_steps * 2 >= checked:
@@ -514,7 +514,7 @@ class TrainingCheck:
             return [Observation("DL402", f"{label}: backward() ran before {record.unreached_steps} of "
                                 f"{record.backward_steps} steps but no gradient reached any of its "
                                 f"{len(record.param_ids)} parameters: the loss is cut off from the model",
-                                True, backward_sites + loss_sites + self._step_sites(record), scope="function")]
+                                True, backward_sites + loss_sites + self.step_sites(record), scope="function")]
         if record.backward_steps:
             return [Observation("DL402", f"{label}: backward() reached its parameters at "
                                 f"{record.backward_steps - record.unreached_steps} of {record.backward_steps} steps",
