@@ -10,7 +10,9 @@ Gradients are compared by identity and version, never by value, so the tests are
 from __future__ import annotations
 
 import bisect
+import linecache
 import math
+import re
 import weakref
 from typing import Any, Dict, List, Optional, Set
 
@@ -35,6 +37,10 @@ MIN_STEPS = 2
 GRAPH_AGE = 3
 KEPT_GRAPHS_MIN = 3
 KEPT_GRAPHS_SHARE = 0.5
+
+
+# `name.step()` or `scaler.step(name)` on the line that steps an optimizer.
+_STEPPED_NAME = re.compile(r"([A-Za-z_][\w.]*)\.step\(\s*\)|\.step\(\s*([A-Za-z_][\w.]*)\s*[,)]")
 
 
 class ParamState:
@@ -339,8 +345,9 @@ class TrainingCheck:
             if len(stale) >= ACCUMULATING_SHARE * len(judged):
                 record.accumulating_steps += 1
                 if not record.accumulating_example:
-                    record.accumulating_example = (f"{len(stale)} of {len(judged)} monitored parameters still held "
-                                                   f"the previous step's gradient at step {record.steps + 1}")
+                    record.accumulating_example = (f"{len(stale)} of {len(judged)} monitored parameters"
+                                                   f"{self._named(stale)} still held the previous step's gradient "
+                                                   f"at step {record.steps + 1}")
             elif stale:
                 record.partial_steps += 1
         # DL102: gradients that arrived in this interval and are gone (None or all zero) at step().
@@ -462,13 +469,30 @@ class TrainingCheck:
                                      scope="function"))
         return found
 
+    def label(self, record: OptimizerRecord) -> str:
+        """`optimizer_d` (Adam), from the line that steps it (`optimizer_d.step()`, `scaler.step(optimizer_d)`);
+        optimizer 2 (Adam) when the line does not say."""
+        for site in self.step_sites(record)[:1]:
+            match = _STEPPED_NAME.search(linecache.getline(site[0], site[1]))
+            if match:
+                return f"`{match.group(1) or match.group(2)}` ({record.name})"
+        return f"optimizer {record.index} ({record.name})"
+
+    def _named(self, states: List[ParamState]) -> str:
+        names = self.probe.parameter_names()
+        for state in states:
+            param = state.param_ref()
+            if param is not None and id(param) in names:
+                return f" (such as {names[id(param)]})"
+        return ""
+
     def step_sites(self, record: OptimizerRecord) -> List[Site]:
         ordered = sorted(record.step_sites, key=lambda site: -record.step_sites[site])
         return ordered[:1] + [s for s in (record.first_site or [])[1:]]
 
     def _zero_grad_observations(self, record: OptimizerRecord) -> List[Observation]:
         found = []
-        label = f"optimizer {record.index} ({record.name})"
+        label = self.label(record)
         sites = self.step_sites(record)
         checked = record.checked_steps
         if checked:
@@ -477,8 +501,8 @@ class TrainingCheck:
                 if len(record.norms) >= 2 and record.norms[0] > 0:
                     growth = (f"; gradient norm went from {record.norms[0]:.3g} at step {record.norm_steps[0]} to "
                               f"{record.norms[-1]:.3g} at step {record.norm_steps[-1]}")
-                found.append(Observation("DL101", f"{label}: at {record.accumulating_steps} of {checked} steps the "
-                                         f"gradients still held the previous step's contribution "
+                found.append(Observation("DL101", f"{label}: at {record.accumulating_steps} of {checked} steps "
+                                         f"checked ({record.steps} run) the gradients still held the previous step's contribution "
                                          f"({record.accumulating_example}){growth}", True, sites))
             elif record.accumulating_steps or record.partial_steps:
                 found.append(Observation("DL101", f"{label}: below the confirmation threshold: some gradients "
@@ -492,8 +516,8 @@ class TrainingCheck:
         if watched:
             clear_sites = sorted(record.clear_sites, key=lambda site: -record.clear_sites[site])
             if record.cleared_verified >= MIN_STEPS and record.cleared_verified * 2 >= watched:
-                found.append(Observation("DL102", f"{label}: at {record.cleared_verified} of {watched} steps the "
-                                         f"gradients from backward() were cleared before step() "
+                found.append(Observation("DL102", f"{label}: at {record.cleared_verified} of {watched} steps "
+                                         f"checked ({record.steps} run) the gradients from backward() were cleared before step() "
                                          f"({record.cleared_example}), so the optimizer stepped with nothing",
                                          True, clear_sites[:2] + sites))
             elif record.cleared_steps:
@@ -507,7 +531,7 @@ class TrainingCheck:
         return found
 
     def _unreached_observations(self, record: OptimizerRecord) -> List[Observation]:
-        label = f"optimizer {record.index} ({record.name})"
+        label = self.label(record)
         backward_sites = sorted(self.backward_sites, key=lambda site: -self.backward_sites[site])[:1]
         if record.unreached_steps >= MIN_STEPS and record.unreached_steps * 2 >= record.backward_steps:
             loss_sites = self.probe.loss.training_sites()[:1]
