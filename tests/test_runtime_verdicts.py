@@ -184,3 +184,21 @@ def test_line_events_are_switched_on_only_in_code_that_holds_a_target(tmp_path):
     finally:
         coverage.stop()
     assert coverage.reached_lines() == {os.path.realpath(module): [7, 8]}
+
+
+def test_two_findings_of_one_code_in_a_function_each_take_the_evidence_nearest_their_line(tmp_path):
+    # A function-wide observation (a kept loss graph) at the running total's line, two DL104 findings.
+    total = finding(tmp_path / "train.py", 12, "DL104")
+    other = finding(tmp_path / "train.py", 4, "DL104")
+    kept = Observation("DL104", "graphs kept alive", True, [site(tmp_path, 11)], scope="function")
+    judged, runtime = judge(tmp_path, [other, total], [kept], reached=[4, 11, 12])
+    assert {j.finding.line: j.verdict for j in judged} == {4: "NOT REPRODUCED", 12: "CONFIRMED"}
+    assert runtime == []
+
+
+def test_observations_of_one_code_on_one_line_are_one_runtime_finding(tmp_path):
+    first = Observation("RT202", "shapes (32, 1) and (32,)", True, [site(tmp_path, 7)], severity="warning")
+    second = Observation("RT202", "shapes (16, 1) and (16,)", True, [site(tmp_path, 7)], severity="error")
+    _, runtime = judge(tmp_path, [], [first, second, first], reached=[7])
+    assert [(j.finding.line, j.finding.severity, j.evidence) for j in runtime] == [
+        (7, "error", "shapes (32, 1) and (32,); shapes (16, 1) and (16,)")]

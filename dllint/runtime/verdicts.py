@@ -32,6 +32,7 @@ RULE_NAMES = {"DL101": ("missing-zero-grad", "error"), "DL102": ("zero-grad-befo
               "DL503": ("unused-submodule", "warning"), "DL504": ("reused-module-instance", "error")}
 # Why a reached line may show nothing for these rules.
 UNOBSERVABLE = checks.unobservable()
+_SEVERITY_RANK = {"info": 0, "warning": 1, "error": 2}
 # Severities of runtime findings that make the exit status 1 (info never does; an RT901 network access
 # counts like any other error).
 COUNTED_SEVERITIES = ("error", "warning")
@@ -165,9 +166,11 @@ class Judge:
             if observation.scope == "function":
                 function = self.index.function(path, finding.line)
                 if function == self.index.function(path, site[1]):
-                    alone = [f for f in self.findings if f.code == finding.code and _real(f.path) == path
-                             and self.index.function(path, f.line) == function]
-                    if len(alone) == 1:
+                    # Several findings of the code in one function: each takes the evidence nearest its line.
+                    rivals = [f for f in self.findings if f.code == finding.code and _real(f.path) == path
+                              and self.index.function(path, f.line) == function]
+                    nearest = min(rivals, key=lambda f: (abs(f.line - site[1]), f.line))
+                    if nearest is finding:
                         return True
         return False
 
@@ -214,21 +217,23 @@ class Judge:
     # -- runtime-only findings ----------------------------------------------------------------------
 
     def _runtime_findings(self) -> List[Judged]:
-        found: List[Judged] = []
-        seen = set()
+        # One finding per code and line: the evidence of several observations there is joined.
+        grouped: Dict[Tuple, List[Observation]] = {}
         for i, observation in enumerate(self.observations):
             if i in self.used or observation.summary:
                 continue
             site = self._user_site(observation)
-            key = (observation.code, site[:2] if site else None, observation.evidence)
-            if key in seen:
-                continue
-            seen.add(key)
-            name, severity = _name_and_severity(observation)
+            grouped.setdefault((observation.code, site[:2] if site else None), []).append(observation)
+        found: List[Judged] = []
+        for (code, _), observations in grouped.items():
+            first = observations[0]
+            site = self._user_site(first)
+            name, severity = _name_and_severity(max(observations, key=lambda o: _SEVERITY_RANK.get(
+                _name_and_severity(o)[1], 0)))
+            evidence = "; ".join(_unique(o.evidence for o in observations))
             path, line, column = site if site else (self.script_path or "", 1, 1)
-            finding = Finding(display_path(path), line, column, line, column, observation.code, name, severity,
-                              observation.evidence)
-            found.append(Judged(finding, FOUND, observation.evidence))
+            finding = Finding(display_path(path), line, column, line, column, code, name, severity, evidence)
+            found.append(Judged(finding, FOUND, evidence))
         found.sort(key=lambda j: (j.finding.path, j.finding.line, j.finding.code))
         return found
 
