@@ -106,3 +106,14 @@ def test_plot_is_written_only_with_matplotlib(tmp_path):
         assert any("needs matplotlib" in note for note in report.notes)
     else:
         assert picture.stat().st_size > 0
+
+
+def test_the_sigmoid_before_a_loss_is_seen_through_cat_stack_and_slices():
+    from dllint.runtime.checks.dl201_dl202_dl203_rt201_rt202_loss_inputs import _producer
+
+    logits = torch.randn(4, 3, requires_grad=True)
+    probabilities = torch.cat([torch.sigmoid(logits[:, :2]), torch.sigmoid(logits[:, 2:])], dim=1)
+    assert _producer(probabilities[:, 1:].grad_fn, 8) == "sigmoid"
+    assert _producer(torch.stack([torch.sigmoid(logits), torch.sigmoid(logits * 2)]).grad_fn, 8) == "sigmoid"
+    # One part is a logit: the joined tensor is not a sigmoid's output.
+    assert _producer(torch.cat([torch.sigmoid(logits), logits * 2], dim=1).grad_fn, 8) is None

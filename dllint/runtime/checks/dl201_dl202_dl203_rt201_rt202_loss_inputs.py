@@ -38,6 +38,8 @@ PASS_THROUGH_NODES = {"ViewBackward0", "ReshapeAliasBackward0", "UnsafeViewBackw
                       "ToCopyBackward0", "SelectBackward0", "SliceBackward0", "ExpandBackward0",
                       "IndexBackward0", "SplitBackward0", "UnbindBackward0", "AliasBackward0"}
 PRODUCER_NODES = {"SoftmaxBackward0": "softmax", "SigmoidBackward0": "sigmoid"}
+# Autograd nodes that join tensors: the input has a producer when every joined part has that producer.
+JOINING_NODES = {"CatBackward0", "StackBackward0"}
 
 
 class LossSite:
@@ -167,19 +169,9 @@ class LossCheck:
         self._note_producer(record, prediction)
 
     def _note_producer(self, record: LossSite, prediction) -> None:
-        node = prediction.grad_fn
-        for _ in range(8):
-            if node is None:
-                return
-            name = type(node).__name__
-            if name in PRODUCER_NODES:
-                producer = PRODUCER_NODES[name]
-                record.producers[producer] = record.producers.get(producer, 0) + 1
-                return
-            if name not in PASS_THROUGH_NODES:
-                return
-            nexts = [n for n, _ in node.next_functions if n is not None]
-            node = nexts[0] if nexts else None
+        producer = _producer(prediction.grad_fn, 8)
+        if producer is not None:
+            record.producers[producer] = record.producers.get(producer, 0) + 1
 
     def _note_initial_loss(self, record: LossSite, function, args, kwargs, prediction, output) -> None:
         """RT201: only for the plain mean reduction without class weights, where -log(1/C) is the reference."""
@@ -286,3 +278,21 @@ class LossCheck:
 
 def _shape(shape) -> str:
     return "(" + ", ".join(str(n) for n in shape) + ("," if len(shape) == 1 else "") + ")"
+
+
+def _producer(node, depth: int):
+    """softmax/sigmoid when the autograd graph shows one right before this node (behind reshapes, slices,
+    and torch.cat/stack of parts that all come from it), else None."""
+    while node is not None and depth > 0:
+        depth -= 1
+        name = type(node).__name__
+        if name in PRODUCER_NODES:
+            return PRODUCER_NODES[name]
+        inputs = [n for n, _ in node.next_functions if n is not None]
+        if name in JOINING_NODES:
+            found = {_producer(part, depth) for part in inputs}
+            return found.pop() if len(found) == 1 else None
+        if name not in PASS_THROUGH_NODES:
+            return None
+        node = inputs[0] if inputs else None
+    return None
