@@ -60,6 +60,7 @@ RUNS = {
     "pixels_raw": ["image_pixels_not_scaled.py"],
     "pixels_scaled": ["image_pixels_not_scaled.py", "--", "--layout", "scaled"],
     "lr_too_high": ["learning_rate_too_high.py"],
+    "epoch_running_total": ["running_total_reset_each_epoch.py"],
     "lr_fine": ["learning_rate_too_high.py", "--", "--lr", "0.02"],
     "rebuilt_optimizer_flat": ["optimizer_rebuilt_each_iteration.py"],
     "rebuilt_optimizer_in_function": ["optimizer_rebuilt_each_iteration.py", "--", "--layout", "function"],
@@ -413,6 +414,11 @@ def test_the_step_budget_holds_when_the_optimizer_is_rebuilt_and_the_code_after_
     inside = confirm_runs("rebuilt_optimizer_in_function")
     # No statement follows that loop in its function: the next step stops the script.
     assert inside.data["run"]["status"] == "stopped" and inside.data["run"]["steps"] == 20, inside
+
+
+def test_kept_loss_graphs_are_judged_over_the_whole_run_not_at_its_last_step(confirm_runs):
+    run = confirm_runs("epoch_running_total")
+    assert run.verdicts() == {("DL104", 18): "CONFIRMED"}, run
 
 
 # -- runtime-only findings -------------------------------------------------------------------------

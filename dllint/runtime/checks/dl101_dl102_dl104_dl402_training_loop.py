@@ -14,7 +14,7 @@ import linecache
 import math
 import re
 import weakref
-from typing import Any, Dict, List, Optional, Set
+from typing import Any, Dict, List, Optional, Set, Tuple
 
 from dllint.runtime.observations import Observation, Site
 
@@ -127,7 +127,9 @@ class TrainingCheck:
         self._watching = True
         self.graph_sites: Dict[Site, int] = {}
         self.kept_graphs = (0, 0)  # (old graphs alive, steps old enough) at the last step
-        self.kept_graphs_max = (0, 0)
+        # The strongest measurement over the whole run that meets the thresholds, with its step: a running
+        # total reset every epoch keeps the graphs of one epoch, gone again at the last step.
+        self.kept_graphs_best: Optional[Tuple[int, int, int]] = None
 
     # -- installation -------------------------------------------------------------------------------
 
@@ -446,8 +448,8 @@ class TrainingCheck:
         eligible = bisect.bisect_right(self.tagged_intervals, current - GRAPH_AGE)
         old_alive = sum(1 for interval in self.graph_tokens_alive if interval <= current - GRAPH_AGE)
         self.kept_graphs = (old_alive, eligible)
-        if old_alive > self.kept_graphs_max[0]:
-            self.kept_graphs_max = (old_alive, eligible)
+        if _kept_enough(old_alive, eligible) and (self.kept_graphs_best is None or old_alive > self.kept_graphs_best[0]):
+            self.kept_graphs_best = (old_alive, eligible, current + 1)
 
     def all_optimized_ids(self) -> Set[int]:
         ids: Set[int] = set()
@@ -548,18 +550,23 @@ class TrainingCheck:
     def _kept_graph_observations(self) -> List[Observation]:
         old_alive, eligible = self.kept_graphs
         sites = sorted(self.graph_sites, key=lambda site: -self.graph_sites[site])
+        if self.kept_graphs_best is not None:
+            kept, older, step = self.kept_graphs_best
+            return [Observation("DL104", f"at step {step}, the autograd graphs of {kept} of {older} watched steps' "
+                                f"losses were still alive {GRAPH_AGE} or more steps later: something keeps the loss "
+                                f"tensor (a running total or a list of losses), so memory grows every step",
+                                True, sites[:2], scope="function")]
         if eligible <= 0:
             return []
-        if old_alive >= KEPT_GRAPHS_MIN and old_alive >= KEPT_GRAPHS_SHARE * eligible:
-            return [Observation("DL104", f"the autograd graphs of {old_alive} of {eligible} watched steps' losses "
-                                f"were still alive {GRAPH_AGE} or more steps later: something keeps the loss tensor "
-                                f"(a running total or a list of losses), so memory grows every step",
-                                True, sites[:2], scope="function")]
         if old_alive:
             return [Observation("DL104", f"below the confirmation threshold: {old_alive} of {eligible} older loss "
                                 f"graphs were still alive", False, sites[:2], severity="info", scope="function")]
         return [Observation("DL104", f"every step's loss graph was freed within {GRAPH_AGE - 1} steps",
                             summary=True)]
+
+
+def _kept_enough(old_alive: int, eligible: int) -> bool:
+    return eligible > 0 and old_alive >= KEPT_GRAPHS_MIN and old_alive >= KEPT_GRAPHS_SHARE * eligible
 
 
 def _bind(token):
