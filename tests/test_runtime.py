@@ -423,17 +423,17 @@ def test_kept_loss_graphs_are_judged_over_the_whole_run_not_at_its_last_step(con
 
 # -- runtime-only findings -------------------------------------------------------------------------
 
-def test_a_head_replaced_after_the_optimizer_was_built_is_found_and_its_near_misses_are_not(confirm_runs):
+def test_a_head_replaced_after_the_optimizer_was_built_confirms_dl109_and_its_near_misses_do_not(confirm_runs):
     replaced = confirm_runs("head_replaced")
     assert replaced.returncode == 1, replaced
-    (finding,) = replaced.runtime("RT103")
-    assert finding["severity"] == "warning" and finding["line"] == 46
-    assert "SmallNet.fc.weight, SmallNet.fc.bias" in finding["message"] and "holds 2 tensors" in finding["message"]
+    assert replaced.verdicts() == {("DL109", 28): "CONFIRMED"}
+    evidence = replaced.confirmed()[0]["evidence"]
+    assert "SmallNet.fc was assigned after the optimizer was built" in evidence and "SmallNet.fc.weight" in evidence
     frozen = confirm_runs("head_frozen")
     assert frozen.returncode == 0 and not frozen.data["runtime_findings"], frozen
     head_only = confirm_runs("head_only_optimized")
     assert head_only.returncode == 0, head_only
-    assert [f["severity"] for f in head_only.runtime("RT103")] == ["info"]
+    assert [(f["line"], f["severity"]) for f in head_only.runtime("RT103")] == [(57, "info")]
 
 
 def test_raw_pixel_values_reaching_the_model_are_found_and_normalized_images_are_not(confirm_runs):

@@ -1,6 +1,6 @@
 """Fine-tuning a pretrained classifier on new classes. Buggy (the default): the classification head is
 replaced after the optimizer was built, so the optimizer updates the old head and the new one never
-trains (RT103). `--layout frozen`: the clean near-miss, a frozen backbone and an optimizer over the new
+trains (DL109). `--layout frozen`: the clean near-miss, a frozen backbone and an optimizer over the new
 head only, built after the replacement. `--layout head-only`: the backbone still requires gradients but
 only the head is optimized (RT103 as info: the backbone's gradients are computed for nothing)."""
 import argparse
@@ -21,22 +21,33 @@ class SmallNet(nn.Module):
         return self.fc(self.features(images))
 
 
-parser = argparse.ArgumentParser()
-parser.add_argument("--layout", choices=["replaced", "frozen", "head-only"], default="replaced")
-layout = parser.parse_args().layout
-torch.manual_seed(0)
-model = SmallNet(classes=1000)  # "pretrained" on the old task
-if layout == "replaced":
+def replace_head():
+    """The "pretrained" model with a head for the 5 new classes, and its optimizer."""
+    model = SmallNet(classes=1000)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
     model.fc = nn.Linear(16, 5)
-elif layout == "frozen":
+    return model, optimizer
+
+
+def replace_head_of_frozen_backbone():
+    model = SmallNet(classes=1000)
     model.features.requires_grad_(False)
     model.fc = nn.Linear(16, 5)
-    optimizer = torch.optim.SGD(model.fc.parameters(), lr=0.01, momentum=0.9)
-else:
-    model.fc = nn.Linear(16, 5)
-    optimizer = torch.optim.SGD(model.fc.parameters(), lr=0.01, momentum=0.9)
+    return model, torch.optim.SGD(model.fc.parameters(), lr=0.01, momentum=0.9)
 
+
+def replace_head_optimize_head_only():
+    model = SmallNet(classes=1000)
+    model.fc = nn.Linear(16, 5)
+    return model, torch.optim.SGD(model.fc.parameters(), lr=0.01, momentum=0.9)
+
+
+parser = argparse.ArgumentParser()
+parser.add_argument("--layout", choices=["replaced", "frozen", "head-only"], default="replaced")
+torch.manual_seed(0)
+layouts = {"replaced": replace_head, "frozen": replace_head_of_frozen_backbone,
+           "head-only": replace_head_optimize_head_only}
+model, optimizer = layouts[parser.parse_args().layout]()
 images, labels = torch.randn(64, 3, 8, 8), torch.randint(0, 5, (64,))
 for epoch in range(3):
     for start in range(0, 64, 16):
