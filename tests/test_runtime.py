@@ -61,6 +61,8 @@ RUNS = {
     "pixels_scaled": ["image_pixels_not_scaled.py", "--", "--layout", "scaled"],
     "lr_too_high": ["learning_rate_too_high.py"],
     "epoch_running_total": ["running_total_reset_each_epoch.py"],
+    "dead_relu": ["dead_relu_units.py"],
+    "live_relu": ["dead_relu_units.py", "--", "--bias", "0"],
     "lr_fine": ["learning_rate_too_high.py", "--", "--lr", "0.02"],
     "rebuilt_optimizer_flat": ["optimizer_rebuilt_each_iteration.py"],
     "rebuilt_optimizer_in_function": ["optimizer_rebuilt_each_iteration.py", "--", "--layout", "function"],
@@ -453,6 +455,15 @@ def test_exploding_gradient_norms_are_found_before_anything_is_nan_and_a_converg
     assert not high.runtime("RT101") and not high.runtime("RT102")  # nothing was NaN yet
     fine = confirm_runs("lr_fine")
     assert fine.returncode == 0 and not fine.data["runtime_findings"], fine
+
+
+def test_relu_layers_whose_units_are_dead_for_the_whole_batch_are_found(confirm_runs):
+    dead = confirm_runs("dead_relu")
+    assert dead.returncode == 1, dead
+    (finding,) = dead.runtime("RT105")
+    assert finding["line"] == 22 and "64 of the 64 units of Sequential.1 (ReLU)" in finding["message"]
+    live = confirm_runs("live_relu")
+    assert live.returncode == 0 and not live.data["runtime_findings"], live
 
 
 # -- model-only checks ------------------------------------------------------------------------------
