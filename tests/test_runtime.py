@@ -62,6 +62,7 @@ RUNS = {
     "lr_too_high": ["learning_rate_too_high.py"],
     "epoch_running_total": ["running_total_reset_each_epoch.py"],
     "dead_relu": ["dead_relu_units.py"],
+    "shared_layers": ["shared_layers.py"],
     "live_relu": ["dead_relu_units.py", "--", "--bias", "0"],
     "lr_fine": ["learning_rate_too_high.py", "--", "--lr", "0.02"],
     "rebuilt_optimizer_flat": ["optimizer_rebuilt_each_iteration.py"],
@@ -455,6 +456,15 @@ def test_exploding_gradient_norms_are_found_before_anything_is_nan_and_a_converg
     assert not high.runtime("RT101") and not high.runtime("RT102")  # nothing was NaN yet
     fine = confirm_runs("lr_fine")
     assert fine.returncode == 0 and not fine.data["runtime_findings"], fine
+
+
+def test_a_shared_normalization_layer_is_reuse_and_a_shared_linear_is_a_design(confirm_runs):
+    run = confirm_runs("shared_layers")
+    assert run.returncode == 1, run
+    by_line = {f["line"]: f for f in run.runtime("DL504")}
+    assert by_line[15]["severity"] == "info" and "share weights" in by_line[13]["message"]
+    assert by_line[28]["severity"] == "error" and "one BatchNorm1d object" in by_line[27]["message"]
+    assert set(by_line) == {15, 28}
 
 
 def test_relu_layers_whose_units_are_dead_for_the_whole_batch_are_found(confirm_runs):

@@ -135,7 +135,12 @@ class ModuleCheck:
 
     def _find_reuse(self, root, names: Dict[int, List[str]]) -> None:
         duplicated = {key for key, found in names.items() if len(found) > 1}
-        for key, calls in self._calls.items():
+        # Shallowest first: a shared block is reported, not each of its layers; but a shared container that
+        # is never called itself (a ModuleList) leaves its called children to be reported.
+        order = sorted(self._calls, key=lambda key: min((n.count(".") for n in names.get(key, [])), default=0))
+        shared_reported: Set[int] = set()
+        for key in order:
+            calls = self._calls[key]
             if len(calls) < 2:
                 continue
             module = self._called_modules[key]
@@ -146,15 +151,27 @@ class ModuleCheck:
             module_names = names.get(key, [])
             call_sites = [site for _, site in calls if site is not None]
             if len(module_names) > 1:
-                # Report the outermost shared object only: the children of a shared block are shared too.
                 parents = {name.rpartition(".")[0] for name in module_names}
                 parent_ids = {id(root.get_submodule(p)) if p else id(root) for p in parents}
-                if parent_ids and parent_ids <= duplicated:
+                if parent_ids & shared_reported:
+                    shared_reported.add(key)
                     continue
+                shared_reported.add(key)
                 shown = ", ".join(f"{type(root).__name__}.{n}" for n in module_names[:4])
+                statistics = _stateful_layer(module, self._norm_types)
+                if statistics is None:
+                    # Weights shared between places without running statistics: weight tying, or layers
+                    # shared across steps on purpose (TabNet): a design, not evidence of the bug.
+                    self.reused[module] = Observation(
+                        "DL504", f"{shown} are one {type(module).__name__} object run {len(calls)} times in one "
+                                 f"forward: they share weights, which weight-tied designs do on purpose (no "
+                                 f"normalization layer or running statistics are shared)", False, self.sites_of(module) + _distinct(call_sites)[:2],
+                        severity="info")
+                    continue
+                inside = "" if statistics is module else f", its {type(statistics).__name__} included"
                 self.reused[module] = Observation(
-                    "DL504", f"{shown} are one {type(module).__name__} object (one set of weights and statistics), "
-                             f"run {len(calls)} times in one forward", True,
+                    "DL504", f"{shown} are one {type(module).__name__} object (one set of weights and statistics"
+                             f"{inside}), run {len(calls)} times in one forward", True,
                     self.sites_of(module) + _distinct(call_sites)[:2])
             elif isinstance(module, self._norm_types) and key in self._chained:
                 # The same normalization layer applied to its own output's descendants: several depths of one
@@ -249,6 +266,15 @@ def _depends_on(args, nodes, torch, limit: int = 5000) -> bool:
         seen.add(id(node))
         frontier.extend(n for n, _ in node.next_functions if n is not None)
     return False
+
+
+def _stateful_layer(module, norm_types):
+    """The module itself, or its first descendant, that is a normalization layer or holds buffers (running
+    statistics); None for plain weights (Linear, Conv, Embedding)."""
+    for layer in module.modules():
+        if isinstance(layer, norm_types) or any(True for _ in layer.buffers(recurse=False)):
+            return layer
+    return None
 
 
 def _has_state(module) -> bool:
