@@ -462,8 +462,8 @@ def test_a_shared_normalization_layer_is_reuse_and_a_shared_linear_is_a_design(c
     run = confirm_runs("shared_layers")
     assert run.returncode == 1, run
     by_line = {f["line"]: f for f in run.runtime("DL504")}
-    assert by_line[15]["severity"] == "info" and "share weights" in by_line[13]["message"]
-    assert by_line[28]["severity"] == "error" and "one BatchNorm1d object" in by_line[27]["message"]
+    assert by_line[15]["severity"] == "info" and "share weights" in by_line[15]["message"]
+    assert by_line[28]["severity"] == "error" and "one BatchNorm1d object" in by_line[28]["message"]
     assert set(by_line) == {15, 28}
 
 
