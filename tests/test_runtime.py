@@ -63,6 +63,8 @@ RUNS = {
     "epoch_running_total": ["running_total_reset_each_epoch.py"],
     "dead_relu": ["dead_relu_units.py"],
     "shared_layers": ["shared_layers.py"],
+    "loss_term_number": ["loss_term_added_as_number.py"],
+    "loss_term_tensor": ["loss_term_added_as_number.py", "--", "--layout", "tensor"],
     "live_relu": ["dead_relu_units.py", "--", "--bias", "0"],
     "lr_fine": ["learning_rate_too_high.py", "--", "--lr", "0.02"],
     "rebuilt_optimizer_flat": ["optimizer_rebuilt_each_iteration.py"],
@@ -456,6 +458,15 @@ def test_exploding_gradient_norms_are_found_before_anything_is_nan_and_a_converg
     assert not high.runtime("RT101") and not high.runtime("RT102")  # nothing was NaN yet
     fine = confirm_runs("lr_fine")
     assert fine.returncode == 0 and not fine.data["runtime_findings"], fine
+
+
+def test_a_loss_term_added_as_a_number_leaves_its_head_without_gradients(confirm_runs):
+    number = confirm_runs("loss_term_number")
+    assert number.returncode == 1, number
+    (finding,) = number.runtime("DL402")
+    assert finding["line"] == 31 and "MultiTask.side (Linear, 33 parameters)" in finding["message"]
+    tensor = confirm_runs("loss_term_tensor")
+    assert tensor.returncode == 0 and not tensor.data["runtime_findings"], tensor
 
 
 def test_a_shared_normalization_layer_is_reuse_and_a_shared_linear_is_a_design(confirm_runs):

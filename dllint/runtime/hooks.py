@@ -187,6 +187,7 @@ class Probe:
         self.stepped_after_budget: Set[int] = set()  # optimizer records that stepped since the budget
         self.module_stack: List[Any] = []
         self.called_module_ids: Set[int] = set()
+        self.grad_called_module_ids: Set[int] = set()  # modules that ran with gradients enabled
         self.roots: Dict[int, RootRecord] = {}
         self.sampling_root: Optional[RootRecord] = None
         self.backward_count = 0
@@ -264,6 +265,8 @@ class Probe:
             return
         stack = self.module_stack
         self.called_module_ids.add(id(module))
+        if self.torch.is_grad_enabled():
+            self.grad_called_module_ids.add(id(module))
         if not stack:
             try:
                 self._root_called(module, args)

@@ -204,6 +204,7 @@ class ModuleCheck:
         found = list(self.reused.values())
         found.extend(self._unregistered_observations())
         found.extend(self._unused_observations())
+        found.extend(self._cut_off_observations())
         return found
 
     def _unregistered_observations(self) -> List[Observation]:
@@ -249,6 +250,38 @@ class ModuleCheck:
                 found.append(Observation("DL503", f"{record.name}.{name} ({type(sub).__name__}, {count} parameters) "
                                          f"never ran in {record.grad_forwards} forwards and its parameters never "
                                          f"received a gradient", True, self.sites_of(sub)))
+        return found
+
+
+    def _cut_off_observations(self) -> List[Observation]:
+        """DL402 for part of a model: a trained submodule ran with gradients on at every forward, yet none of
+        its parameters ever received a gradient: its output does not reach the loss (a term detached, or
+        added as a number with .item())."""
+        received = self.probe.training.received_ids
+        ran = self.probe.grad_called_module_ids
+        optimized = self.probe.optimizer_param_ids()
+        training = self.probe.training
+        sites = training.last_backward_sites[:1] + self.probe.loss.training_sites()[:2]
+        found = []
+        for record, root in self.probe.trained_roots():
+            if record.grad_forwards < UNUSED_AFTER_FORWARDS or training.backward_sites == {}:
+                continue
+            reported: List[str] = []
+            for name, sub in root.named_modules():
+                if not name or any(name.startswith(prefix + ".") for prefix in reported):
+                    continue
+                params = [p for p in sub.parameters() if p.requires_grad]
+                if not params or not all(id(p) in optimized for p in params) or id(sub) not in ran:
+                    continue
+                if any(id(p) in received or p.grad is not None for p in params):
+                    continue
+                reported.append(name)
+                count = sum(p.numel() for p in params)
+                found.append(Observation("DL402", f"{record.name}.{name} ({type(sub).__name__}, {count} parameters) ran "
+                                         f"with gradients on in {record.grad_forwards} forwards, but its parameters "
+                                         f"never received a gradient: its output does not reach the loss (a term "
+                                         f"detached, or added as a number with .item())", True, sites,
+                                         scope="function"))
         return found
 
 
