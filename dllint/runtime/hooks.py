@@ -18,8 +18,10 @@ from dllint.runtime.observations import Observation, Site
 # How many root forwards of each model the module check records in detail (call sites of every
 # submodule): enough to see reuse and unregistered layers, cheap for the remaining steps.
 SAMPLED_FORWARDS_PER_ROOT = 2
-# How many outer user frames an observation keeps besides the innermost one.
-CONTEXT_FRAMES = 3
+# How many outer user frames an observation keeps besides the innermost one: a finding on any of them
+# (the validate() call in the batch loop, the train_epoch() call, the helper that switched the mode) is
+# matched by the observation.
+CONTEXT_FRAMES = 6
 PROGRESS_SECONDS = 0.2
 # Optimizers that may step in the iteration that reaches the step budget (GANs and the like).
 MAX_OPTIMIZERS_AFTER_BUDGET = 8
