@@ -64,6 +64,9 @@ RUNS = {
     "dead_relu": ["dead_relu_units.py"],
     "shared_layers": ["shared_layers.py"],
     "loss_term_number": ["loss_term_added_as_number.py"],
+    "step_no_backward": ["step_without_backward.py"],
+    "backward_no_step": ["step_without_backward.py", "--", "--layout", "no-step"],
+    "lbfgs_closure": ["step_without_backward.py", "--", "--layout", "lbfgs"],
     "loss_term_tensor": ["loss_term_added_as_number.py", "--", "--layout", "tensor"],
     "live_relu": ["dead_relu_units.py", "--", "--bias", "0"],
     "lr_fine": ["learning_rate_too_high.py", "--", "--lr", "0.02"],
@@ -458,6 +461,16 @@ def test_exploding_gradient_norms_are_found_before_anything_is_nan_and_a_converg
     assert not high.runtime("RT101") and not high.runtime("RT102")  # nothing was NaN yet
     fine = confirm_runs("lr_fine")
     assert fine.returncode == 0 and not fine.data["runtime_findings"], fine
+
+
+def test_steps_without_backward_and_backward_without_steps_confirm_dl108_and_a_closure_does_not(confirm_runs):
+    no_backward = confirm_runs("step_no_backward")
+    assert no_backward.verdicts() == {("DL108", 16): "CONFIRMED"}, no_backward
+    no_step = confirm_runs("backward_no_step")
+    (finding,) = no_step.runtime("DL108")
+    assert finding["line"] == 48 and "never stepped" in finding["message"], no_step
+    lbfgs = confirm_runs("lbfgs_closure")
+    assert lbfgs.returncode == 0 and not lbfgs.runtime("DL108"), lbfgs
 
 
 def test_a_loss_term_added_as_a_number_leaves_its_head_without_gradients(confirm_runs):

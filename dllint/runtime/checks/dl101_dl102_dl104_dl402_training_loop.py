@@ -39,8 +39,8 @@ KEPT_GRAPHS_MIN = 3
 KEPT_GRAPHS_SHARE = 0.5
 
 
-# `name.step()` or `scaler.step(name)` on the line that steps an optimizer.
-_STEPPED_NAME = re.compile(r"([A-Za-z_][\w.]*)\.step\(\s*\)|\.step\(\s*([A-Za-z_][\w.]*)\s*[,)]")
+# `name.step()`, `name.step(closure)` or `scaler.step(name)` on the line that steps an optimizer.
+_STEPPED_NAME = re.compile(r"([A-Za-z_][\w.]*)\.step\(\s*([A-Za-z_][\w.]*)?")
 
 
 class ParamState:
@@ -88,6 +88,7 @@ class OptimizerRecord:
         self.not_yet_received: Dict[int, Any] = {}
         self.watched = True  # whether the gradient hooks watch the interval up to the next step
         self.watched_steps = 0  # steps whose interval was watched: the denominator of DL102
+        self.built_sites: List[Site] = []  # where the optimizer was built
 
 
 def watched_interval(step: int) -> bool:
@@ -253,6 +254,7 @@ class TrainingCheck:
             self._optimizer_refs[id(optimizer)] = weakref.ref(optimizer)
             return same
         record = OptimizerRecord(optimizer, len(self.records) + 1)
+        record.built_sites = self.probe.user_sites(depth=2)
         record.params = params
         record.param_ids = param_ids
         record.not_yet_received = {id(p): p for p in params if p.requires_grad}
@@ -477,7 +479,9 @@ class TrainingCheck:
         for site in self.step_sites(record)[:1]:
             match = _STEPPED_NAME.search(linecache.getline(site[0], site[1]))
             if match:
-                return f"`{match.group(1) or match.group(2)}` ({record.name})"
+                owner, argument = match.groups()
+                name = argument if argument and "scaler" in owner.lower() else owner
+                return f"`{name}` ({record.name})"
         return f"optimizer {record.index} ({record.name})"
 
     def _named(self, states: List[ParamState]) -> str:
