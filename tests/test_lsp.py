@@ -195,3 +195,32 @@ def test_fix_all_applies_every_safe_fix_as_the_command_line_does(client, tmp_pat
     fixed = actions[0]["edit"]["changes"][uri][0]["newText"]
     on_stdin = invoke("--fix", "--stdin-filename", "adapter.py", "-", cwd=tmp_path, input=TYPO)
     assert fixed == on_stdin.stdout and "parameter.requires_grad = False" in fixed
+
+
+NOTEBOOK_CELLS = [
+    ("markdown", "# Digits\nA small classifier, trained for a few epochs."),
+    ("code", "import torch\nimport torch.nn as nn\n%matplotlib inline\n\nmodel = nn.Sequential(nn.Flatten(), "
+             "nn.Linear(784, 10))\noptimizer = torch.optim.SGD(model.parameters(), lr=0.1)"),
+    ("code", "for epoch in range(3):\n    for x, y in loader:\n        loss = nn.functional.cross_entropy(model(x), y)\n"
+             "        loss.backward()\n        optimizer.step()"),
+]
+
+
+def test_a_notebook_document_is_linted_as_one_program_and_reported_on_its_cells(client, tmp_path):
+    notebook_uri = (tmp_path / "digits.ipynb").as_uri()
+    cell_uris = [f"vscode-notebook-cell:{tmp_path / 'digits.ipynb'}#cell{n}" for n in range(len(NOTEBOOK_CELLS))]
+    client.send("notebookDocument/didOpen", {
+        "notebookDocument": {"uri": notebook_uri, "notebookType": "jupyter-notebook", "version": 1,
+                             "cells": [{"kind": 2 if kind == "code" else 1, "document": uri}
+                                       for (kind, _), uri in zip(NOTEBOOK_CELLS, cell_uris)]},
+        "cellTextDocuments": [{"uri": uri, "languageId": "python" if kind == "code" else "markdown", "version": 1,
+                               "text": text} for (kind, text), uri in zip(NOTEBOOK_CELLS, cell_uris)]})
+    # The optimizer is built in one cell and stepped in the next: one program, reported on the loop's cell.
+    diagnostics = client.diagnostics(cell_uris[2])
+    assert [(d["code"], d["range"]["start"]["line"]) for d in diagnostics] == [("DL101", 4)]
+    fixed = NOTEBOOK_CELLS[2][1].replace("    for x, y in loader:\n", "    for x, y in loader:\n        optimizer.zero_grad()\n")
+    client.send("notebookDocument/didChange", {
+        "notebookDocument": {"uri": notebook_uri, "version": 2},
+        "change": {"cells": {"textContent": [{"document": {"uri": cell_uris[2], "version": 2},
+                                              "changes": [{"text": fixed}]}]}}})
+    assert client.diagnostics(cell_uris[2]) == []

@@ -8,6 +8,8 @@ file is linted; a lint whose document changed meanwhile is dropped."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import json
 import os
 import re
 from concurrent.futures import ThreadPoolExecutor
@@ -29,6 +31,11 @@ _IGNORE_COMMENT = re.compile(r"#\s*dllint:\s*ignore\[([^\]]*)\]")
 _CONTENT_LENGTH = b"Content-Length:"
 
 
+# Jupyter notebooks whose code cells are Python: the client sends them as notebook documents.
+NOTEBOOK_SYNC = types.NotebookDocumentSyncOptions(notebook_selector=[types.NotebookDocumentFilterWithCells(
+    cells=[types.NotebookCellLanguage(language="python")], notebook="jupyter-notebook")], save=True)
+
+
 class DllintProtocol(LanguageServerProtocol):
     def handle_message(self, message):
         # The protocol says requests after `shutdown` get an InvalidRequest error, not silence.
@@ -42,7 +49,7 @@ class DllintProtocol(LanguageServerProtocol):
 
 class DllintServer(LanguageServer):
     def __init__(self) -> None:
-        super().__init__("dllint", __version__, protocol_cls=DllintProtocol)
+        super().__init__("dllint", __version__, protocol_cls=DllintProtocol, notebook_document_sync=NOTEBOOK_SYNC)
         self.findings: Dict[str, List[Finding]] = {}  # what each document shows now
         self.last_good: Dict[str, List[Finding]] = {}  # its findings when it last parsed
         self.versions: Dict[str, int] = {}
@@ -118,11 +125,10 @@ async def lint_document(ls: DllintServer, uri: str) -> None:
     from dllint.config import ConfigError
 
     document = ls.workspace.text_documents.get(uri)
-    if document is None:
-        return
+    if document is None or _is_cell(ls, uri):
+        return  # a notebook's cells are linted together, as the notebook
     path, text, version = _path(uri), document.source, document.version
-    # Every open document stands for its file on disk, saved or not.
-    buffers = {os.path.abspath(_path(u)): d.source for u, d in ls.workspace.text_documents.items() if u != uri}
+    buffers = _open_buffers(ls, uri)
     try:
         findings = await asyncio.get_running_loop().run_in_executor(
             ls.lint_executor, _lint, ls, uri, path, text, buffers, version)
@@ -147,8 +153,20 @@ async def lint_with_dependents(ls: DllintServer, uri: str) -> None:
     can change another's findings (the training loop that calls it)."""
     await lint_document(ls, uri)
     for other in list(ls.workspace.text_documents):
-        if other != uri:
+        if other != uri and not _is_cell(ls, other):
             await lint_document(ls, other)
+    for notebook_uri in list(ls.workspace.notebook_documents):
+        await lint_notebook(ls, notebook_uri)
+
+
+def _is_cell(ls: DllintServer, uri: str) -> bool:
+    return ls.workspace.get_notebook_document(cell_uri=uri) is not None
+
+
+def _open_buffers(ls: DllintServer, except_uri: Optional[str] = None) -> Dict[str, str]:
+    """Every open document (not a notebook's cell) by absolute path: it stands for its file on disk."""
+    return {os.path.abspath(_path(u)): d.source for u, d in ls.workspace.text_documents.items()
+            if u != except_uri and not _is_cell(ls, u)}
 
 
 @server.feature(types.TEXT_DOCUMENT_DID_OPEN)
@@ -170,6 +188,81 @@ async def did_change(ls: DllintServer, params: types.DidChangeTextDocumentParams
     await asyncio.sleep(DEBOUNCE_SECONDS)
     if ls.versions.get(uri) == version:  # only the latest edit in a burst is linted
         await lint_with_dependents(ls, uri)
+
+
+def notebook_json(ls: DllintServer, notebook: types.NotebookDocument) -> str:
+    """The open notebook as .ipynb JSON (its cells' current text), which dllint lints as a notebook file."""
+    cells = []
+    for cell in notebook.cells:
+        document = ls.workspace.text_documents.get(cell.document)
+        text = document.source if document is not None else ""
+        kind = "code" if cell.kind == types.NotebookCellKind.Code else "markdown"
+        cells.append({"cell_type": kind, "metadata": {}, "source": text,
+                      **({"execution_count": None, "outputs": []} if kind == "code" else {})})
+    return json.dumps({"cells": cells, "metadata": {"kernelspec": {"language": "python", "name": "python3"}},
+                       "nbformat": 4, "nbformat_minor": 5})
+
+
+def _lint_notebook_text(ls: DllintServer, path: str, text: str, buffers: Dict[str, str]):
+    from dllint.pipeline import lint_buffer
+
+    return lint_buffer(path, text, _settings_for(ls, path), buffers)
+
+
+async def lint_notebook(ls: DllintServer, notebook_uri: str) -> None:
+    """Lint a notebook document and publish each finding on its cell, at its line within the cell."""
+    from dllint.config import ConfigError
+    from dllint.notebook import NotebookError, read_notebook
+
+    notebook = ls.workspace.get_notebook_document(notebook_uri=notebook_uri)
+    if notebook is None:
+        return
+    version, text = notebook.version, notebook_json(ls, notebook)
+    buffers = _open_buffers(ls)
+    try:
+        findings = await asyncio.get_running_loop().run_in_executor(
+            ls.lint_executor, _lint_notebook_text, ls, _path(notebook_uri), text, buffers)
+        joined = read_notebook(text)
+    except (ConfigError, NotebookError) as error:
+        ls.window_show_message(types.ShowMessageParams(type=types.MessageType.Error, message=str(error)))
+        return
+    current = ls.workspace.get_notebook_document(notebook_uri=notebook_uri)
+    if current is None or current.version != version:
+        return  # edited meanwhile: the newer version's lint publishes
+    by_cell: Dict[str, List[types.Diagnostic]] = {cell.document: [] for cell in current.cells}
+    for finding in findings:
+        number, line = joined.cell_position(finding.line)
+        end_number, end_line = joined.cell_position(finding.end_line)
+        if not 1 <= number <= len(current.cells):
+            continue
+        cell_uri = current.cells[number - 1].document
+        if end_number != number:  # a span across cells is shown on its first cell's line
+            end_line, end_column = line, finding.column
+        else:
+            end_column = finding.end_column
+        cell_finding = dataclasses.replace(finding, line=line, end_line=end_line, end_column=end_column)
+        by_cell[cell_uri].append(diagnostic(cell_finding, ls.workspace.text_documents.get(cell_uri)))
+    for cell_uri, diagnostics in by_cell.items():
+        ls.text_document_publish_diagnostics(types.PublishDiagnosticsParams(uri=cell_uri, diagnostics=diagnostics))
+
+
+@server.feature(types.NOTEBOOK_DOCUMENT_DID_OPEN)
+async def notebook_did_open(ls: DllintServer, params: types.DidOpenNotebookDocumentParams) -> None:
+    await lint_notebook(ls, params.notebook_document.uri)
+
+
+@server.feature(types.NOTEBOOK_DOCUMENT_DID_CHANGE)
+async def notebook_did_change(ls: DllintServer, params: types.DidChangeNotebookDocumentParams) -> None:
+    uri, version = params.notebook_document.uri, params.notebook_document.version
+    ls.versions[uri] = version
+    await asyncio.sleep(DEBOUNCE_SECONDS)
+    if ls.versions.get(uri) == version:
+        await lint_notebook(ls, uri)
+
+
+@server.feature(types.NOTEBOOK_DOCUMENT_DID_SAVE)
+async def notebook_did_save(ls: DllintServer, params: types.DidSaveNotebookDocumentParams) -> None:
+    await lint_notebook(ls, params.notebook_document.uri)
 
 
 @server.feature(types.TEXT_DOCUMENT_DID_CLOSE)
