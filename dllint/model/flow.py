@@ -635,9 +635,13 @@ class Analysis:
             return func.attr.value in api.GRADIENT_BARRIER_METHODS
         return isinstance(func, cst.Name) and func.value in ("float", "int", "round", "bool")
 
-    def is_training_output(self, expr: cst.BaseExpression, scope: Scope, order: int) -> bool:
-        """Is `expr` computed from a model's forward or a loss (not from inputs or targets only)?"""
-        for node, node_scope, node_order in self.dependencies(expr, scope, order):
+    def is_training_output(self, expr: cst.BaseExpression, scope: Scope, order: int, with_gradient=False) -> bool:
+        """Is `expr` computed from a model's forward or a loss (not from inputs or targets only)?
+        `with_gradient`: through differentiable operations only (not from `.item()`, `.detach()`)."""
+        stop = self.is_gradient_barrier if with_gradient else None
+        for node, node_scope, node_order in self.dependencies(expr, scope, order, stop=stop):
+            if stop is not None and self.is_gradient_barrier(node, node_scope):
+                continue
             if isinstance(node, cst.Call):
                 if self.is_model_expr(node.func, node_scope, node_order) and not isinstance(node.func, cst.Call):
                     return True

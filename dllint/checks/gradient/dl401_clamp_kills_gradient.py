@@ -30,7 +30,7 @@ def check(ctx: CheckContext) -> None:
                     continue
                 if lower_bound(analysis, node, node_scope) == 0 and _is_margin(analysis, clamped, node_scope, order):
                     continue  # clamp(1 - y * out, min=0) is a hinge loss, on purpose
-                if analysis.is_training_output(clamped, node_scope, order):
+                if analysis.is_training_output(clamped, node_scope, order, with_gradient=True):
                     ctx.report(node, f"{name}() with a constant bound on a model output or loss that is "
                                      f"backpropagated: every clipped element gets zero gradient and stops learning; "
                                      f"remove the clamp from the training path (clamp only for metrics or outputs)",

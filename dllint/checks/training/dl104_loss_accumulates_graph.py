@@ -14,12 +14,11 @@ def check(ctx: CheckContext) -> None:
     analysis = ctx.analysis
     for scope in ctx.scopes:
         backwarded = _names_behind_backward(analysis, scope)
-        returned = _names_behind_returns(analysis, scope) if scope.aug_assigns else set()
         backpropagated = _backpropagated_names(analysis, scope) if scope.aug_assigns else set()
         for aug in scope.aug_assigns:
             if aug.loops and _accumulates_across(scope, aug.target_text, aug.loops[-1], aug.node) and \
                     aug.target_text not in backwarded and not aug.no_grad and \
-                    _runs_per_batch(analysis, aug.loops[-1], aug.target_text in returned) \
+                    _runs_per_batch(analysis, aug.loops[-1]) \
                     and _is_live_loss(analysis, aug.node.value, scope, aug.order, backpropagated):
                 ctx.report(aug.node, f"{aug.target_text} accumulates the loss tensor itself, keeping every "
                                      f"iteration's autograd graph alive so memory grows; accumulate "
@@ -50,26 +49,11 @@ def _accumulates_across(scope, name, loop, own=None) -> bool:
     return bool(before) and not inside
 
 
-def _runs_per_batch(analysis, loop, returned=False) -> bool:
-    """A loop over data, or one that runs a model, backward or a step, holds one graph per batch. A
-    loop over the parts of one loss (feature levels, anchors, heads' targets) builds that loss, also
-    when it runs a feature network per part and returns the sum (a perceptual criterion)."""
-    if analysis.is_batch_loop(loop):
-        return True
-    events = analysis.loop_events(loop)
-    if returned:
-        return any(event.kind in ("backward", "step") for event in events)
-    return any(event.kind in ("forward", "backward", "step") for event in events)
-
-
-def _names_behind_returns(analysis, scope):
-    """Names a function's return values are computed from."""
-    names = set()
-    for order, value in scope.returns:
-        if value is not None:
-            names.update(dotted_name(node) for node, _, _ in analysis.dependencies(value, scope, order)
-                         if isinstance(node, cst.Name))
-    return names
+def _runs_per_batch(analysis, loop) -> bool:
+    """A loop over data, or one that steps an optimizer, keeps a graph per update alive. A loop inside
+    one update builds that update's loss: over the parts of one loss (feature levels, anchors, scales
+    of a perceptual criterion), or over micro-batches backpropagated before the one step."""
+    return analysis.is_batch_loop(loop) or any(event.kind == "step" for event in analysis.loop_events(loop))
 
 
 def _is_live_loss(analysis, value, scope, order, backpropagated=frozenset()) -> bool:
