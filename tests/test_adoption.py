@@ -56,8 +56,8 @@ def test_add_noqa_puts_the_comment_where_python_allows_one(tmp_path):
     # Findings on lines that end inside a string or in a backslash continuation: the comment goes on
     # the next line that can hold one, and covers them (as in ruff).
     source = ('import torch\n\n\ndef predict(model, batch):\n'
-              '    first = model.forward(batch), """a\nlong note"""\n'
-              '    second = model.forward(batch) + \\\n        model.forward(batch)\n'
+              '    first = model.module.forward(batch), """a\nlong note"""\n'
+              '    second = model.module.forward(batch) + \\\n        model.module.forward(batch)\n'
               '    return first, second\n')
     (tmp_path / "infer.py").write_text(source)
     before = _reported(invoke("--format", "json", "--no-cache", "infer.py", cwd=tmp_path))
@@ -66,7 +66,7 @@ def test_add_noqa_puts_the_comment_where_python_allows_one(tmp_path):
     assert result.returncode == 0 and result.stderr.startswith("Added 2 suppression comments to 1 file.")
     text = (tmp_path / "infer.py").read_text()
     assert text == source.replace('note"""\n', 'note"""  # dllint: ignore[DL505]\n') \
-        .replace("        model.forward(batch)\n", "        model.forward(batch)  # dllint: ignore[DL505]\n")
+        .replace("        model.module.forward(batch)\n", "        model.module.forward(batch)  # dllint: ignore[DL505]\n")
     assert _reported(invoke("--format", "json", "--no-cache", "--warn-unused-suppressions", "infer.py",
                             cwd=tmp_path)) == []
 
@@ -126,8 +126,8 @@ def _git(repository, *args):
     subprocess.run(["git", *args], cwd=repository, check=True, capture_output=True, env=env)
 
 
-# Added in the change under review: a second evaluation that calls forward directly, and the softmax
-# line rewritten (now on one line).
+# Added in the change under review: a second evaluation that calls the wrapped module's forward
+# directly, and the softmax line rewritten (now on one line).
 CHANGED = TRAIN_SCRIPT.replace(
     "        loss = criterion(F.softmax(logits, dim=1),\n                         labels)\n",
     "        loss = criterion(F.softmax(logits, dim=-1), labels)\n") + '''
@@ -135,7 +135,7 @@ CHANGED = TRAIN_SCRIPT.replace(
 def evaluate_top5(model, loader):
     model.eval()
     with torch.no_grad():
-        return [model.forward(images).topk(5) for images, _ in loader]
+        return [model.module.forward(images).topk(5) for images, _ in loader]
 '''
 
 
@@ -155,7 +155,7 @@ def test_diff_base_reports_only_findings_on_changed_lines(tmp_path):
     assert len(every) == 13
     changed = _reported(invoke("--diff-base", "HEAD", "--format", "json", "--no-cache", "src", cwd=repository))
     new_script = [(os.path.join("src", "new_script.py"), line, code) for line, code in TRAIN_SCRIPT_FINDINGS]
-    top5_line = CHANGED.splitlines().index("        return [model.forward(images).topk(5) for images, _ in loader]") + 1
+    top5_line = CHANGED.splitlines().index("        return [model.module.forward(images).topk(5) for images, _ in loader]") + 1
     assert changed == [*new_script, (os.path.join("src", "train.py"), 27, "DL201"),
                        (os.path.join("src", "train.py"), top5_line, "DL505")]
     # Every format reports the same findings.

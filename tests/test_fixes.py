@@ -39,6 +39,7 @@ CASES = {
     "DL505": ("safe", """\
         def evaluate(model, batches):
             model.eval()
+            model.register_forward_hook(lambda module, inputs, output: print(output.shape))
             with torch.no_grad():
                 return [model.forward(x) for x in batches]
         """, "[model(x) for x in batches]"),

@@ -4,7 +4,7 @@ and a `main()` run under `if __name__ == "__main__":`. Findings, by line:
 - 17 DL303 (F.dropout without training=): safe fix
 - 27 DL201 (softmax into cross-entropy; the call spans lines 27-28): unsafe fix
 - 30 DL101 (no zero_grad in the loop): unsafe fix
-- 38 DL505 (model.forward called directly): safe fix
+- 38 DL505 (model.forward called directly, skipping the hook main() registers): safe fix
 """
 
 TRAIN_SCRIPT = '''\
@@ -54,6 +54,7 @@ def main():
     parser.add_argument("--epochs", type=int, default=5)
     args = parser.parse_args()
     model = SmallCNN()
+    model.register_forward_hook(lambda module, inputs, output: print("logits std", output.std().item()))
     optimizer = torch.optim.SGD(model.parameters(), lr=0.01)
     loader = torch.utils.data.DataLoader(torch.load("cifar_batches.pt"), batch_size=64, shuffle=True)
     for _ in range(args.epochs):

@@ -235,6 +235,12 @@ def _calls_by_spelling(facts: FileFacts, spellings: List[str]) -> Dict[str, List
     return index
 
 
+def calls_spelled(facts: FileFacts, names: List[str]) -> List[CallSite]:
+    """A file's calls of anything whose last name is one of `names` (`f(...)`, `x.f(...)`)."""
+    index = _calls_by_spelling(facts, names)
+    return [call for name in names for call in index.get(name, [])]
+
+
 def _instance_name(scope: Scope) -> Optional[str]:
     """`self` inside a method, also inside functions nested in a method."""
     walk: Optional[Scope] = scope

@@ -1,9 +1,12 @@
 """DL505: model.forward(x) skips the hooks that model(x) runs."""
 
+import libcst as cst
+
 from dllint.context import CheckContext
 from dllint.fixes import SAFE, Fix
 from dllint.model.facts import ClassFacts
 from dllint.model.project import instance_name
+from dllint.model.wrappers import bypassed_by_forward
 from dllint.registry import rule
 
 
@@ -26,11 +29,15 @@ def check(ctx: CheckContext) -> None:
             instances = analysis.instances(receiver, scope, call.order)
             if instances and all(_not_a_module(analysis, i) for i in instances):
                 continue  # some other class that happens to have a forward method (e.g. an RPC RemoteModule)
-            if not instances and not analysis.is_model_expr(receiver, scope, call.order):
+            if not instances and not analysis.is_model_expr(receiver, scope, call.order) and \
+                    not _wrapped_module(analysis, receiver, scope, call.order):
                 continue
-            ctx.report(call.node, f"{call.receiver_text}.forward(...) bypasses nn.Module.__call__, so forward/backward "
-                                  f"hooks and wrappers such as DDP, FSDP or torch.compile are skipped; call "
-                                  f"{call.receiver_text}(...) instead",
+            # Only where something is really skipped: without hooks or a wrapper, forward() is the same call.
+            skipped = bypassed_by_forward(analysis, receiver, scope, call.order)
+            if not skipped:
+                continue
+            ctx.report(call.node, f"{call.receiver_text}.forward(...) bypasses nn.Module.__call__ and with it "
+                                  f"{skipped}; call {call.receiver_text}(...) instead",
                        fix=Fix(SAFE, f"call {call.receiver_text}(...)", call.node, call.node.with_changes(func=receiver)))
 
 
@@ -38,3 +45,9 @@ def _not_a_module(analysis, instance) -> bool:
     if instance.project_class is not None:
         return not analysis.is_module_class(instance.project_class)
     return bool(instance.torch_class) and not instance.torch_class.startswith("torch.nn")
+
+
+def _wrapped_module(analysis, receiver, scope, order) -> bool:
+    """`model.module`: the module inside a DDP/DataParallel wrapper."""
+    return isinstance(receiver, cst.Attribute) and receiver.attr.value == "module" and \
+        analysis.is_model_expr(receiver.value, scope, order)
