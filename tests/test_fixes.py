@@ -136,6 +136,20 @@ def test_fix_removes_the_finding_and_nothing_else(code, tmp_path):
     assert "Fixed 0 problems." in again.stderr
 
 
+def test_dl303_fix_is_unsafe_where_a_comment_explains_the_dropout(tmp_path):
+    # Monte Carlo dropout kept on at inference on purpose: switching it off changes what the model does.
+    call = "                return self.fc(F.dropout(x, 0.5))"
+    body = CASES["DL303"][1].replace(call, "                # dropout stays on at test time: MC-dropout uncertainty\n" + call)
+    assert body != CASES["DL303"][1]
+    path = tmp_path / "train.py"
+    original = HEADER + textwrap.dedent(body)
+    path.write_text(original)
+    found = [f for f in _findings("train.py", tmp_path) if f["code"] == "DL303"]
+    assert len(found) == 1 and found[0]["fix"]["applicability"] == "unsafe"
+    run_dllint("--fix", "--no-cache", "--select", "DL303", "train.py", cwd=tmp_path)
+    assert path.read_text() == original
+
+
 @pytest.mark.parametrize("use", ["return total", "print(total.item())", "log_metric(total)"])
 def test_dl104_fix_is_unsafe_where_the_total_is_still_used_as_a_tensor(use, tmp_path):
     # `total.item()` on a float fails, and a caller or a project function may expect a tensor.

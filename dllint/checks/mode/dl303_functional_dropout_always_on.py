@@ -3,7 +3,8 @@
 import libcst as cst
 
 from dllint.context import CheckContext
-from dllint.fixes import SAFE, Fix, with_keyword
+from dllint.fixes import SAFE, UNSAFE, Fix, with_keyword
+from dllint.lines import split_lines
 from dllint.model import torch_api as api
 from dllint.model.builder import descendants, dotted_name
 from dllint.model.project import instance_name
@@ -35,7 +36,10 @@ def check(ctx: CheckContext) -> None:
             if any(_tests_training_flag(condition, instance_name(scope)) for condition in call.conditions):
                 continue  # `if self.training: x = F.dropout(x, p)` runs only in training
             owner = instance_name(scope) or "self"
-            fix = Fix(SAFE, f"pass training={owner}.training", call.node,
+            # A comment at the call may say that the dropout stays on at inference on purpose (Monte Carlo
+            # dropout): switching it off is then a change of behaviour, offered only as an unsafe fix.
+            safety = UNSAFE if _commented(ctx, call.node) else SAFE
+            fix = Fix(safety, f"pass training={owner}.training", call.node,
                       with_keyword(call.node, "training", f"{owner}.training"))
             if function in _OFF_BY_DEFAULT:
                 message = (f"F.{function}() defaults to training=False, so it never drops anything, not even in "
@@ -61,3 +65,12 @@ def _tests_training_flag(condition, owner) -> bool:
     return test is not None and owner is not None and any(
         isinstance(node, cst.Attribute) and node.attr.value == "training" and dotted_name(node.value) == owner
         for node in descendants(test))
+
+
+def _commented(ctx: CheckContext, node) -> bool:
+    """Is there a comment on the call's line or on the line just above it?"""
+    lines = split_lines(ctx.file.source)
+    number = ctx.line(node)
+    nearby = lines[max(number - 2, 0):number]
+    return any("#" in line and line.split("#", 1)[0].count('"') % 2 == 0 and
+               line.split("#", 1)[0].count("'") % 2 == 0 for line in nearby)
