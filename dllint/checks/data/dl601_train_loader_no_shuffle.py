@@ -40,7 +40,9 @@ def check(ctx: CheckContext) -> None:
             if shuffle is not None and not (isinstance(shuffle, cst.Name) and shuffle.value == "False"):
                 continue
             if _names_training_data(call, scope, keywords, positional) and \
-                    not _is_synthetic(analysis, _dataset(keywords, positional), scope, call.order):
+                    not _is_synthetic(analysis, _dataset(keywords, positional), scope, call.order) and \
+                    not _is_random_data(analysis, _dataset(keywords, positional), scope, call.order) and \
+                    not _sampling_replaced(scope, call):
                 ctx.report(call.node, "this training DataLoader does not shuffle, so every epoch presents the "
                                       "batches in the same (often sorted-by-class) order, which biases the "
                                       "gradient steps; pass shuffle=True (or a sampler)")
@@ -62,6 +64,39 @@ def _is_synthetic(analysis, dataset, scope, order) -> bool:
         if not isinstance(expr, cst.Call):
             continue
         if _SYNTHETIC & _words(dotted_name(expr.func)):
+            return True
+    return False
+
+
+_RANDOM_FACTORIES = {"randn", "rand", "randint", "normal", "randn_like", "rand_like", "randint_like",
+                     "randperm"}
+
+
+def _is_random_data(analysis, dataset, scope, order) -> bool:
+    """A dataset whose order is already random: a subset from random_split (a random permutation), or
+    TensorDataset(torch.randn(...), ...) of independently drawn samples."""
+    for origin in analysis.origins(dataset, scope, order):
+        value = origin.expr
+        if not isinstance(value, cst.Call):
+            continue
+        if analysis.torch_member(value.func, origin.scope, {"random_split"}):
+            return True
+        if analysis.torch_member(value.func, origin.scope, {"TensorDataset"}) and value.args and all(
+                any(isinstance(o.expr, cst.Call) and analysis.torch_member(o.expr.func, o.scope, _RANDOM_FACTORIES)
+                    for o in analysis.origins(arg.value, origin.scope, origin.order)) for arg in value.args[:1]):
+            return True
+    return False
+
+
+def _sampling_replaced(scope, call) -> bool:
+    """The loader is handed to a privacy engine (`make_private(data_loader=loader)`,
+    `DPDataLoader.from_data_loader(loader)`), which rebuilds it with Poisson sampling."""
+    loader_names = {name for name, definitions in scope.definitions.items()
+                    if any(d.value is call.node for d in definitions)}
+    for later in scope.calls:
+        name = (later.callee_text or "").lower()
+        if later.order > call.order and ("private" in name or "from_data_loader" in name) and any(
+                dotted_name(arg.value) in loader_names for arg in later.node.args):
             return True
     return False
 
