@@ -16,8 +16,7 @@ _ITERABLE = ("iter", "stream", "pipe", "webdataset", "wds")
 
 
 # Datasets named as generated samples (RandomDataset, FakeData): every sample is drawn independently,
-# so their order carries nothing a shuffle would remove. (Tensors from torch.randn are often stand-ins
-# for real data in examples, so they do not count.)
+# so their order carries nothing a shuffle would remove.
 _SYNTHETIC = {"random", "fake", "dummy", "synthetic", "boring"}
 
 
