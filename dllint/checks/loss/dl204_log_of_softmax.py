@@ -59,9 +59,25 @@ def _unstable_exp(analysis, expr, scope, order) -> bool:
     for origin in _exp_calls(analysis, expr, scope, order):
         call = origin.expr
         argument = call.args[0].value if call.args else call.func.value
-        if not _subtracts_max(analysis, argument, origin.scope, origin.order):
+        if not _subtracts_max(analysis, argument, origin.scope, origin.order) and \
+                not _is_negated(analysis, argument, origin.scope, origin.order):
             return True
     return False
+
+
+def _is_negated(analysis, expr, scope, order) -> bool:
+    """exp(-(d ** 2) / (2 * sigma ** 2)), exp(-k * t): a decay or Gaussian window, at most 1, cannot
+    overflow."""
+    origins = list(analysis.origins(expr, scope, order)) or []
+    if not origins:
+        return False
+    for origin in origins:
+        value = origin.expr
+        while isinstance(value, cst.BinaryOperation) and isinstance(value.operator, (cst.Multiply, cst.Divide)):
+            value = value.left
+        if not (isinstance(value, cst.UnaryOperation) and isinstance(value.operator, cst.Minus)):
+            return False
+    return True
 
 
 def _subtracts_max(analysis, expr, scope, order) -> bool:

@@ -20,6 +20,8 @@ def check(ctx: CheckContext) -> None:
         value = definition.value
         if type(value) not in _WRAPPERS or definition.unpack_path:
             continue
+        if _rebound_to_container(analysis, cls, attribute, scope, definition):
+            continue  # `self.blocks = []`, appended to, then `self.blocks = nn.Sequential(*self.blocks)`
         kind = _element_kind(analysis, value, scope, definition.order)
         if kind is None and _is_empty(value) and not _registers_elements(cls, attribute):
             kind = _appended_kind(analysis, cls, attribute)
@@ -31,6 +33,16 @@ def check(ctx: CheckContext) -> None:
                               f"so they are not registered: not returned by parameters() (never trained), "
                               f"not moved by .to(device), not saved in state_dict; wrap it in {wrapper}",
                        fix=_wrap(ctx, value, wrapper))
+
+
+def _rebound_to_container(analysis, cls, attribute, scope, definition) -> bool:
+    """Is the plain container replaced later in the same method by a registering container module?"""
+    for later_scope, later in cls.attributes.get(attribute, []):
+        if later_scope is scope and later.order > definition.order and later.value is not None and any(
+                instance.torch_name in api.CONTAINER_MODULES
+                for instance in analysis.instances(later.value, later_scope, later.order)):
+            return True
+    return False
 
 
 def _elements(value):

@@ -25,11 +25,14 @@ def check(ctx: CheckContext) -> None:
                     used.update(reads)
         if used & api.DYNAMIC_MODULE_ACCESS or _uses_getattr(cls):
             continue  # layers reached by name or by iteration: usage is not visible statically
+        # `self.proj = self.input_proj = nn.Linear(...)`: one object under two names, used if either is.
+        used_assignments = {id(d.node) for attribute in used for _, d in cls.attributes.get(attribute, [])
+                            if d.node is not None}
         for attribute, definitions in cls.attributes.items():
             if attribute in used:
                 continue
             for scope, definition in definitions:
-                if scope.name != "__init__" or definition.unpack_path:
+                if scope.name != "__init__" or definition.unpack_path or id(definition.node) in used_assignments:
                     continue
                 # Reads from outside (`model.classifier` in train.py) are looked up last: they parse other files.
                 if _is_module(analysis, definition.value, scope, definition.order) \
