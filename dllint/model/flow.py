@@ -797,12 +797,39 @@ class Analysis:
         return [e for e in self.events(loop.scope) if loop in e.loops]
 
     def loop_iterable(self, loop: Loop) -> Optional[cst.BaseExpression]:
-        """What a `for` loop iterates, looking through enumerate(), tqdm(), zip(), iter()."""
-        expr = loop.iter_expr
-        while isinstance(expr, cst.Call) and expr.args and dotted_name(expr.func) in (
-                "enumerate", "tqdm", "tqdm.tqdm", "iter", "zip", "tqdm.auto.tqdm", "progress_bar", "pbar"):
-            expr = expr.args[0].value
+        """What a loop takes its items from, looking through enumerate(), tqdm(), zip(), iter(), a
+        progress bar kept in a variable, a wrapper given the loader first (`logger.log_every(loader,
+        50)`), and, for a `while` loop, what `next(batches)` in its body draws from."""
+        expr = loop.iter_expr if loop.iter_expr is not None else self._drawn_with_next(loop)
+        for _ in range(MAX_DEPTH):
+            if isinstance(expr, cst.Name):
+                origins = [o.expr for o in self.origins(expr, loop.scope, loop.start) if not o.path]
+                if len(origins) != 1 or not isinstance(origins[0], cst.Call):
+                    break
+                expr_origin = origins[0]
+                if not self._wraps_an_iterable(expr_origin, loop.scope):
+                    break
+                expr = expr_origin
+            elif isinstance(expr, cst.Call) and self._wraps_an_iterable(expr, loop.scope):
+                expr = expr.args[0].value
+            else:
+                break
         return expr
+
+    def _wraps_an_iterable(self, call: cst.Call, scope: Scope) -> bool:
+        if not call.args or call.args[0].keyword is not None or call.args[0].star:
+            return False
+        if dotted_name(call.func) in _ITERATION_WRAPPERS:
+            return True
+        first = call.args[0].value
+        return isinstance(call.func, cst.Attribute) and self.qualify(call.func, scope) is None and \
+            api.looks_like_loader(dotted_name(first))
+
+    def _drawn_with_next(self, loop: Loop) -> Optional[cst.BaseExpression]:
+        for call in loop.scope.calls:
+            if call.callee_text == "next" and loop.contains(call.order) and call.node.args:
+                return call.node.args[0].value
+        return None
 
     def is_batch_loop(self, loop: Loop) -> bool:
         expr = self.loop_iterable(loop)
@@ -811,6 +838,9 @@ class Analysis:
         if api.looks_like_loader(dotted_name(expr)):
             return True
         return any(i.torch_name in api.DATALOADER_CLASSES for i in self.instances(expr, loop.scope, loop.start))
+
+
+_ITERATION_WRAPPERS = ("enumerate", "tqdm", "tqdm.tqdm", "iter", "zip", "tqdm.auto.tqdm", "progress_bar", "pbar")
 
 
 # Layers whose dropout is off unless asked for, and the position of their `dropout` parameter.
