@@ -137,10 +137,18 @@ def receiver_at_site(event: Event) -> Optional[str]:
         return event.receiver
     if event.receiver and _built_inside(event.helpers[-1], event.receiver):
         # `model = Model(envs); model.eval()` in an evaluation helper: an object the caller never sees.
-        return f"{event.helpers[-1].name}:{event.receiver}"
+        return f"{event.helpers[-1].name}{HELPER_LOCAL}{event.receiver}"
     if len(event.helpers) == 1 and isinstance(event.site, cst.Call):
         return argument_for(event.site, event.helpers[0], event.receiver)
     return None
+
+
+# Marks a receiver that is a local of a helper (`evaluate:model`): no name of the caller equals it.
+HELPER_LOCAL = ":"
+
+
+def is_helper_local(receiver: Optional[str]) -> bool:
+    return receiver is not None and HELPER_LOCAL in receiver
 
 
 def _built_inside(helper: Scope, receiver: str) -> bool:

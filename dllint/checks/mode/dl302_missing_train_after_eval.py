@@ -1,7 +1,7 @@
 """DL302: eval() inside the training loop, and train() never restores training mode."""
 
 from dllint.context import CheckContext
-from dllint.model.loops import in_loop, loop_chain, mode_chosen_by_branch, receiver_at_site, related_receivers
+from dllint.model.loops import in_loop, is_helper_local, loop_chain, mode_chosen_by_branch, receiver_at_site, related_receivers
 from dllint.registry import rule
 
 
@@ -42,6 +42,8 @@ def _is_trained_model(eval_event, inside) -> bool:
     receiver = receiver_at_site(eval_event)
     if receiver is None:
         return True
+    if is_helper_local(receiver):
+        return False  # a model the helper builds for itself (from a checkpoint) is not the one trained here
     for event in inside:
         if event.kind == "train" and receiver_at_site(event) in (None, receiver):
             return True
