@@ -187,6 +187,11 @@ class Analysis:
                         yield from self._origins(definition.value, attr_scope, definition.order,
                                                  definition.unpack_path + path, depth + 1, walk)
                 return
+        if isinstance(expr, cst.IfExp):
+            # `net = DDP(net) if distributed else net`: either branch may produce the value.
+            yield from self._origins(expr.body, scope, order, path, depth + 1, walk)
+            yield from self._origins(expr.orelse, scope, order, path, depth + 1, walk)
+            return
         if isinstance(expr, (cst.Tuple, cst.List)) and path:
             elements = [e.value for e in expr.elements]
             if path[0] < len(elements):
