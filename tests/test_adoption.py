@@ -212,7 +212,8 @@ def test_add_noqa_writes_into_the_cells_of_a_notebook(tmp_path):
         "loader = torch.utils.data.DataLoader(torch.load('mnist.pt'), batch_size=32, shuffle=True)",
         "for images, labels in loader:\n    loss = F.cross_entropy(model(images), labels)\n"
         "    loss.backward()\n    optimizer.step()  # one step per batch\n",
-        "!nvidia-smi\nprint(model.forward(torch.zeros(1, 784)))",
+        "!nvidia-smi\nmodel.register_forward_hook(lambda module, inputs, output: print(output.shape))\n"
+        "print(model.forward(torch.zeros(1, 784)))",
     ]
     document = {"cells": [{"cell_type": "code", "execution_count": None, "metadata": {}, "outputs": [],
                            "source": text.splitlines(True)} for text in cells],
