@@ -77,11 +77,11 @@ class ResultCache:
                 entry = json.load(handle)
             if entry.get("version") != __version__ or entry.get("format") != _FORMAT or entry.get("key") != key:
                 return None
-            findings = [Finding(**f) for f in entry["findings"]]
+            findings = [_finding(f) for f in entry["findings"]]
             notices = [str(n) for n in entry["notices"]]
             return {**entry, "findings": findings, "notices": notices}
-        except (OSError, ValueError, TypeError, KeyError, AttributeError):
-            return None  # missing, corrupt or foreign: recompute
+        except (OSError, ValueError, TypeError, KeyError, AttributeError, RecursionError):
+            return None  # missing, corrupt (deeply nested JSON included) or foreign: recompute
 
     def get_file(self, key: str, catalogue) -> Optional[List[Finding]]:
         """A file's findings, if every file its lint consulted is unchanged."""
@@ -135,3 +135,17 @@ def clear(directory: str) -> bool:
         return False
     shutil.rmtree(directory, ignore_errors=True)
     return True
+
+
+_NUMBER_FIELDS = ("line", "column", "end_line", "end_column")
+_TEXT_FIELDS = ("path", "code", "name", "severity", "message")
+
+
+def _finding(fields: dict) -> Finding:
+    """A cached finding, checked field by field: a damaged entry (a string where a number belongs)
+    must be recomputed, not crash the sorting of every later run."""
+    if not all(type(fields[name]) is int for name in _NUMBER_FIELDS) or \
+            not all(isinstance(fields[name], str) for name in _TEXT_FIELDS) or \
+            not (fields.get("fix") is None or isinstance(fields["fix"], dict)):
+        raise TypeError("damaged cache entry")
+    return Finding(**fields)

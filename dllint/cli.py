@@ -30,6 +30,17 @@ class DefaultToCheck(click.Group):
             args = ["check", *args]
         return super().parse_args(ctx, args)
 
+    def invoke(self, ctx: click.Context):
+        # A bug in dllint must not read as "findings" (exit 1) in CI: one line and exit 2, as for any
+        # failure that is not about the linted code.
+        try:
+            return super().invoke(ctx)
+        except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
+            raise
+        except Exception as error:  # noqa: BLE001 - the last line of defence
+            click.echo(f"dllint: internal error: {type(error).__name__}: {error} (please report it)", err=True)
+            sys.exit(EXIT_ERROR)
+
 
 @click.group(cls=DefaultToCheck, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, "--version", prog_name="dllint", message="%(prog)s %(version)s")

@@ -2,7 +2,9 @@
 
 import os
 
-from tests.conftest import run_dllint
+import pytest
+
+from tests.conftest import BUGGY_SCRIPT, run_dllint
 
 GOOD = "import torch\nmodel = torch.nn.Linear(2, 2)\n"
 
@@ -104,3 +106,48 @@ def test_a_crashing_rule_becomes_an_internal_error_finding(tmp_path, monkeypatch
     assert {os.path.basename(f.path) for f in by_code["DL999"]} == {"a.py", "b.py"}
     assert all("DL201" in f.message and "boom" in f.message for f in by_code["DL999"])
     assert "DL101" in by_code  # the other rules still ran
+
+
+def test_an_internal_failure_exits_2_with_one_line_not_a_traceback(tmp_path, monkeypatch):
+    import dllint.runner
+    from tests.invoke import invoke
+
+    (tmp_path / "train.py").write_text(BUGGY_SCRIPT)
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("simulated bug in the runner")
+
+    monkeypatch.setattr(dllint.runner, "lint_items", broken)
+    result = invoke("--no-cache", "train.py", cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.strip() == "dllint: internal error: RuntimeError: simulated bug in the runner (please report it)"
+
+
+@pytest.mark.parametrize("damage", ["deeply nested", "string for a number", "list for a fix"])
+def test_a_damaged_cache_entry_is_recomputed_not_fatal(tmp_path, damage):
+    import glob
+    import json
+
+    from tests.invoke import invoke
+
+    (tmp_path / "train.py").write_text(BUGGY_SCRIPT)
+    first = invoke("--format", "json", "train.py", cwd=tmp_path)
+    entries = glob.glob(str(tmp_path / ".dllint_cache" / "*" / "*.json"))
+    assert first.returncode == 1 and entries
+    for path in entries:
+        with open(path, encoding="utf-8") as handle:
+            entry = json.load(handle)
+        if damage == "deeply nested":
+            text = json.dumps(entry)[:-1] + ', "extra": ' + "[" * 100_000 + "]" * 100_000 + "}"
+        else:
+            for finding in entry["findings"]:
+                if damage == "string for a number":
+                    finding["line"] = "eight"
+                else:
+                    finding["fix"] = ["not", "a", "fix"]
+            text = json.dumps(entry)
+        with open(path, "w", encoding="utf-8") as handle:
+            handle.write(text)
+    again = invoke("--format", "json", "train.py", cwd=tmp_path)
+    assert again.returncode == 1, again.stderr
+    assert json.loads(again.stdout) == json.loads(first.stdout)
