@@ -224,3 +224,22 @@ def test_a_notebook_document_is_linted_as_one_program_and_reported_on_its_cells(
         "change": {"cells": {"textContent": [{"document": {"uri": cell_uris[2], "version": 2},
                                               "changes": [{"text": fixed}]}]}}})
     assert client.diagnostics(cell_uris[2]) == []
+
+
+def test_a_bad_pyproject_is_a_diagnostic_on_that_file_and_the_findings_stay(client, tmp_path):
+    uri = (tmp_path / "train.py").as_uri()
+    config = tmp_path / "pyproject.toml"
+    _open(client, uri, BUGGY)
+    assert [d["code"] for d in client.diagnostics(uri)] == ["DL101"]
+    config.write_text('[tool.dllint]\nignore = ["DL777"]\n')
+    client.send("workspace/didChangeWatchedFiles", {"changes": [{"uri": config.as_uri(), "type": 2}]})
+    seen = []
+    message = client.wait_for(lambda m: m.get("method") == "textDocument/publishDiagnostics" and
+                              (seen.append(m["params"]["uri"]) or m["params"]["uri"] == config.as_uri()))
+    (error,) = message["params"]["diagnostics"]
+    assert error["range"]["start"]["line"] == 1 and "DL777" in error["message"] and error["severity"] == 1
+    assert uri not in seen  # train.py's findings were not cleared
+    config.write_text('[tool.dllint]\nignore = ["DL101"]\n')
+    client.send("workspace/didChangeWatchedFiles", {"changes": [{"uri": config.as_uri(), "type": 2}]})
+    assert client.diagnostics(config.as_uri()) == []
+    assert client.diagnostics(uri) == []

@@ -54,6 +54,7 @@ class DllintServer(LanguageServer):
         self.last_good: Dict[str, List[Finding]] = {}  # its findings when it last parsed
         self.versions: Dict[str, int] = {}
         self.settings_cache: Dict[str, object] = {}
+        self.config_errors: set = set()  # configuration files showing an error diagnostic
         # One thread: lints never run concurrently, and the message loop stays free.
         self.lint_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dllint-lint")
 
@@ -133,8 +134,9 @@ async def lint_document(ls: DllintServer, uri: str) -> None:
         findings = await asyncio.get_running_loop().run_in_executor(
             ls.lint_executor, _lint, ls, uri, path, text, buffers, version)
     except ConfigError as error:
-        ls.window_show_message(types.ShowMessageParams(type=types.MessageType.Error, message=str(error)))
-        findings = []
+        # Shown on the configuration file itself; the document keeps what it showed until it is fixed.
+        publish_config_error(ls, path, str(error))
+        return
     current = ls.workspace.text_documents.get(uri)
     if findings is None or current is None or current.version != version:
         return  # stale: the newer version's lint publishes
@@ -146,6 +148,29 @@ async def lint_document(ls: DllintServer, uri: str) -> None:
     ls.findings[uri] = findings
     ls.text_document_publish_diagnostics(types.PublishDiagnosticsParams(
         uri=uri, version=version, diagnostics=[diagnostic(f, current) for f in findings]))
+
+
+_CONFIG_ERROR = re.compile(r"^.*?:(\d+): (.*)$")
+
+
+def publish_config_error(ls: DllintServer, path: str, message: str) -> None:
+    """A bad pyproject.toml as a diagnostic on that file, at the line the error names."""
+    from pygls.uris import from_fs_path
+
+    from dllint.config import find_config_file
+
+    config = find_config_file(os.path.dirname(os.path.abspath(path)))
+    if config is None:
+        ls.window_show_message(types.ShowMessageParams(type=types.MessageType.Error, message=message))
+        return
+    match = _CONFIG_ERROR.match(message)
+    line = int(match.group(1)) - 1 if match else 0
+    uri = from_fs_path(config)
+    ls.config_errors.add(uri)
+    ls.text_document_publish_diagnostics(types.PublishDiagnosticsParams(uri=uri, diagnostics=[types.Diagnostic(
+        range=types.Range(start=types.Position(line=line, character=0), end=types.Position(line=line + 1, character=0)),
+        message=match.group(2) if match else message, severity=types.DiagnosticSeverity.Error, source="dllint",
+        code="config")]))
 
 
 async def lint_with_dependents(ls: DllintServer, uri: str) -> None:
@@ -278,6 +303,9 @@ async def did_change_watched_files(ls: DllintServer, params: types.DidChangeWatc
     settings_changed = any(change.uri.endswith("pyproject.toml") for change in params.changes)
     if settings_changed:
         ls.settings_cache.clear()
+        for config_uri in ls.config_errors:  # published again below if still wrong
+            ls.text_document_publish_diagnostics(types.PublishDiagnosticsParams(uri=config_uri, diagnostics=[]))
+        ls.config_errors.clear()
     # A source file changed on disk (a pull, another editor): open documents may depend on it.
     if settings_changed or any(change.uri.endswith((".py", ".ipynb")) for change in params.changes):
         for uri in list(ls.workspace.text_documents):
