@@ -1,5 +1,6 @@
-"""A seeded, deterministic fuzzing suite: mutated fixture code and notebooks, and filesystem tricks,
-linted through the real command line. Whatever it is fed, dllint reports findings or DL000: never a
+"""A seeded, deterministic fuzzing suite: mutated fixture code and notebooks and filesystem tricks,
+linted through the real command line, and programs generated from Python's grammar (hypothesmith),
+linted in this process. Whatever it is fed, dllint reports findings or DL000: never a
 traceback, a crash (DL999, a signal), a hang or an exit code other than 0 or 1.
 
 The seed is fixed so that a failure reproduces; DLLINT_FUZZ_SEED runs another sample.
@@ -142,3 +143,22 @@ def test_filesystem_tricks_in_one_walk(tmp_path):
     assert ("inner.ipynb", "DL000") in by_path and ("empty.ipynb", "DL000") in by_path
     assert ("binary.py", "DL000") in by_path
     assert not {name for name, _ in by_path} & {"pipe.py", "zeros.py", "dangling.py", "loop_a.py", "loop_b.py"}
+
+
+hypothesis = pytest.importorskip("hypothesis")
+hypothesmith = pytest.importorskip("hypothesmith")
+
+
+@hypothesis.settings(max_examples=150, deadline=None, derandomize=True, database=None,
+                     suppress_health_check=list(hypothesis.HealthCheck))
+@hypothesis.given(program=hypothesmith.from_grammar())
+def test_generated_programs_give_findings_or_dl000_never_a_crash(program):
+    """Programs generated from Python's grammar (derandomized: the same sample every run), made to
+    look like training code so that every rule runs on them."""
+    from dllint import registry
+    from dllint.engine import lint_sources, load_source
+
+    source = "import torch\nimport torch.nn as nn\n" + program
+    item = load_source("generated.py", "generated.py", source.encode("utf-8", "surrogatepass"))
+    result = lint_sources([item], [r.code for r in registry.all_rules()])
+    assert not [f for f in result.findings if f.code == "DL999"], result.findings
