@@ -80,10 +80,11 @@ class CheckContext:
         return items[index].notebook if index is not None and 0 <= index < len(items) else None
 
     def describe_source(self, source: "Source") -> str:
-        """`softmax (line 12)` or `model Net (models.py:42) returns softmax`."""
+        """`softmax (line 12)` or `the softmax that model Net returns (models.py:42)`: a noun phrase, so
+        that every message that names a source stays one sentence."""
         where = self.location(source.node, source.scope.file if source.scope else None)
         if source.model_class is not None:
-            return f"model {source.model_class.name} ({where}) returns {source.kind}"
+            return f"the {source.kind} that model {source.model_class.name} returns ({where})"
         return f"{source.kind} ({where})"
 
 

@@ -51,7 +51,7 @@ def test_text_output_names_the_cell_and_the_line_within_it():
         relative = os.path.relpath(CIFAR)
         assert text.startswith(f"{relative}:cell {cell}:{line}:{column}: {code} "), text
     # A message that names another place of the notebook names it by cell too.
-    assert "model SmallConvNet (cell 5, line 11) returns softmax" in result.stdout
+    assert "the softmax that model SmallConvNet returns (cell 5, line 11)" in result.stdout
 
 
 def test_show_source_prints_the_cell_line():
