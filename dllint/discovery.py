@@ -134,13 +134,14 @@ def discover_files(paths: Iterable[str], exclude: Sequence[str] = DEFAULT_EXCLUD
         ignored = git_ignored([*named_directories, *walked])
         # A directory that git ignores but the user named explicitly is linted all the same.
         honoured = {f for f in walked if os.path.abspath(f) in ignored and
-                    not any(os.path.abspath(d) in ignored and _is_under(f, d) for d in named_directories)}
+                    not any(os.path.abspath(d) in ignored and is_under(f, d) for d in named_directories)}
         found.files = [f for f in found.files if f not in honoured]
         found.git_ignored = len(honoured)
     return found
 
 
-def _is_under(path: str, directory: str) -> bool:
+def is_under(path: str, directory: str) -> bool:
+    """Whether `path` is `directory` or lies below it."""
     absolute, folder = os.path.abspath(path), os.path.abspath(directory)
     return absolute == folder or absolute.startswith(folder.rstrip(os.sep) + os.sep)
 

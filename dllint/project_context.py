@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 from typing import List, Mapping, Optional, Sequence, Tuple
 
+from dllint.discovery import is_under
 from dllint.engine import SourceFile, display_path, load_source
 
 # A project root this large is most likely a home or system folder that happens to hold a script:
@@ -97,7 +98,7 @@ def with_project(items: List[SourceFile], paths: Sequence[str], config_path: Opt
     # A named file outside the project root (a second project on the same command line) is named
     # from its own import root.
     roots.update(import_root(item.path) for item in items
-                 if item.path != "-" and not any(_is_under(item.path, r) for r in roots))
+                 if item.path != "-" and not any(is_under(item.path, r) for r in roots))
     return everything, sorted(roots)
 
 
@@ -115,13 +116,9 @@ def _nested_projects(root: str, items: Sequence[SourceFile]) -> List[str]:
     nested = set()
     for item in items:
         directory = os.path.dirname(os.path.abspath(item.path))
-        while _is_under(directory, root):
+        while is_under(directory, root):
             if is_marked(directory):
                 nested.add(directory)
                 break
             directory = os.path.dirname(directory)
     return sorted(nested)
-
-
-def _is_under(path: str, directory: str) -> bool:
-    return os.path.abspath(path).startswith(directory.rstrip(os.sep) + os.sep)
