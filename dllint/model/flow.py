@@ -193,8 +193,9 @@ class Analysis:
             yield from self._origins(expr.orelse, scope, order, path, depth + 1, walk)
             return
         if isinstance(expr, (cst.Tuple, cst.List)) and path:
+            # A key (`arch["pi"]`) into a list or tuple names no element: the value is a dict elsewhere.
             elements = [e.value for e in expr.elements]
-            if path[0] < len(elements):
+            if isinstance(path[0], int) and path[0] < len(elements):
                 yield from self._origins(elements[path[0]], scope, order, path[1:], depth + 1, walk)
             return
         if isinstance(expr, cst.Call) and isinstance(expr.func, (cst.Name, cst.Attribute)):
