@@ -220,7 +220,7 @@ def test_github_annotations(repository):
         + json.loads(invoke("--format", "json", "train.py", cwd=repository / "src").stdout)[0]["message"],
         "::warning file=src/train.py,line=10,col=2,endLine=10,endColumn=18,title=DL101 missing-zero-grad::"
         "optimizer.step() runs every iteration but gradients are never cleared in this loop; call "
-        "optimizer.zero_grad() before backward()",
+        "optimizer.zero_grad() before backward().",
     ]
 
 
@@ -239,7 +239,7 @@ def test_gitlab_code_quality(repository):
         ("DL201", "major", {"path": "src/train.py", "lines": {"begin": 8, "end": 8}}),
         ("DL101", "minor", {"path": "src/train.py", "lines": {"begin": 10, "end": 10}}),
     ]
-    assert issues[0]["description"].startswith("DL201 [softmax-into-cross-entropy] cross-entropy receives")
+    assert issues[0]["description"].startswith("DL201 [softmax-into-cross-entropy] Cross-entropy receives")
     fingerprints = [i["fingerprint"] for i in issues]
     assert len(set(fingerprints)) == 2 and all(len(f) == 32 for f in fingerprints)
 

@@ -42,9 +42,9 @@ def check(ctx: CheckContext) -> None:
                     not _is_synthetic(analysis, _dataset(keywords, positional), scope, call.order) and \
                     not _is_random_data(analysis, _dataset(keywords, positional), scope, call.order) and \
                     not _sampling_replaced(scope, call):
-                ctx.report(call.node, "this training DataLoader does not shuffle, so every epoch presents the "
+                ctx.report(call.node, "This training DataLoader does not shuffle, so every epoch presents the "
                                       "batches in the same (often sorted-by-class) order, which biases the "
-                                      "gradient steps; pass shuffle=True (or a sampler)")
+                                      "gradient steps; pass shuffle=True (or a sampler).")
 
 
 def _dataset(keywords, positional):

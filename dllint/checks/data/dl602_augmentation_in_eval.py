@@ -37,7 +37,7 @@ def check(ctx: CheckContext) -> None:
             reported.add(id(where or call.node))
             ctx.report(where or call.node, f"{name} is random augmentation in the pipeline of {role}, so the "
                                            f"evaluation scores change from run to run and are measured on distorted "
-                                           f"inputs; use the deterministic counterpart (Resize/CenterCrop) there")
+                                           f"inputs; use the deterministic counterpart (Resize/CenterCrop) there.")
 
 
 def _random_transform(ctx: CheckContext, scope, node: cst.Call):

@@ -40,9 +40,9 @@ def check(ctx: CheckContext) -> None:
                     problem = "normalizes, unlike"
                 else:
                     problem = "normalizes with another mean/std than"
-                ctx.report(call.node, f"this evaluation pipeline {problem} the training pipeline at "
+                ctx.report(call.node, f"This evaluation pipeline {problem} the training pipeline at "
                                       f"{ctx.location(reference.node)}, so the model is evaluated on inputs on another "
-                                      f"scale than it was trained on; use the same Normalize(mean, std) in both")
+                                      f"scale than it was trained on; use the same Normalize(mean, std) in both.")
 
 
 def _role(scope, call):

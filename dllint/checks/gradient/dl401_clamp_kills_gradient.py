@@ -33,7 +33,7 @@ def check(ctx: CheckContext) -> None:
                 if analysis.is_training_output(clamped, node_scope, order, with_gradient=True):
                     ctx.report(node, f"{name}() with a constant bound on a model output or loss that is "
                                      f"backpropagated: every clipped element gets zero gradient and stops learning; "
-                                     f"remove the clamp from the training path (clamp only for metrics or outputs)",
+                                     f"remove the clamp from the training path (clamp only for metrics or outputs).",
                                file=node_scope.file)
 
 

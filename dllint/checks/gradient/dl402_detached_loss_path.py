@@ -8,9 +8,9 @@ from dllint.model.builder import dotted_name
 from dllint.model.trained import is_trainable_leaf, optimized_objects
 from dllint.registry import rule
 
-MESSAGE = ("the model output reaches the backpropagated loss only through an operation that cuts the autograd "
+MESSAGE = ("The model output reaches the backpropagated loss only through an operation that cuts the autograd "
            "graph (.detach(), .data, .item(), torch.tensor(), argmax, round or a comparison), so no gradient "
-           "reaches the parameters; compute the loss from the model output directly")
+           "reaches the parameters; compute the loss from the model output directly.")
 
 
 @rule("DL402")

@@ -15,4 +15,4 @@ def check(ctx: CheckContext) -> None:
         fix = Fix(SAFE, f"rename to {correct}", node, cst.Name(correct))
         ctx.report(node, f"'{name}' is not a PyTorch attribute: Python silently creates a new attribute (or the "
                          f"keyword is ignored or rejected), so gradients are not switched as intended; "
-                         f"write '{correct}'", fix=fix)
+                         f"write '{correct}'.", fix=fix)

@@ -46,9 +46,9 @@ def _cut_in_forward(ctx: CheckContext, cls: ClassFacts, forward) -> None:
                       if _layer_call(ctx, cls, n, s)}
             starved = sorted(behind - live)
             if starved:
-                ctx.report(node, f"the output of {starved[0]} leaves autograd here (.numpy()/.tolist()/.data and "
+                ctx.report(node, f"The output of {starved[0]} leaves autograd here (.numpy()/.tolist()/.data and "
                                  f"back into a tensor) on its way to what forward returns, so {starved[0]} and "
-                                 f"everything before it get no gradient; keep the computation in torch operations",
+                                 f"everything before it get no gradient; keep the computation in torch operations.",
                            file=forward.file)
                 return
 
@@ -129,6 +129,6 @@ def _is_parameter(scope, expr, order) -> bool:
 
 
 def _report_penalty(ctx: CheckContext, node, scope) -> None:
-    ctx.report(node, "this loss term reads the parameters through .data, which autograd does not track, so it "
-                     "adds a constant to the loss and its gradient is zero; use the parameter itself (p, not p.data)",
+    ctx.report(node, "This loss term reads the parameters through .data, which autograd does not track, so it "
+                     "adds a constant to the loss and its gradient is zero; use the parameter itself (p, not p.data).",
                file=scope.file)

@@ -11,6 +11,6 @@ def check(ctx: CheckContext) -> None:
         for loss, source in ctx.analysis.activations_into_loss(scope, "cross_entropy", "softmax"):
             fix = drop_activation(loss.input, source.node, scope_source(ctx.file, scope), "softmax") \
                 if source.scope is scope and source.model_class is None else None
-            ctx.report(loss.input, f"cross-entropy receives probabilities from {ctx.describe_source(source)} "
+            ctx.report(loss.input, f"Cross-entropy receives probabilities from {ctx.describe_source(source)} "
                                    f"but applies log_softmax itself, which flattens the gradients; "
-                                   f"pass the logits and drop the softmax", fix=fix)
+                                   f"pass the logits and drop the softmax.", fix=fix)

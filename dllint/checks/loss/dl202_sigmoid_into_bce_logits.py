@@ -12,4 +12,4 @@ def check(ctx: CheckContext) -> None:
             fix = drop_activation(loss.input, source.node, scope_source(ctx.file, scope), "sigmoid") \
                 if source.scope is scope and source.model_class is None else None
             ctx.report(loss.input, f"BCEWithLogits receives probabilities from {ctx.describe_source(source)} "
-                                   f"and applies sigmoid a second time; pass the logits and drop the sigmoid", fix=fix)
+                                   f"and applies sigmoid a second time; pass the logits and drop the sigmoid.", fix=fix)

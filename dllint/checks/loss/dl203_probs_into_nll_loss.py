@@ -9,4 +9,4 @@ def check(ctx: CheckContext) -> None:
     for scope in ctx.scopes:
         for loss, source in ctx.analysis.activations_into_loss(scope, "nll", "softmax"):
             ctx.report(loss.input, f"NLLLoss receives probabilities from {ctx.describe_source(source)} but "
-                                   f"expects log-probabilities; use log_softmax (or CrossEntropyLoss on logits)")
+                                   f"expects log-probabilities; use log_softmax (or CrossEntropyLoss on logits).")

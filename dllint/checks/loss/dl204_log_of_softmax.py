@@ -19,14 +19,14 @@ def check(ctx: CheckContext) -> None:
                 continue
             source = analysis.value_source(argument, scope, call.order)
             if source is not None and source.kind in _STABLE_REPLACEMENT:
-                ctx.report(call.node, f"log of {ctx.describe_source(source)} underflows to -inf for small "
+                ctx.report(call.node, f"The log of {ctx.describe_source(source)} underflows to -inf for small "
                                       f"probabilities; use {_STABLE_REPLACEMENT[source.kind]}, which computes the "
-                                      f"same value stably")
+                                      f"same value stably.")
         for division, order in scope.divisions:
             if _unstable_exp(analysis, division.left, scope, order) and \
                     _is_sum_of_exp(analysis, division.right, scope, order):
-                ctx.report(division, "hand-written softmax exp(x) / exp(x).sum() overflows for large logits; "
-                                     "use torch.softmax(x, dim=...) (or log_softmax for a loss)")
+                ctx.report(division, "A hand-written softmax exp(x) / exp(x).sum() overflows for large logits; "
+                                     "use torch.softmax(x, dim=...) (or log_softmax for a loss).")
 
 
 def _log_argument(analysis, call):

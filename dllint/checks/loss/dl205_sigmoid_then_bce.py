@@ -10,4 +10,4 @@ def check(ctx: CheckContext) -> None:
         for loss, source in ctx.analysis.activations_into_loss(scope, "bce", "sigmoid"):
             ctx.report(loss.input, f"BCELoss receives probabilities from {ctx.describe_source(source)}: "
                                    f"sigmoid saturates and log(0) is clamped, losing gradient for confident "
-                                   f"mistakes; feed the logits to BCEWithLogitsLoss instead")
+                                   f"mistakes; feed the logits to BCEWithLogitsLoss instead.")

@@ -26,14 +26,14 @@ def check(ctx: CheckContext) -> None:
             if function and len(positional) < 2:
                 ctx.report(call.node, f"{function}() without dim uses a legacy implicit dimension (dim 0 for 1-D "
                                       f"and 3-D inputs), which normalises across the batch for some shapes; pass "
-                                      f"dim explicitly, e.g. dim=-1", fix=_add_dim(call.node))
+                                      f"dim explicitly, e.g. dim=-1.", fix=_add_dim(call.node))
             module = analysis.torch_member(call.node.func, scope, _MODULES)
             if module and not positional and _follows_linear_layer(analysis, call.node, scope):
                 continue
             if module and not positional:
                 ctx.report(call.node, f"nn.{module}() without dim uses a legacy implicit dimension, which "
                                       f"normalises across the batch for some input shapes; pass dim explicitly, "
-                                      f"e.g. nn.{module}(dim=-1)", fix=_add_dim(call.node))
+                                      f"e.g. nn.{module}(dim=-1).", fix=_add_dim(call.node))
 
 
 def _add_dim(call):

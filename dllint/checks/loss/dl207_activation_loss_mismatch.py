@@ -33,14 +33,14 @@ def check(ctx: CheckContext) -> None:
                 fix = None
                 if loss.kind == "cross_entropy" and source.scope is scope and source.model_class is None:
                     fix = drop_activation(loss.input, source.node, scope_source(ctx.file, scope), "sigmoid")
-                ctx.report(loss.input, f"the loss input comes from {ctx.describe_source(source)}: {problem}",
+                ctx.report(loss.input, f"The loss input comes from {ctx.describe_source(source)}: {problem}.",
                            fix=fix)
             if loss.kind == "kl_div" and loss.target is not None and not _log_target(analysis, loss.call):
                 target = analysis.value_source(loss.target, scope, loss.call.order)
                 if target is not None and target.kind in ("log_softmax", "log_sigmoid"):
-                    ctx.report(loss.target, f"the KL target comes from {ctx.describe_source(target)} "
+                    ctx.report(loss.target, f"The KL target comes from {ctx.describe_source(target)} "
                                             f"(log-probabilities) but log_target=True is not set, so it is read as "
-                                            f"probabilities; pass log_target=True or the probabilities themselves")
+                                            f"probabilities; pass log_target=True or the probabilities themselves.")
 
 
 def _log_target(analysis, call) -> bool:

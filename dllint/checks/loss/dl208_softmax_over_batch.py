@@ -23,9 +23,9 @@ def check(ctx: CheckContext) -> None:
             if source is not None and _over_dim_zero(analysis, source) and id(source.node) not in reported and \
                     not _axes_moved(analysis, loss.input, scope, loss.call.order):
                 reported.add(id(source.node))
-                ctx.report(loss.input, f"the loss input comes from {ctx.describe_source(source)}, computed over "
+                ctx.report(loss.input, f"The loss input comes from {ctx.describe_source(source)}, computed over "
                                        f"dim=0 (the batch): each class column sums to 1 across samples instead of "
-                                       f"each sample across classes; use dim=1 (or dim=-1)")
+                                       f"each sample across classes; use dim=1 (or dim=-1).")
         for call in scope.calls:
             # probs.argmax(dim=1) of a softmax over dim=0: the classes are on dim 1, the softmax ran over the batch
             if call.method not in ("argmax", "max", "topk") or not isinstance(call.node.func, cst.Attribute):
@@ -37,9 +37,9 @@ def check(ctx: CheckContext) -> None:
             source = analysis.value_source(call.node.func.value, scope, call.order)
             if source is not None and _over_dim_zero(analysis, source) and id(source.node) not in reported:
                 reported.add(id(source.node))
-                ctx.report(call.node, f"this prediction reads the classes from dim 1 of {ctx.describe_source(source)}, "
+                ctx.report(call.node, f"This prediction reads the classes from dim 1 of {ctx.describe_source(source)}, "
                                       f"computed over dim=0 (the batch), so the probabilities compare samples, not "
-                                      f"classes; use dim=1 in the softmax")
+                                      f"classes; use dim=1 in the softmax.")
 
 
 def _axes_moved(analysis, expr, scope, order) -> bool:

@@ -26,9 +26,9 @@ def check(ctx: CheckContext) -> None:
             target = _shape(ctx, loss.target, scope, loss.call.order, 0)
             if prediction and target and prediction != target:
                 fix_side = "prediction.squeeze(1)" if prediction == COLUMN else "prediction.unsqueeze(1)"
-                ctx.report(loss.call.node, f"the prediction has shape {prediction} and the target {target}, so the "
+                ctx.report(loss.call.node, f"The prediction has shape {prediction} and the target {target}, so the "
                                            f"loss broadcasts them to (N, N) and trains on every pair of samples; "
-                                           f"make the shapes equal ({fix_side}, or reshape the target)")
+                                           f"make the shapes equal ({fix_side}, or reshape the target).")
 
 
 def _shape(ctx: CheckContext, expr, scope, order, depth):

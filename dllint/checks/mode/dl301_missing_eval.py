@@ -47,7 +47,7 @@ def check(ctx: CheckContext) -> None:
                 ctx.report(forward.node, f"{forward.receiver} runs in evaluation code but is still in training mode "
                                          f"(no {_owner(forward.receiver)}.eval() before it), so dropout and "
                                          f"batch-norm behave as in training; call {_owner(forward.receiver)}.eval() "
-                                         f"before evaluating and .train() after")
+                                         f"before evaluating and .train() after.")
 
 
 def _is_own_method(analysis: Analysis, scope: Scope, forward: Event) -> bool:

@@ -32,7 +32,7 @@ def check(ctx: CheckContext) -> None:
                     ctx.report(last_eval.site, f"{target}.eval() runs inside the training loop but "
                                                f"{target}.train() is never called before the next "
                                                f"optimizer step, so training continues without dropout and with "
-                                               f"frozen batch-norm; call {target}.train() at the start of each epoch")
+                                               f"frozen batch-norm; call {target}.train() at the start of each epoch.")
                     break
 
 

@@ -43,10 +43,10 @@ def check(ctx: CheckContext) -> None:
                       with_keyword(call.node, "training", f"{owner}.training"))
             if function in _OFF_BY_DEFAULT:
                 message = (f"F.{function}() defaults to training=False, so it never drops anything, not even in "
-                           f"training; pass training={owner}.training (or use an nn.AlphaDropout module)")
+                           f"training; pass training={owner}.training (or use an nn.AlphaDropout module).")
             else:
                 message = (f"F.{function}() defaults to training=True, so it keeps dropping activations after "
-                           f"model.eval(); pass training={owner}.training (or use an nn.Dropout module)")
+                           f"model.eval(); pass training={owner}.training (or use an nn.Dropout module).")
             ctx.report(call.node, message, fix=fix)
 
 

@@ -24,4 +24,4 @@ def check(ctx: CheckContext) -> None:
             if mode == "eval" or (mode is None and every_caller_sets_eval(analysis, scope)):
                 ctx.report(first.node, f"{first.receiver} is evaluated without torch.no_grad(), so every batch "
                                        f"builds and keeps an autograd graph (slower, more memory); wrap the loop in "
-                                       f"torch.no_grad() or torch.inference_mode()")
+                                       f"torch.no_grad() or torch.inference_mode().")

@@ -31,7 +31,7 @@ def check(ctx: CheckContext) -> None:
                 wrapper = "nn.ParameterDict"
             ctx.report(value, f"self.{attribute} holds {kind}s in a plain {type(value).__name__.lower()}, "
                               f"so they are not registered: not returned by parameters() (never trained), "
-                              f"not moved by .to(device), not saved in state_dict; wrap it in {wrapper}",
+                              f"not moved by .to(device), not saved in state_dict; wrap it in {wrapper}.",
                        fix=_wrap(ctx, value, wrapper))
 
 

@@ -22,7 +22,7 @@ def check(ctx: CheckContext) -> None:
             ctx.report(value, f"self.{attribute} is a plain tensor, not an nn.Parameter: it is not in "
                               f"model.parameters(), so the optimizer never updates it (and .to(device) "
                               f"and state_dict skip it); wrap it in nn.Parameter(...) or, for a constant, "
-                              f"use self.register_buffer")
+                              f"use self.register_buffer.")
 
 
 def _requests_grad(call: cst.Call) -> bool:

@@ -39,7 +39,7 @@ def check(ctx: CheckContext) -> None:
                         and not project.read_from_outside(cls, attribute):
                     ctx.report(definition.node, f"self.{attribute} is created in __init__ but never used by forward "
                                                 f"or any other method, so it does nothing (a forgotten dropout or "
-                                                f"layer?); use it in forward or remove it")
+                                                f"layer?); use it in forward or remove it.")
                     break
 
 

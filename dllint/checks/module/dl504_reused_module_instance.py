@@ -23,15 +23,15 @@ def check(ctx: CheckContext) -> None:
         for node, element, order in scope.list_repeats:
             if _is_stateful(analysis.instances(element, scope, order), analysis):
                 ctx.report(node, "[layer] * n repeats one module object n times, so every copy shares the same "
-                                 "weights; build a new layer per position, e.g. [nn.Linear(...) for _ in range(n)]")
+                                 "weights; build a new layer per position, e.g. [nn.Linear(...) for _ in range(n)].")
         for node, order in scope.comprehensions:
             element = node.elt
             if any(isinstance(f.target, cst.Name) and dotted_name(element) == f.target.value
                    for f in _for_clauses(node)):
                 continue
             if _is_stateful(analysis.instances(element, scope, order), analysis):
-                ctx.report(node, f"the comprehension repeats the one object {dotted_name(element)} instead of "
-                                 f"creating a new layer per item; construct the layer inside the comprehension")
+                ctx.report(node, f"The comprehension repeats the one object {dotted_name(element)} instead of "
+                                 f"creating a new layer per item; construct the layer inside the comprehension.")
         for call in scope.calls:
             container = analysis.torch_member(call.node.func, scope, _CONTAINERS)
             if container:
@@ -75,7 +75,7 @@ def _check_container_arguments(ctx, analysis, scope, call, container: str) -> No
             continue
         if text in seen and _is_stateful(analysis.instances(arg, scope, call.order), analysis):
             ctx.report(arg, f"nn.{container} receives {text} more than once: both positions are one layer with "
-                            f"shared weights; create a separate instance for each position")
+                            f"shared weights; create a separate instance for each position.")
             return
         seen[text] = arg
 
@@ -89,8 +89,8 @@ def _check_append_in_loop(ctx, analysis, scope, call) -> None:
     if not definitions or any(loop.contains(d.order) for d in definitions):
         return  # created inside the loop: a new object per iteration
     if _is_stateful(analysis.instances(arg, scope, call.order), analysis):
-        ctx.report(arg, f"the loop appends the same object {arg.value} on every iteration, so all entries are one "
-                        f"layer with shared weights; create the layer inside the loop")
+        ctx.report(arg, f"The loop appends the same object {arg.value} on every iteration, so all entries are one "
+                        f"layer with shared weights; create the layer inside the loop.")
 
 
 def _check_norm_reuse_in_forward(ctx, analysis, scope) -> None:
@@ -108,9 +108,9 @@ def _check_norm_reuse_in_forward(ctx, analysis, scope) -> None:
         if not _stacked(analysis, scope, calls[0], calls[1]):
             continue  # the same layer on two parallel inputs (Siamese views) is sharing on purpose
         if instances and all(i.torch_name in api.NORMALIZATION_MODULES for i in instances):
-            ctx.report(calls[1].node, f"normalization layer self.{attribute} is applied at several depths of "
+            ctx.report(calls[1].node, f"Normalization layer self.{attribute} is applied at several depths of "
                                       f"forward, so one set of statistics and affine weights serves different "
-                                      f"features; give each depth its own layer")
+                                      f"features; give each depth its own layer.")
 
 
 def _stacked(analysis, scope, first, second) -> bool:

@@ -37,7 +37,7 @@ def check(ctx: CheckContext) -> None:
             if not skipped:
                 continue
             ctx.report(call.node, f"{call.receiver_text}.forward(...) bypasses nn.Module.__call__ and with it "
-                                  f"{skipped}; call {call.receiver_text}(...) instead",
+                                  f"{skipped}; call {call.receiver_text}(...) instead.",
                        fix=Fix(SAFE, f"call {call.receiver_text}(...)", call.node, call.node.with_changes(func=receiver)))
 
 

@@ -29,7 +29,7 @@ def check(ctx: CheckContext) -> None:
             first, problem = (crashing or assignments)[0], "is never called"
         ctx.report(first.node, f"{cls.name}.__init__ assigns self.{first.name} but super().__init__() {problem}, so "
                                f"nn.Module's registries do not exist yet (AttributeError: cannot assign module "
-                               f"before Module.__init__() call); call super().__init__() first")
+                               f"before Module.__init__() call); call super().__init__() first.")
 
 
 def _is_module_or_parameter(analysis, definition, scope) -> bool:

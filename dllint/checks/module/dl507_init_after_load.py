@@ -36,9 +36,9 @@ def check(ctx: CheckContext) -> None:
                 if any(load.order < d.order < call.order and not _holds(d, load.node)
                        for d in scope.definitions.get(root, [])):
                     continue  # a new object under the same name
-                ctx.report(call.node, f"this re-initializes {target} after its weights were loaded at "
+                ctx.report(call.node, f"This re-initializes {target} after its weights were loaded at "
                                       f"{ctx.location(load.node)}, overwriting them; initialize before loading, or "
-                                      f"re-initialize only the layers the checkpoint does not provide")
+                                      f"re-initialize only the layers the checkpoint does not provide.")
                 break
 
 

@@ -26,7 +26,7 @@ def check(ctx: CheckContext) -> None:
             order = ", ".join(str(p) for p in known)
             ctx.report(call.node, f"{tensor}.{call.method}() lists {tensor}'s own sizes in another order (dims "
                                   f"{order}), which reinterprets the memory instead of moving the axes and scrambles "
-                                  f"the data; use {tensor}.permute(...) (then .reshape if sizes are merged)")
+                                  f"the data; use {tensor}.permute(...) (then .reshape if sizes are merged).")
 
 
 def _dimension_of(analysis, scope, call, expr, tensor: str):

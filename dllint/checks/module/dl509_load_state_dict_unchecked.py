@@ -33,7 +33,7 @@ def check(ctx: CheckContext) -> None:
                 ctx.report(call.node, f"{receiver}.load_state_dict(..., strict=False) discards the list of missing "
                                       f"and unexpected keys, so a renamed or missing layer silently keeps its random "
                                       f"initialization; check the result (missing, unexpected = ...) or load with "
-                                      f"strict=True")
+                                      f"strict=True.")
 
 
 def _strict_false(call: cst.Call) -> bool:

@@ -28,10 +28,10 @@ def check(ctx: CheckContext) -> None:
             if outside:
                 message = (f"{optimizer}.step() runs every iteration but gradients are cleared only outside this "
                            f"loop ({ctx.location(outside[-1].node, outside[-1].call.scope.file)}), so they accumulate; "
-                           f"call {optimizer}.zero_grad() inside the loop")
+                           f"call {optimizer}.zero_grad() inside the loop.")
             else:
                 message = (f"{optimizer}.step() runs every iteration but gradients are never cleared in this loop; "
-                           f"call {optimizer}.zero_grad() before backward()")
+                           f"call {optimizer}.zero_grad() before backward().")
             ctx.report(step.node, message, file=step.call.scope.file, fix=_insert_zero_grad(step, backwards, loop))
 
 

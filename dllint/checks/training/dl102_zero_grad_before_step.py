@@ -23,9 +23,9 @@ def check(ctx: CheckContext) -> None:
                     continue
                 if earlier.kind in ("backward", "step"):
                     if earlier.kind == "backward" and cleared is not None:
-                        ctx.report(cleared.node, f"gradients are cleared after backward() and before "
+                        ctx.report(cleared.node, f"Gradients are cleared after backward() and before "
                                                  f"{step.receiver or 'optimizer'}.step(), so the step uses zero "
-                                                 f"gradients; move zero_grad() before backward() or after step()",
+                                                 f"gradients; move zero_grad() before backward() or after step().",
                                    file=cleared.call.scope.file)
                     break
                 if earlier.kind == "zero_grad" and clears_gradients_for(ctx.analysis, earlier, step) and \

@@ -27,9 +27,9 @@ def check(ctx: CheckContext) -> None:
                 # A fresh model per trial or fold, or a tensor re-created each iteration (an input image
                 # optimized from scratch), gets a fresh optimizer: correct.
                 continue
-            ctx.report(event.node, "the optimizer is rebuilt on every iteration of the training loop, so its "
+            ctx.report(event.node, "The optimizer is rebuilt on every iteration of the training loop, so its "
                                    "momentum / adaptive state starts from zero each time; create it once before "
-                                   "the loop")
+                                   "the loop.")
 
 
 def _optimized_names(ctor: cst.Call):

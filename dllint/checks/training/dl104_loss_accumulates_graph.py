@@ -22,7 +22,7 @@ def check(ctx: CheckContext) -> None:
                     and _is_live_loss(analysis, aug.node.value, scope, aug.order, backpropagated):
                 ctx.report(aug.node, f"{aug.target_text} accumulates the loss tensor itself, keeping every "
                                      f"iteration's autograd graph alive so memory grows; accumulate "
-                                     f"loss.item() (or loss.detach())",
+                                     f"loss.item() (or loss.detach()).",
                            fix=Fix(SAFE if used_only_as_number(scope.node, aug.target_text) else UNSAFE,
                                    "accumulate .item()", aug.node.value, method_call(aug.node.value, "item")))
         for call in scope.calls:
@@ -35,7 +35,7 @@ def check(ctx: CheckContext) -> None:
             if not call.no_grad and _is_live_loss(analysis, value, scope, call.order):
                 ctx.report(value, f"{call.receiver_text} collects the loss tensor itself, keeping every "
                                   f"iteration's autograd graph alive so memory grows; append loss.item() "
-                                  f"(or loss.detach())",
+                                  f"(or loss.detach()).",
                            fix=Fix(UNSAFE, "append .item()", value, method_call(value, "item")))
 
 

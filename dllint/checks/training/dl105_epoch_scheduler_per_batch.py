@@ -38,7 +38,7 @@ def check(ctx: CheckContext) -> None:
             if name:
                 ctx.report(event.node, f"{name} counts epochs but {event.receiver}.step() runs once per batch, so the "
                                        f"learning rate decays len(loader) times too fast; step it once per epoch, "
-                                       f"after the batch loop", file=event.call.scope.file)
+                                       f"after the batch loop.", file=event.call.scope.file)
 
 
 # The argument that says how long the schedule is, and in which unit.

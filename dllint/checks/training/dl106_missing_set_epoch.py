@@ -29,9 +29,9 @@ def check(ctx: CheckContext) -> None:
                 continue
             if any(any(e.kind == "set_epoch" for e in found) for found in epoch_events):
                 continue
-            ctx.report(loader, "this DistributedSampler loader is iterated every epoch but set_epoch(epoch) is "
+            ctx.report(loader, "This DistributedSampler loader is iterated every epoch but set_epoch(epoch) is "
                                "never called, so every epoch sees the same shuffled order; call "
-                               "sampler.set_epoch(epoch) at the start of each epoch")
+                               "sampler.set_epoch(epoch) at the start of each epoch.")
 
 
 def _has_distributed_sampler(analysis, loader, scope, order) -> bool:

@@ -26,22 +26,22 @@ def _check_unit(ctx: CheckContext, unit) -> None:
         if event.kind == "step" and event.detail != "scaler" and _steps_after(event, scaled_backwards):
             ctx.report(event.node, f"{event.receiver}.step() is called directly after scaler.scale(loss).backward(): "
                                    f"it steps with gradients still multiplied by the loss scale and skips the "
-                                   f"inf/NaN check; call scaler.step({event.receiver}) instead",
+                                   f"inf/NaN check; call scaler.step({event.receiver}) instead.",
                        file=event.call.scope.file)
     if scaled_steps and not any(e.kind == "scaler_update" for e in unit):
         step = scaled_steps[-1]
         ctx.report(step.node, "scaler.step() runs but scaler.update() is never called: the loss scale never "
                               "adapts and the next scaler.step() raises RuntimeError; call scaler.update() after "
-                              "scaler.step()", file=step.call.scope.file)
+                              "scaler.step().", file=step.call.scope.file)
     backward_positions = [i for i, e in enumerate(unit) if e.kind == "backward" and e.detail == "scaler"]
     for index, event in enumerate(unit):
         if event.kind != "clip_grad" or not backward_positions or index < backward_positions[0]:
             continue
         last_backward = max(i for i in backward_positions if i < index)
         if not any(e.kind == "unscale" for e in unit[last_backward:index]):
-            ctx.report(event.node, "gradients are clipped while still multiplied by the GradScaler's loss scale, "
+            ctx.report(event.node, "Gradients are clipped while still multiplied by the GradScaler's loss scale, "
                                    "so the threshold is meaningless; call scaler.unscale_(optimizer) before "
-                                   "clipping", file=event.call.scope.file)
+                                   "clipping.", file=event.call.scope.file)
 
 
 def _exclusive(first, second) -> bool:

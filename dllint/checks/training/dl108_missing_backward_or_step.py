@@ -43,7 +43,7 @@ def _step_without_backward(ctx: CheckContext, scope, events) -> None:
         optimizer = step.receiver or "the optimizer"
         ctx.report(step.node, f"{optimizer}.step() runs every iteration but no backward() is called on the loss, so "
                               f"there are no gradients and the weights never change; call loss.backward() before the "
-                              f"step", file=step.call.scope.file)
+                              f"step.", file=step.call.scope.file)
         return
 
 
@@ -76,7 +76,7 @@ def _optimizers_never_stepped(ctx: CheckContext, scope, events) -> None:
             continue
         ctx.report(ctor.node, f"{name} is built here and backward() runs in the loop at "
                               f"{ctx.location(backward.node, backward.call.scope.file)}, but {name}.step() is never "
-                              f"called, so these weights never change; call {name}.step() after backward()")
+                              f"called, so these weights never change; call {name}.step() after backward().")
 
 
 def _handed_on(ctx: CheckContext, scope, name: str) -> bool:

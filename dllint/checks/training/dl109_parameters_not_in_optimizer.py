@@ -37,7 +37,7 @@ def check(ctx: CheckContext) -> None:
                 ctx.report(call.node, f"{target} is replaced after the optimizer was built over {model}.parameters() "
                                       f"({ctx.location(ctor.node)}), so the new layer's parameters are not in the "
                                       f"optimizer and never train; build the optimizer after changing the model (or "
-                                      f"add_param_group the new layer)")
+                                      f"add_param_group the new layer).")
                 break
 
 

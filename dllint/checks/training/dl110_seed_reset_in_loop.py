@@ -44,7 +44,7 @@ def check(ctx: CheckContext) -> None:
             name = call.callee_text or "the seed"
             ctx.report(call.node, f"{name}() resets the random generator to the same seed on every iteration of "
                                   f"this training loop, so every iteration repeats the same shuffles, dropout masks "
-                                  f"and augmentations; seed once before the loop (or vary it: seed + epoch)")
+                                  f"and augmentations; seed once before the loop (or vary it: seed + epoch).")
 
 
 def _guard_varies(scope: Scope, call, loop) -> bool:
