@@ -380,7 +380,6 @@ def _report(run: _Run, output_format: str, statistics: bool, show_source: bool, 
             unsafe_fixes: bool, start: str) -> str:
     from dllint import registry
     from dllint.discovery import repository_root
-    from dllint.engine import MAX_ANALYSED_BYTES
     from dllint.output import OutputOptions, get_formatter
     from dllint.output.statistics_format import format_statistics
 
@@ -390,8 +389,7 @@ def _report(run: _Run, output_format: str, statistics: bool, show_source: bool, 
         repository_root=(repository_root(start) or os.getcwd()) if needs_root else None,
         suppressed=run.silenced, checked_paths=[item.display_path for item in run.items if not item.context_only],
         unsafe_fixes=unsafe_fixes, notebooks=run.notebooks,
-        skipped=[(item.display_path, f"larger than {MAX_ANALYSED_BYTES // 1_000_000} MB: not analysed")
-                 for item in run.items if item.too_large and item.error is None and not item.context_only])
+        skipped=[(item.display_path, item.skip_reason) for item in run.items if item.skip_reason])
     infos = run.settings.rule_infos([r.info for r in registry.all_rules()])
     if statistics:
         return format_statistics(run.findings, infos, options, output_format)
@@ -412,10 +410,11 @@ def _print_summary(run: _Run, unsafe_fixes: bool, fixed: bool) -> None:
     from dllint.output import is_fixable
     from dllint.output.text_format import fixable_line, summary_line
 
-    skipped = sum(1 for item in run.items if item.too_large and item.error is None and not item.context_only)
+    skipped = [item for item in run.items if item.skip_reason]
+    why = " or ".join(dict.fromkeys("too large to analyse" if item.too_large else "not Python" for item in skipped))
     files_with_findings = len({f.path for f in run.findings})
     click.echo(summary_line(len(run.findings), files_with_findings, run.result.files_checked, len(run.silenced),
-                            skipped), err=True)
+                            len(skipped), why), err=True)
     if not fixed:
         fixable = sum(1 for f in run.findings if is_fixable(f, unsafe_fixes))
         hidden = sum(1 for f in run.findings if is_fixable(f, True)) - fixable

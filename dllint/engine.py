@@ -43,6 +43,15 @@ class SourceFile:
     # linted when its lint can report into a named file, but never reported on itself.
     context_only: bool = False
 
+    @property
+    def skip_reason(self) -> Optional[str]:
+        """Why a file the run named was read but not analysed (reported as skipped, never as passed)."""
+        if self.error is not None or self.context_only:
+            return None
+        if self.too_large:
+            return f"larger than {MAX_ANALYSED_BYTES // 1_000_000} MB: not analysed"
+        return f"{self.skipped}: not analysed" if self.skipped else None
+
 
 @dataclass
 class LintResult:
@@ -154,7 +163,7 @@ def _load_notebook(item: SourceFile, data: bytes) -> SourceFile:
         item.error = _parse_error(item.display_path, error.line, error.column, error.message)
         return item
     if not is_python(notebook):
-        item.skipped = f"a {notebook.language} notebook, not Python"
+        item.skipped = f"a notebook in {notebook.language}, not Python"
         return item
     item.notebook, item.source = notebook, notebook.code
     item.too_large = len(notebook.code.encode("utf-8", "surrogatepass")) > MAX_ANALYSED_BYTES

@@ -72,7 +72,7 @@ class Notebook:
     raw: str  # the file's text, kept to write fixes back byte for byte
     cells: List[Cell]
     code: str  # the joined, masked source that is linted
-    language: Optional[str] = None  # the kernel's language when the notebook names one
+    language: Optional[str] = None  # the kernel's language as the notebook names it ("python", "R", "julia")
 
     def cell_at(self, line: int) -> Optional[Cell]:
         """The cell holding joined line `line`."""
@@ -443,12 +443,12 @@ def read_notebook(raw: str) -> Notebook:
 def _language(metadata: dict) -> Optional[str]:
     info = metadata.get("language_info")
     if isinstance(info, dict) and isinstance(info.get("name"), str):
-        return info["name"].lower()
+        return info["name"]
     kernel = metadata.get("kernelspec")
     if isinstance(kernel, dict) and isinstance(kernel.get("language"), str):
-        return kernel["language"].lower()
+        return kernel["language"]
     return None
 
 
 def is_python(notebook: Notebook) -> bool:
-    return notebook.language in (None, "python", "python3", "ipython", "ipython3")
+    return notebook.language is None or notebook.language.lower() in ("python", "python3", "ipython", "ipython3")

@@ -202,6 +202,68 @@ def test_diff_base_errors_are_one_line(tmp_path):
     assert unknown.stderr.strip() == "dllint: error: --diff-base: unknown git revision: no-such-branch"
 
 
+# A notebook as Jupyter saves it: one JSON line per source line, so git's hunks name source lines.
+NOTEBOOK_CELLS = [
+    ("markdown", "# MNIST classifier\nTrained over the cells below.\n"),
+    ("code", "import torch\nimport torch.nn as nn\nimport torch.nn.functional as F\n"),
+    ("code", "class Classifier(nn.Module):\n    def __init__(self):\n        super().__init__()\n"
+             "        self.fc = nn.Linear(784, 10)\n\n    def forward(self, x):\n"
+             "        return self.fc(x.flatten(1))\n"),
+    ("code", "model = Classifier()\noptimizer = torch.optim.SGD(model.parameters(), lr=0.01)\n"
+             "criterion = nn.CrossEntropyLoss()\n"
+             "loader = torch.utils.data.DataLoader(torch.load('mnist.pt'), batch_size=32, shuffle=True)\n"),
+    ("code", "for epoch in range(5):\n    for images, labels in loader:\n"
+             "        loss = criterion(model(images), labels)\n        loss.backward()\n        optimizer.step()\n"),
+]
+EVALUATION_CELL = ("code", "model.eval()\nwith torch.no_grad():\n    for images, labels in loader:\n"
+                           "        probabilities = F.softmax(model(images), dim=1)\n"
+                           "        print(criterion(probabilities, labels).item())\n")
+
+
+def _notebook_json(cells):
+    document = {"cells": [{"cell_type": kind, "metadata": {}, "source": text.splitlines(True),
+                           **({"execution_count": None, "outputs": []} if kind == "code" else {})}
+                          for kind, text in cells],
+                "metadata": {"kernelspec": {"language": "python", "name": "python3"}},
+                "nbformat": 4, "nbformat_minor": 5}
+    return json.dumps(document, indent=1) + "\n"
+
+
+def _shown(result):
+    """(position, code) of each text finding: `nb.ipynb:cell 3:12:5: DL101 [name] message`."""
+    return [(line.split(": ")[0], line.split(": ")[1].split()[0]) for line in result.stdout.splitlines()]
+
+
+@pytest.mark.skipif(shutil.which("git") is None, reason="git is not installed")
+def test_diff_base_on_a_notebook_reports_changed_cell_lines_by_cell(tmp_path):
+    (tmp_path / "mnist.ipynb").write_text(_notebook_json(NOTEBOOK_CELLS))
+    _git(tmp_path, "init", "-q")
+    _git(tmp_path, "add", ".")
+    _git(tmp_path, "commit", "-q", "-m", "base")
+    before = invoke("--no-cache", "mnist.ipynb", cwd=tmp_path)
+    assert _shown(before) == [("mnist.ipynb:cell 5:5:9", "DL101")]
+    # The change under review: the loop's header line is edited (not the line DL101 reports), and an
+    # evaluation cell with softmax into cross-entropy (DL201) is added.
+    loop = NOTEBOOK_CELLS[4][1].replace("range(5)", "range(10)")
+    (tmp_path / "mnist.ipynb").write_text(_notebook_json([*NOTEBOOK_CELLS[:4], ("code", loop), EVALUATION_CELL]))
+    every = invoke("--no-cache", "--format", "json", "mnist.ipynb", cwd=tmp_path)
+    assert sorted((f["cell"], f["code"]) for f in json.loads(every.stdout)) == [(5, "DL101"), (6, "DL201")]
+    changed = invoke("--diff-base", "HEAD", "--no-cache", "mnist.ipynb", cwd=tmp_path)
+    assert changed.returncode == 1
+    assert _shown(changed) == [("mnist.ipynb:cell 6:5:25", "DL201")]
+    as_json = json.loads(invoke("--diff-base", "HEAD", "--format", "json", "--no-cache", "mnist.ipynb",
+                                cwd=tmp_path).stdout)
+    assert [(f["cell"], f["line"], f["code"]) for f in as_json] == [(6, 5, "DL201")]
+    # An edit of the line DL101 reports brings it back; committed, nothing is new.
+    edited = loop.replace("        optimizer.step()\n", "        optimizer.step()  # one step per batch\n")
+    (tmp_path / "mnist.ipynb").write_text(_notebook_json([*NOTEBOOK_CELLS[:4], ("code", edited), EVALUATION_CELL]))
+    both = invoke("--diff-base", "HEAD", "--no-cache", "mnist.ipynb", cwd=tmp_path)
+    assert _shown(both) == [("mnist.ipynb:cell 5:5:9", "DL101"), ("mnist.ipynb:cell 6:5:25", "DL201")]
+    _git(tmp_path, "commit", "-q", "-am", "evaluation")
+    clean = invoke("--diff-base", "HEAD", "--no-cache", "mnist.ipynb", cwd=tmp_path)
+    assert clean.returncode == 0 and clean.stdout == ""
+
+
 def test_add_noqa_writes_into_the_cells_of_a_notebook(tmp_path):
     cells = [
         "%matplotlib inline\nimport torch\nimport torch.nn as nn\nimport torch.nn.functional as F\n",

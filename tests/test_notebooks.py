@@ -197,12 +197,47 @@ def test_a_notebook_that_cannot_be_read_is_reported_not_passed(tmp_path, content
     assert "Traceback" not in result.stderr
 
 
-def test_a_notebook_in_another_language_is_skipped_with_a_warning(tmp_path):
-    target = _write(tmp_path / "analysis.ipynb", _notebook(["library(torch)\nx <- 1\n"],
-                                                           {"kernelspec": {"language": "R", "name": "ir"}}))
-    result = run_dllint(str(target), "--no-cache")
-    assert result.returncode == 0
-    assert "analysis.ipynb is a r notebook, not Python: skipped" in result.stderr
+# The R torch package's training loop: parsed as Python it would be a syntax error (DL000).
+R_TRAINING_CELL = """library(torch)
+model <- nn_linear(4, 2)
+optimizer <- optim_sgd(model$parameters, lr = 0.1)
+for (epoch in 1:10) {
+  loss <- nnf_mse_loss(model(x), y)
+  loss$backward()
+  optimizer$step()
+}
+"""
+JULIA_TRAINING_CELL = """using Flux
+model = Dense(4 => 2)
+for epoch in 1:10
+    Flux.train!(loss, Flux.params(model), data, Descent(0.1))
+end
+"""
+
+
+def test_a_notebook_in_another_language_is_skipped_never_passed(tmp_path):
+    _write(tmp_path / "analysis.ipynb", _notebook([R_TRAINING_CELL], {"kernelspec": {"language": "R", "name": "ir"}}))
+    _write(tmp_path / "flux.ipynb", _notebook([JULIA_TRAINING_CELL], {"language_info": {"name": "julia"}}))
+    _write(tmp_path / "train.ipynb", _notebook(["import torch\n", LOOP_CELL],
+                                               {"kernelspec": {"language": "python", "name": "python3"}}))
+    alone = run_dllint("analysis.ipynb", "--no-cache", cwd=tmp_path)
+    assert alone.returncode == 0 and alone.stdout == ""
+    assert "All checks passed" not in alone.stderr
+    assert alone.stderr.splitlines() == ["dllint: warning: analysis.ipynb is a notebook in R, not Python: skipped",
+                                         "No problems found (0 files checked; 1 file skipped: not Python)."]
+    # In a directory walk the Python notebook is linted, the other two are skipped (not parsed: no DL000).
+    walk = run_dllint(".", "--no-cache", cwd=tmp_path)
+    assert walk.returncode == 1
+    assert [line.split(": ")[1].split()[0] for line in walk.stdout.splitlines()] == ["DL101"]
+    assert walk.stdout.startswith("train.ipynb:cell 2:")
+    assert "flux.ipynb is a notebook in julia, not Python: skipped" in walk.stderr
+    assert "Found 1 problem in 1 file (1 file checked; 2 files skipped: not Python).\n" in walk.stderr
+    # Reports that list files show it as skipped, as they show a file too large to analyse.
+    junit = run_dllint("--format", "junit", "--no-cache", "analysis.ipynb", cwd=tmp_path).stdout
+    assert 'skipped="1"' in junit and '<skipped message="a notebook in R, not Python: not analysed" />' in junit
+    sarif = json.loads(run_dllint("--format", "sarif", "--no-cache", "analysis.ipynb", cwd=tmp_path).stdout)
+    notes = sarif["runs"][0]["invocations"][0]["toolExecutionNotifications"]
+    assert [n["message"]["text"] for n in notes] == ["analysis.ipynb: a notebook in R, not Python: not analysed"]
 
 
 def test_notebook_on_stdin_with_a_notebook_file_name():

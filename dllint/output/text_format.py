@@ -66,11 +66,11 @@ def _files(count: int) -> str:
 
 
 def summary_line(problems: int, files_with_problems: int, files_checked: int, suppressed: int = 0,
-                 skipped: int = 0) -> str:
-    """The closing line on stderr. `skipped`: files too large to analyse, counted in `files_checked`
-    but never "passed"."""
+                 skipped: int = 0, why_skipped: str = "too large to analyse") -> str:
+    """The closing line on stderr. `skipped`: files read but not analysed (too large, a notebook in
+    another language), counted in `files_checked` but never "passed"."""
     silenced = f"; {suppressed} suppressed" if suppressed else ""
-    left_out = f"; {_files(skipped)} skipped: too large to analyse" if skipped else ""
+    left_out = f"; {_files(skipped)} skipped: {why_skipped}" if skipped else ""
     checked = f"{_files(files_checked - skipped)} checked{left_out}"
     if problems == 0:
         lead = "No problems found" if skipped else "All checks passed"
