@@ -540,17 +540,18 @@ def language_server() -> None:
 @main.command("list-rules")
 @click.option("--format", "output_format", type=click.Choice(["text", "json"]), default="text", show_default=True)
 def list_rules(output_format: str) -> None:
-    """List every rule: code, name, severity, summary."""
+    """List every rule: code, name, severity, default or opt-in, summary."""
     from dllint import registry
 
     infos = [r.info for r in registry.all_rules()]
     if output_format == "json":
-        click.echo(json.dumps([{"code": i.code, "name": i.name, "severity": i.severity, "summary": i.summary}
-                               for i in infos], indent=2))
+        click.echo(json.dumps([{"code": i.code, "name": i.name, "severity": i.severity, "default": i.default,
+                                "summary": i.summary} for i in infos], indent=2))
         return
     name_width = max(len(i.name) for i in infos)
     for info in infos:
-        click.echo(f"{info.code}  {info.name:<{name_width}}  {info.severity:<7}  {info.summary}")
+        selection = "default" if info.default else "opt-in"
+        click.echo(f"{info.code}  {info.name:<{name_width}}  {info.severity:<7}  {selection:<7}  {info.summary}")
 
 
 @main.command("explain")

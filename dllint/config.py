@@ -423,10 +423,19 @@ def expand_codes(patterns: Iterable[str]) -> List[str]:
     return matched
 
 
+def default_codes() -> List[str]:
+    """The codes a run checks when no `select` is given: every rule but the opt-in ones."""
+    from dllint import registry
+
+    return [r.code for r in registry.all_rules() if r.info.default]
+
+
 def resolve(layers: Sequence[Layer], config_path: Optional[str], base_directory: str) -> Settings:
-    """Combine layers, later ones overriding earlier ones, the way ruff does: a `select` in a later
-    layer starts over, `extend-select` adds, `ignore` removes."""
-    active = set(all_codes())
+    """Combine layers, later ones overriding earlier ones, the way ruff does: the default selection
+    to start with, a `select` in a later layer starts over, `extend-select` adds, `ignore` removes.
+    A code, prefix, name or `ALL` in `select`/`extend-select` selects every rule it matches, opt-in
+    rules included (as ruff's `select = ["E"]` runs E501, which its default leaves out)."""
+    active = set(default_codes())
     explicitly_ignored: set = set()
     for layer in layers:
         if layer.select is not None:

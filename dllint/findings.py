@@ -16,6 +16,9 @@ class RuleInfo:
     name: str
     severity: str
     summary: str
+    # In the default selection (as in ruff): rules whose findings are mostly deliberate in real code
+    # are opt-in and run only when a `select`/`extend-select` names them (code, prefix, name or ALL).
+    default: bool = True
 
 
 @dataclass(frozen=True, order=True)

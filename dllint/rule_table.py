@@ -1,4 +1,4 @@
-"""Every rule's code, name, severity and one-line summary.
+"""Every rule's code, name, severity, one-line summary and whether it is in the default selection.
 
 The command line, the configuration, the cache and the formatters need these, often without running a
 single check (a warm run that only reads the cache, `dllint rules`), so they live here rather than next to
@@ -80,7 +80,8 @@ RULE_INFOS = (
     RuleInfo("DL508", "view-as-permute", "error",
              "view/reshape lists the tensor's own sizes in another order, scrambling the data where permute was meant"),
     RuleInfo("DL509", "load-state-dict-unchecked", "warning",
-             "load_state_dict(strict=False) whose missing and unexpected keys are never checked"),
+             "load_state_dict(strict=False) whose missing and unexpected keys are never checked",
+             default=False),
     RuleInfo("DL601", "train-loader-no-shuffle", "warning",
              "the training DataLoader has neither shuffle=True nor a sampler, so every epoch sees the same order"),
     RuleInfo("DL602", "augmentation-in-eval", "warning",

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.conftest import FIXTURES, ROOT
 
 pytest.importorskip("pygls", reason="the language server needs pygls (pip install 'dllint[lsp]')")
 
@@ -136,6 +136,20 @@ def test_a_changed_pyproject_reloads_the_settings(client, tmp_path):
     client.send("workspace/didChangeWatchedFiles",
                 {"changes": [{"uri": (tmp_path / "pyproject.toml").as_uri(), "type": 1}]})
     assert client.diagnostics(uri) == []
+
+
+def test_the_server_runs_the_default_selection_and_an_opt_in_rule_once_configured(client, tmp_path):
+    """DL509 is opt-in: quiet in an editor as on the command line until the configuration selects it."""
+    with open(os.path.join(FIXTURES, "module_speech_encoder_new_head_discarded_keys.py"), encoding="utf-8") as handle:
+        text = handle.read()  # Buggy: DL509 only
+    uri = (tmp_path / "finetune.py").as_uri()
+    client.send("textDocument/didOpen", {"textDocument": {"uri": uri, "languageId": "python", "version": 1,
+                                                          "text": text}})
+    assert client.diagnostics(uri) == []
+    (tmp_path / "pyproject.toml").write_text('[tool.dllint]\nextend-select = ["load-state-dict-unchecked"]\n')
+    client.send("workspace/didChangeWatchedFiles",
+                {"changes": [{"uri": (tmp_path / "pyproject.toml").as_uri(), "type": 1}]})
+    assert [d["code"] for d in client.diagnostics(uri)] == ["DL509"]
 
 
 def _open(client, uri, text, version=1):

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.conftest import FIXTURES, ROOT
 
 BUGGY = """import torch
 
@@ -59,6 +59,8 @@ def test_hook_fails_on_a_buggy_file_and_passes_on_a_clean_one(tmp_path):
     project.mkdir()
     (project / "buggy.py").write_text(BUGGY)
     (project / "clean.py").write_text(CLEAN)
+    # Only an opt-in rule (DL509) has something to say about this one: the hooks run the default selection.
+    shutil.copy(os.path.join(FIXTURES, "module_speech_encoder_new_head_discarded_keys.py"), project / "finetune.py")
     # pre-commit names every staged file; the hook still honours the configured excludes.
     (project / "generated").mkdir()
     (project / "generated" / "exported_train.py").write_text(BUGGY)
@@ -92,7 +94,7 @@ def test_hook_fails_on_a_buggy_file_and_passes_on_a_clean_one(tmp_path):
     in_notebook = try_repo("buggy.ipynb")
     assert in_notebook.returncode == 1, in_notebook.stdout + in_notebook.stderr
     assert "buggy.ipynb:cell 1:8:9: DL101 [missing-zero-grad]" in in_notebook.stdout
-    clean = try_repo("clean.py")
+    clean = try_repo("clean.py", "finetune.py")
     assert clean.returncode == 0, clean.stdout + clean.stderr
     assert "Passed" in clean.stdout
     excluded = try_repo("generated/exported_train.py")

@@ -44,6 +44,10 @@ def test_page_header_matches_the_rule(code):
     assert page.splitlines()[0] == f"# {code}: {info.name}"
     assert f"**Severity:** {info.severity}" in page
     assert f"**Summary:** {info.summary}" in page
+    # An opt-in rule says so, and how to select it, right under its header; a default rule does not.
+    assert ("**Opt-in:**" in page) == (not info.default)
+    if not info.default:
+        assert f"--select {code}" in page and f'extend-select = ["{code}"]' in page
     for section in ("## What it does", "## Why is this bad?", "## Example", "## Use instead", "## Fix"):
         assert section in page, f"{code} page lacks {section}"
 
@@ -60,3 +64,16 @@ def test_bad_examples_report_the_rule_and_good_ones_nothing(code):
             assert code in codes, f"{code} bad example #{index} is not reported: {findings}"
         else:
             assert not findings, f"{code} good example #{index} reports {findings}"
+
+
+def test_the_readme_rule_table_lists_every_rule_as_the_registry_has_it():
+    """Code, name, severity, default or opt-in selection and summary, one row per rule."""
+    with open(os.path.join(os.path.dirname(RULES), "README.md"), encoding="utf-8") as handle:
+        readme = handle.read()
+    rows = re.findall(r"^\| \[(DL\d{3})\]\(rules/\1\.md\) \| ([^|]+) \| ([^|]+) \| ([^|]+) \| (.+) \|$", readme,
+                      re.MULTILINE)
+    assert [row[0] for row in rows] == RULE_CODES
+    for code, name, severity, selection, summary in rows:
+        info = registry.get_rule(code).info
+        assert (name, severity, selection, summary) == \
+            (info.name, info.severity, "default" if info.default else "opt-in", info.summary), code

@@ -35,7 +35,8 @@ def _rule(info: RuleInfo) -> Dict[str, Any]:
         "shortDescription": {"text": info.summary},
         "fullDescription": {"text": (page and _section(page, "What it does")) or info.summary},
         "helpUri": rule_url(info.code),
-        "defaultConfiguration": {"level": _LEVELS.get(info.severity, "warning")},
+        # An opt-in rule is not enabled unless a selection names it.
+        "defaultConfiguration": {"level": _LEVELS.get(info.severity, "warning"), "enabled": info.default},
     }
     if page:
         descriptor["help"] = {"text": page, "markdown": page}
