@@ -72,6 +72,15 @@ RUNS = {
     "lr_fine": ["learning_rate_too_high.py", "--", "--lr", "0.02"],
     "rebuilt_optimizer_flat": ["optimizer_rebuilt_each_iteration.py"],
     "rebuilt_optimizer_in_function": ["optimizer_rebuilt_each_iteration.py", "--", "--layout", "function"],
+    "softmax_over_batch": ["softmax_over_batch.py"],
+    "softmax_contrastive": ["softmax_over_batch.py", "--", "--layout", "contrastive"],
+    "regression_column": ["regression_column_target.py"],
+    "regression_squeezed": ["regression_column_target.py", "--", "--layout", "squeezed"],
+    "graph_cut": ["graph_cut_in_forward.py"],
+    "graph_cut_torch": ["graph_cut_in_forward.py", "--", "--layout", "torch"],
+    "pixels_padded_gray": ["image_pixels_not_scaled.py", "--", "--layout", "padded-gray"],
+    "rnn_tbptt": ["rnn_truncated_bptt.py"],
+    "ddp_gloo": ["ddp_gloo_cpu.py"],
 }
 TEST_DEVICE = os.environ.get("DLLINT_TEST_DEVICE", "")
 if TEST_DEVICE == "cuda":
@@ -207,9 +216,49 @@ def test_sigmoid_into_bce_with_logits_clamp_and_broadcasting(confirm_runs):
     run = confirm_runs("sigmoid_clamp_broadcast")
     assert run.returncode == 1, run
     assert run.verdicts() == {("DL401", 35): "CONFIRMED", ("DL202", 36): "CONFIRMED"}
-    broadcast = run.runtime("RT202")
-    assert len(broadcast) == 1 and broadcast[0]["line"] == 37
+    # No static DL209 there (the clamped price's shape is not known statically): a runtime finding.
+    broadcast = run.runtime("DL209")
+    assert len(broadcast) == 1 and broadcast[0]["line"] == 37 and broadcast[0]["severity"] == "error"
     assert "(32, 1)" in broadcast[0]["message"] and "(32, 32)" in broadcast[0]["message"]
+
+
+def test_a_softmax_over_the_batch_is_confirmed_at_the_loss_and_a_transposed_column_softmax_is_not(confirm_runs):
+    run = confirm_runs("softmax_over_batch")
+    assert run.returncode == 1, run
+    assert run.verdicts() == {("DL208", 44): "CONFIRMED"}
+    evidence = run.confirmed()[0]["evidence"]
+    assert "log_softmax over dim 0 of a (16, 5) tensor" in evidence and "8 of 8 calls" in evidence
+    assert "each of the 5 class columns sums to 1 over the 16 samples" in evidence
+    # The batch-independence replay sees the same softmax: its evidence is not a second finding.
+    assert run.data["runtime_findings"] == [], run
+    contrastive = confirm_runs("softmax_contrastive")
+    assert contrastive.returncode == 0 and not contrastive.data["runtime_findings"], contrastive
+
+
+def test_a_column_prediction_against_a_vector_target_is_confirmed_with_both_loss_values(confirm_runs):
+    column = confirm_runs("regression_column")
+    assert column.returncode == 1, column
+    assert column.verdicts() == {("DL209", 33): "CONFIRMED"}
+    evidence = column.confirmed()[0]["evidence"]
+    assert "(32, 1) with a target of shape (32,) in 20 calls" in evidence and "(32, 32)" in evidence
+    assert "the same loss on matched shapes" in evidence
+    squeezed = confirm_runs("regression_squeezed")
+    assert squeezed.returncode == 0 and not squeezed.data["runtime_findings"], squeezed
+
+
+def test_graph_cuts_starve_the_encoder_and_a_data_penalty_adds_no_gradient(confirm_runs):
+    cut = confirm_runs("graph_cut")
+    assert cut.returncode == 1, cut
+    assert cut.verdicts() == {("DL404", 31): "CONFIRMED", ("DL404", 39): "CONFIRMED"}
+    by_line = {f["line"]: f["evidence"] for f in cut.confirmed()}
+    assert "(.detach() at line 29)" in by_line[31] and "torch.from_numpy()" in by_line[31]
+    assert "SensorRegressor.encoder.0.weight" in by_line[31] and "received no gradient in 20" in by_line[31]
+    assert "read .data of 4 parameter tensors" in by_line[39] and "term with no autograd history" in by_line[39]
+    # The encoder that gets no gradient is the cut's evidence, not a DL402 finding of its own.
+    assert cut.data["runtime_findings"] == [], cut
+    torch_ops = confirm_runs("graph_cut_torch")
+    assert torch_ops.returncode == 0 and not torch_ops.data["runtime_findings"], torch_ops
+    assert {f["verdict"] for f in torch_ops.data["findings"]} == {"NOT REACHED"}
 
 
 def test_nan_loss_is_traced_to_its_module_and_a_bad_initial_loss_is_reported(confirm_runs):
@@ -221,14 +270,14 @@ def test_nan_loss_is_traced_to_its_module_and_a_bad_initial_loss_is_reported(con
     assert len(initial) == 1 and "-log(1/10) = 2.3" in initial[0]["message"]
 
 
-def test_a_view_that_mixes_the_batch_is_found_while_the_script_trains(confirm_runs):
+def test_a_view_that_mixes_the_batch_is_confirmed_as_view_as_permute_with_the_replay_as_evidence(confirm_runs):
     run = confirm_runs("batch_mixing")
     assert run.returncode == 1, run
-    # the static view-as-permute rule sees the same line
-    assert [(f["code"], f["line"]) for f in run.data["findings"]] == [("DL508", 24)]
-    mixing = run.runtime("RT301")
-    assert len(mixing) == 1 and mixing[0]["line"] == 35 and mixing[0]["severity"] == "error"
-    assert "other sample(s) of the batch" in mixing[0]["message"]
+    assert run.verdicts() == {("DL508", 24): "CONFIRMED"}
+    evidence = run.confirmed()[0]["evidence"]
+    assert "turned a (16, 5, 6) tensor into (5, 16, 6)" in evidence and "differ from permute(1, 0, 2)" in evidence
+    # The batch-independence replay saw the same view mix the batch: one finding, not a second one.
+    assert "output 0 depends on" in evidence and not run.runtime("RT301")
     assert run.data["run"]["status"] == "finished" and not run.data["run"]["notes"]
 
 
@@ -407,14 +456,6 @@ def test_a_nonzero_sys_exit_is_a_failed_run(confirm_runs):
 
 # -- the user's run is never broken ---------------------------------------------------------------
 
-def test_a_gan_with_two_optimizers_and_a_pending_generator_graph_runs_to_its_end(confirm_runs):
-    # The batch-independence replay of the generator runs between its forward and its backward().
-    run = confirm_runs("gan")
-    assert run.returncode == 0, run
-    assert run.data["run"]["status"] == "finished" and run.data["run"]["steps"] == 20, run
-    assert not run.data["run"]["notes"], run
-
-
 def test_the_step_budget_holds_when_the_optimizer_is_rebuilt_and_the_code_after_the_loop_runs(confirm_runs):
     flat = confirm_runs("rebuilt_optimizer_flat")
     # "finished": the loop was left after 20 steps and the evaluation after it ran to the script's end.
@@ -422,6 +463,15 @@ def test_the_step_budget_holds_when_the_optimizer_is_rebuilt_and_the_code_after_
     inside = confirm_runs("rebuilt_optimizer_in_function")
     # No statement follows that loop in its function: the next step stops the script.
     assert inside.data["run"]["status"] == "stopped" and inside.data["run"]["steps"] == 20, inside
+
+
+@pytest.mark.parametrize("name", ["gan", "rnn_tbptt", "ddp_gloo"])
+def test_gan_truncated_bptt_and_distributed_scripts_run_under_confirm_as_under_python(confirm_runs, name):
+    run = confirm_runs(name)
+    assert run.returncode == 0 and run.data["run"]["steps"] == 20, run
+    # The TBPTT epoch loop is the last statement of main(): the next epoch's first step stops it.
+    assert run.data["run"]["status"] == ("stopped" if name == "rnn_tbptt" else "finished"), run
+    assert not run.data["run"]["notes"] and not run.data["runtime_findings"], run
 
 
 def test_kept_loss_graphs_are_judged_over_the_whole_run_not_at_its_last_step(confirm_runs):
@@ -444,13 +494,21 @@ def test_a_head_replaced_after_the_optimizer_was_built_confirms_dl109_and_its_ne
     assert [(f["line"], f["severity"]) for f in head_only.runtime("RT103")] == [(57, "info")]
 
 
-def test_raw_pixel_values_reaching_the_model_are_found_and_normalized_images_are_not(confirm_runs):
+def test_raw_pixels_and_constant_channels_reaching_the_model_are_found_and_normalized_images_are_not(
+        confirm_runs):
     raw = confirm_runs("pixels_raw")
     assert raw.returncode == 1, raw
     (finding,) = raw.runtime("RT203")
-    assert finding["line"] == 39 and "from 0 to 255" in finding["message"]
+    assert finding["line"] == 44 and "from 0 to 255" in finding["message"]
+    assert not raw.runtime("RT204")
     scaled = confirm_runs("pixels_scaled")
     assert scaled.returncode == 0 and not scaled.data["runtime_findings"], scaled
+    padded = confirm_runs("pixels_padded_gray")
+    assert padded.returncode == 1, padded
+    (constant,) = padded.data["runtime_findings"]
+    assert constant["code"] == "RT204" and constant["line"] == 44
+    assert "channels 1 and 2 (always 0) of the (32, 3, 16, 16) images" in constant["message"]
+    assert "over 128 samples in 4 batches" in constant["message"]
 
 
 def test_exploding_gradient_norms_are_found_before_anything_is_nan_and_a_converging_run_is_quiet(confirm_runs):

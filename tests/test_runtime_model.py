@@ -109,7 +109,7 @@ def test_plot_is_written_only_with_matplotlib(tmp_path):
 
 
 def test_the_sigmoid_before_a_loss_is_seen_through_cat_stack_and_slices():
-    from dllint.runtime.checks.dl201_dl202_dl203_rt201_rt202_loss_inputs import _producer
+    from dllint.runtime.checks.dl201_dl202_dl203_rt201_loss_inputs import _producer
 
     logits = torch.randn(4, 3, requires_grad=True)
     probabilities = torch.cat([torch.sigmoid(logits[:, :2]), torch.sigmoid(logits[:, 2:])], dim=1)

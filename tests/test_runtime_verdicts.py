@@ -120,11 +120,11 @@ def test_below_threshold_evidence_never_confirms(tmp_path):
 
 
 def test_unmatched_observations_become_runtime_findings_and_set_the_exit_status(tmp_path):
-    broadcast = Observation("RT202", "(32, 1) against (32,)", True, [site(tmp_path, 7)], severity="error")
+    broadcast = Observation("RT203", "raw pixels", True, [site(tmp_path, 7)], severity="warning")
     info = Observation("DL301", "teacher model", False, [site(tmp_path, 17)], severity="info")
     judged, runtime = judge(tmp_path, [], [broadcast, info])
     assert [(r.finding.code, r.finding.name, r.finding.severity, r.verdict) for r in runtime] == [
-        ("RT202", "loss-shape-broadcast", "error", "FOUND"), ("DL301", "missing-eval", "info", "FOUND")]
+        ("RT203", "unnormalized-image-input", "warning", "FOUND"), ("DL301", "missing-eval", "info", "FOUND")]
     outcome = RunOutcome("finished")
     assert exit_status(outcome, judged, runtime) == 1
     assert exit_status(outcome, judged, runtime[1:]) == 0  # info alone
@@ -197,8 +197,55 @@ def test_two_findings_of_one_code_in_a_function_each_take_the_evidence_nearest_t
 
 
 def test_observations_of_one_code_on_one_line_are_one_runtime_finding(tmp_path):
-    first = Observation("RT202", "shapes (32, 1) and (32,)", True, [site(tmp_path, 7)], severity="warning")
-    second = Observation("RT202", "shapes (16, 1) and (16,)", True, [site(tmp_path, 7)], severity="error")
+    first = Observation("DL209", "shapes (32, 1) and (32,)", True, [site(tmp_path, 7)], severity="warning")
+    second = Observation("DL209", "shapes (16, 1) and (16,)", True, [site(tmp_path, 7)], severity="error")
     _, runtime = judge(tmp_path, [], [first, second, first], reached=[7])
     assert [(j.finding.line, j.finding.severity, j.evidence) for j in runtime] == [
         (7, "error", "shapes (32, 1) and (32,); shapes (16, 1) and (16,)")]
+
+
+DEEP_CHAIN_LEVELS = 14
+
+
+def test_an_observation_deep_in_a_call_chain_confirms_a_finding_on_its_outermost_call(tmp_path):
+    # fit() -> run_epoch() -> level_1() ... -> level_14() -> the hook (outside the user's folder): the finding
+    # sits on the outermost call, fourteen user frames above the event.
+    from dllint.runtime.hooks import SourceFilter
+
+    user = tmp_path / "project"
+    user.mkdir()
+    lines = ["import sys", "", "def level_%d(hook):" % DEEP_CHAIN_LEVELS, "    return hook(sys._getframe())"]
+    for level in range(DEEP_CHAIN_LEVELS - 1, 0, -1):
+        lines += ["", f"def level_{level}(hook):", f"    return level_{level + 1}(hook)"]
+    lines += ["", "def run_epoch(hook):", "    return level_1(hook)", "", "def fit(hook):",
+              "    result = run_epoch(hook)  # the finding's line", "    return result"]
+    path = user / "deep.py"
+    path.write_text("\n".join(lines) + "\n")
+    namespace = {}
+    exec(compile(path.read_text(), str(path), "exec"), namespace)
+    sources = SourceFilter(str(user), [])
+    sites = namespace["fit"](lambda frame: sources.user_sites(frame))
+    assert len(sites) == DEEP_CHAIN_LEVELS + 2
+    outer_line = lines.index("    result = run_epoch(hook)  # the finding's line") + 1
+    assert sites[-1] == (os.path.realpath(path), outer_line, 14)
+    # The same chain again comes from the cache, unchanged.
+    assert namespace["fit"](lambda frame: sources.user_sites(frame)) == sites
+
+    call = Finding(str(path), outer_line, 5, outer_line, 30, "DL301", "missing-eval", "error", "DL301 message")
+    observation = Observation("DL301", "dropout active in evaluation", True, sites)
+    real = os.path.realpath(path)
+    outcome = RunOutcome("finished", steps=3, reached={real: [outer_line]}, loaded_files=[real])
+    judged, runtime = Judge([call], [observation], outcome, SourceIndex(), str(path)).run()
+    assert [(j.verdict, j.evidence) for j in judged] == [("CONFIRMED", "dropout active in evaluation")]
+    assert runtime == []
+
+
+def test_the_orders_a_view_can_be_compared_with_reorder_the_axes_and_merge_them_in_order():
+    from dllint.runtime.checks.dl508_view_as_permute import _reorderings
+
+    assert _reorderings((16, 5, 6), (5, 16, 6)) == [(1, 0, 2)]  # time-major by view
+    # Feature maps to tokens: the channel moved last, height kept before width, is tried first.
+    assert _reorderings((8, 3, 4, 4), (8, 16, 3)) == [(0, 2, 3, 1), (0, 3, 2, 1)]
+    assert _reorderings((8, 3, 4, 5), (8, 3, 20)) == []  # a merge in order reorders nothing
+    assert _reorderings((8, 12), (8, 3, 4)) == []  # a split
+    assert _reorderings((2, 1, 3), (3, 1, 2)) == [(2, 0, 1)]  # axes of size 1 are left aside

@@ -18,13 +18,38 @@ from dllint.runtime.observations import Observation, Site
 # How many root forwards of each model the module check records in detail (call sites of every
 # submodule): enough to see reuse and unregistered layers, cheap for the remaining steps.
 SAMPLED_FORWARDS_PER_ROOT = 2
-# How many outer user frames an observation keeps besides the innermost one: a finding on any of them
-# (the validate() call in the batch loop, the train_epoch() call, the helper that switched the mode) is
-# matched by the observation.
-CONTEXT_FRAMES = 6
+# User frames an observation keeps at most (a recursion deeper than this keeps both of its ends).
+KEPT_FRAMES = 200
+# Distinct call chains whose sites are cached.
+MAX_CACHED_CHAINS = 4096
 PROGRESS_SECONDS = 0.2
 # Optimizers that may step in the iteration that reaches the step budget (GANs and the like).
 MAX_OPTIMIZERS_AFTER_BUDGET = 8
+
+
+def wrap_calls(probe, owner, names, observe) -> None:
+    """Replace `owner.<name>` for each name by a wrapper that calls `observe(name, original, args, kwargs)`
+    before the original. An error in `observe` is noted as an internal error, never raised into the
+    user's script; `__wrapped__` leads to the original, so wrappers of several checks stack."""
+    for name in names:
+        original = getattr(owner, name, None)
+        if original is not None:
+            setattr(owner, name, _observing(probe, name, original, observe))
+
+
+def _observing(probe, name: str, original, observe):
+    def observed(*args, **kwargs):
+        try:
+            observe(name, original, args, kwargs)
+        except StopRun:
+            raise
+        except Exception as error:
+            probe.internal_error(f"{name} wrapper", error)
+        return original(*args, **kwargs)
+
+    observed.__wrapped__ = original
+    observed.__name__ = name
+    return observed
 
 
 class StopRun(BaseException):
@@ -87,25 +112,34 @@ class SourceFilter:
             frame = frame.f_back
         return None
 
-    def user_sites(self, frame, limit: int = 1 + CONTEXT_FRAMES) -> List[Site]:
-        """Sites of the user frames on the stack, innermost first.
+    def user_sites(self, frame, limit: Optional[int] = None) -> List[Site]:
+        """Sites of the user frames on the stack, innermost first: all of them unless `limit` is given, so
+        that a finding on any caller (the validate() call in the batch loop, the train_epoch() call, the
+        helper that switched the mode) is matched by the observation. Deep recursion keeps its innermost and
+        outermost KEPT_FRAMES // 2 frames.
 
-        Hooks ask for this on every step, so the list is cached by the innermost user frame's exact
-        instruction (the outer frames of one call site rarely change)."""
-        frame = self.innermost_user_frame(frame)
-        if frame is None:
+        Hooks ask for this on every watched step: the sites are cached by the user frames' code objects
+        and instructions, so a repeated call chain costs one walk of the stack and no new site."""
+        frames = []
+        while frame is not None:
+            if self.real_path(frame.f_code.co_filename) is not None:
+                frames.append(frame)
+                if limit is not None and len(frames) >= limit:
+                    break
+            frame = frame.f_back
+        if not frames:
             return []
-        key = (frame.f_code, frame.f_lasti, limit)
+        if len(frames) > KEPT_FRAMES:
+            frames = frames[:KEPT_FRAMES // 2] + frames[-(KEPT_FRAMES // 2):]
+        key = tuple((f.f_code, f.f_lasti) for f in frames)
         cached = self._sites.get(key)
         if cached is not None:
             if self.on_site is not None:
                 self.on_site(cached[0][0], cached[0][1])
             return list(cached)
-        sites: List[Site] = []
-        while frame is not None and len(sites) < limit:
-            if self.real_path(frame.f_code.co_filename) is not None:
-                sites.append(self.site_of(frame))
-            frame = frame.f_back
+        sites = [self.site_of(f) for f in frames]
+        if len(self._sites) >= MAX_CACHED_CHAINS:
+            self._sites.clear()
         self._sites[key] = tuple(sites)
         return sites
 
@@ -230,6 +264,11 @@ class Probe:
     def user_site(self, depth: int = 2) -> Optional[Site]:
         sites = self.sources.user_sites(sys._getframe(depth), limit=1)
         return sites[0] if sites else None
+
+    def finding_lines(self, code: str) -> Set[Tuple[str, int]]:
+        """(real path, line) of every line of the statements that hold a static finding of this code."""
+        return {(path, line) for path, lines in self.config.get("finding_lines", {}).get(code, {}).items()
+                for line in lines}
 
     def internal_error(self, where: str, error: BaseException) -> None:
         """A bug in the instrumentation must never break the user's script: note it and carry on."""

@@ -30,6 +30,11 @@ NOT_CHECKED = "NOT CHECKED"
 FOUND = "FOUND"
 
 
+def shape_text(shape) -> str:
+    """A tensor shape as Python writes a tuple: (32, 10), (32,)."""
+    return "(" + ", ".join(str(n) for n in shape) + ("," if len(shape) == 1 else "") + ")"
+
+
 @dataclass
 class Observation:
     """One thing the run showed, for one rule code.

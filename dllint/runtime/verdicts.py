@@ -127,6 +127,18 @@ def coverage_targets(findings: Sequence[Finding], index: SourceIndex) -> Dict[st
     return {path: sorted(lines) for path, lines in targets.items()}
 
 
+def finding_lines(findings: Sequence[Finding], index: SourceIndex) -> Dict[str, Dict[str, List[int]]]:
+    """code -> path -> the lines of the statements of that code's findings, for the runtime checks that only
+    look at those lines (checked codes only)."""
+    lines: Dict[str, Dict[str, Set[int]]] = {}
+    for finding in findings:
+        if finding.code in CHECKED_CODES:
+            path = _real(finding.path)
+            lines.setdefault(finding.code, {}).setdefault(path, set()).update(
+                index.statement_lines(path, finding.line))
+    return {code: {path: sorted(found) for path, found in paths.items()} for code, paths in lines.items()}
+
+
 class Judge:
     def __init__(self, findings: Sequence[Finding], observations: Sequence[Observation], outcome: RunOutcome,
                  index: SourceIndex, script_path: Optional[str]):

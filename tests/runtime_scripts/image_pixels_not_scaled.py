@@ -1,6 +1,8 @@
 """An image classifier over a dataset of uint8 images. Buggy (the default): the dataset converts the
 pixels with .float() only, so the network sees values from 0 to 255 (RT203). `--layout scaled`: the
-clean near-miss, divided by 255 and normalized with the dataset's mean and std."""
+clean near-miss, divided by 255 and normalized with the dataset's mean and std. `--layout padded-gray`:
+scaled, but the grayscale images are padded to the network's three channels with zeros instead of
+repeating the gray channel, so two input channels are constant (RT204)."""
 import argparse
 
 import torch
@@ -21,15 +23,18 @@ class PixelDataset(Dataset):
         image = self.images[index].float()
         if self.scaled:
             image = (image / 255 - self.mean[:, None, None]) / self.std[:, None, None]
+        if image.size(0) == 1:
+            image = torch.cat([image, torch.zeros_like(image), torch.zeros_like(image)])  # should repeat(3, 1, 1)
         return image, self.labels[index]
 
 
 parser = argparse.ArgumentParser()
-parser.add_argument("--layout", choices=["raw", "scaled"], default="raw")
-scaled = parser.parse_args().layout == "scaled"
+parser.add_argument("--layout", choices=["raw", "scaled", "padded-gray"], default="raw")
+layout = parser.parse_args().layout
 torch.manual_seed(0)
-images = torch.randint(0, 256, (128, 3, 16, 16), dtype=torch.uint8)
-loader = DataLoader(PixelDataset(images, torch.randint(0, 4, (128,)), scaled), batch_size=32, shuffle=True)
+images = torch.randint(0, 256, (128, 1 if layout == "padded-gray" else 3, 16, 16), dtype=torch.uint8)
+loader = DataLoader(PixelDataset(images, torch.randint(0, 4, (128,)), layout != "raw"), batch_size=32,
+                    shuffle=True)
 model = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
                       nn.Linear(8, 4))
 optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)

@@ -16,6 +16,7 @@ import re
 import weakref
 from typing import Any, Dict, List, Optional, Set, Tuple
 
+from dllint.runtime.hooks import wrap_calls
 from dllint.runtime.observations import Observation, Site
 
 # At most this many parameters per optimizer carry gradient hooks (spread over the parameter list).
@@ -136,18 +137,9 @@ class TrainingCheck:
 
     def install(self) -> None:
         torch = self.torch
-        original_backward = torch.autograd.backward
         check = self
-
-        def backward(tensors, *args, **kwargs):
-            try:
-                check.on_backward(tensors)
-            except Exception as error:
-                check.probe.internal_error("backward wrapper", error)
-            return original_backward(tensors, *args, **kwargs)
-
-        backward.__wrapped__ = original_backward
-        torch.autograd.backward = backward
+        wrap_calls(self.probe, torch.autograd, ["backward"],
+                   lambda name, original, args, kwargs: self.on_backward(args[0] if args else kwargs.get("tensors")))
 
         for owner in (torch.optim.Optimizer, torch.nn.Module):
             self._wrap_zero_grad(owner)

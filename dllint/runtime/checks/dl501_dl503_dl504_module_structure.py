@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import sys
 import weakref
-from typing import Any, Dict, List, Set
+from typing import Any, Callable, Dict, List, Set, Tuple
 
 from dllint.runtime.observations import Observation, Site
 
@@ -229,9 +229,11 @@ class ModuleCheck:
                                          False, sites, severity="info"))
         return found
 
-    def _unused_observations(self) -> List[Observation]:
+    def silent_submodules(self, ran: Callable[[Any], bool]) -> List[Tuple[Any, str, Any, int]]:
+        """(root record, name, submodule, parameter count) of the outermost submodules of every trained model
+        (2+ gradient-carrying forwards) whose trainable parameters never received a gradient and for which
+        `ran(submodule, parameters)` holds."""
         received = self.probe.training.received_ids
-        called = self.probe.called_module_ids
         found = []
         for record, root in self.probe.trained_roots():
             if record.grad_forwards < UNUSED_AFTER_FORWARDS:
@@ -241,48 +243,40 @@ class ModuleCheck:
                 if not name or any(name.startswith(prefix + ".") for prefix in reported):
                     continue
                 params = [p for p in sub.parameters() if p.requires_grad]
-                if not params or any(id(m) in called for m in sub.modules()):
+                if not params or not ran(sub, params):
                     continue
                 if any(id(p) in received or p.grad is not None for p in params):
                     continue
                 reported.append(name)
-                count = sum(p.numel() for p in params)
-                found.append(Observation("DL503", f"{record.name}.{name} ({type(sub).__name__}, {count} parameters) "
-                                         f"never ran in {record.grad_forwards} forwards and its parameters never "
-                                         f"received a gradient", True, self.sites_of(sub)))
+                found.append((record, name, sub, sum(p.numel() for p in params)))
         return found
 
+    def _unused_observations(self) -> List[Observation]:
+        called = self.probe.called_module_ids
+        never_ran = self.silent_submodules(lambda sub, params: not any(id(m) in called for m in sub.modules()))
+        return [Observation("DL503", f"{record.name}.{name} ({type(sub).__name__}, {count} parameters) never ran in "
+                                     f"{record.grad_forwards} forwards and its parameters never received a gradient",
+                            True, self.sites_of(sub))
+                for record, name, sub, count in never_ran]
 
     def _cut_off_observations(self) -> List[Observation]:
         """DL402 for part of a model: a trained submodule ran with gradients on at every forward, yet none of
         its parameters ever received a gradient: its output does not reach the loss (a term detached, or
-        added as a number with .item())."""
-        received = self.probe.training.received_ids
+        added as a number with .item()). Submodules upstream of a graph cut inside the forward are DL404's."""
+        training = self.probe.training
+        if not training.backward_sites:
+            return []
         ran = self.probe.grad_called_module_ids
         optimized = self.probe.optimizer_param_ids()
-        training = self.probe.training
+        upstream_of_cut = self.probe.graph_cut.upstream_module_ids()
+        cut_off = self.silent_submodules(lambda sub, params: id(sub) in ran and id(sub) not in upstream_of_cut
+                                         and all(id(p) in optimized for p in params))
         sites = training.last_backward_sites[:1] + self.probe.loss.training_sites()[:2]
-        found = []
-        for record, root in self.probe.trained_roots():
-            if record.grad_forwards < UNUSED_AFTER_FORWARDS or training.backward_sites == {}:
-                continue
-            reported: List[str] = []
-            for name, sub in root.named_modules():
-                if not name or any(name.startswith(prefix + ".") for prefix in reported):
-                    continue
-                params = [p for p in sub.parameters() if p.requires_grad]
-                if not params or not all(id(p) in optimized for p in params) or id(sub) not in ran:
-                    continue
-                if any(id(p) in received or p.grad is not None for p in params):
-                    continue
-                reported.append(name)
-                count = sum(p.numel() for p in params)
-                found.append(Observation("DL402", f"{record.name}.{name} ({type(sub).__name__}, {count} parameters) ran "
-                                         f"with gradients on in {record.grad_forwards} forwards, but its parameters "
-                                         f"never received a gradient: its output does not reach the loss (a term "
-                                         f"detached, or added as a number with .item())", True, sites,
-                                         scope="function"))
-        return found
+        return [Observation("DL402", f"{record.name}.{name} ({type(sub).__name__}, {count} parameters) ran with "
+                                     f"gradients on in {record.grad_forwards} forwards, but its parameters never "
+                                     f"received a gradient: its output does not reach the loss (a term detached, or "
+                                     f"added as a number with .item())", True, sites, scope="function")
+                for record, name, sub, count in cut_off]
 
 
 def _depends_on(args, nodes, torch, limit: int = 5000) -> bool:

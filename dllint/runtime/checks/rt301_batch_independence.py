@@ -8,6 +8,10 @@ afterwards. Only models with one tensor input whose first dimension is the batch
 replayed: models with time-first RNN or attention layers are left alone, since their batch is not
 dimension 0 of the input. The replay runs on copies of the model's buffers, so that nothing the
 script's pending graphs saved is touched.
+
+Two causes are named rather than reported as RT301: a model whose output is a softmax over dim 0 (DL208,
+reported at the loss by its own check, or here when no loss showed it), and a view confirmed as DL508
+that moved the batch axis in the model's forward (the replay's evidence joins that finding).
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ class BatchCheck:
         self.torch = probe.torch
         self.replayed: Set[int] = set()
         self.found: List[Observation] = []
+        self.softmax_over_batch: List[Observation] = []
 
     def on_step(self, optimizer, sites, loss_value) -> None:
         # The step's training forwards as the non-finite check remembers them: (weakref to the model,
@@ -64,6 +69,7 @@ class BatchCheck:
         probe.paused = True
         try:
             mixed, text = batch_mixing(_OnBufferCopies(module, torch), sample, 0, torch, output_dims=(0,))
+            producer = self._softmax_over_batch(module, sample) if mixed else None
         except Exception as error:
             probe.internal_error("batch-independence replay", error)
             return
@@ -74,10 +80,30 @@ class BatchCheck:
                 torch.cuda.set_rng_state_all(cuda_states)
             probe.paused = False
         if mixed:
-            self.found.append(Observation("RT301", text, True, [site] if site else [], severity="error"))
+            if producer is not None:
+                # The model normalizes over the batch itself: DL208, which the loss check also sees.
+                self.softmax_over_batch.append(Observation(
+                    "DL208", f"in evaluation mode, output 0 of {type(module).__name__} depends on other samples of "
+                             f"its batch: the model returns a {producer} over dim 0, the batch dimension", True,
+                    [site] if site else [], scope="function"))
+            elif not self.probe.views.explains_batch_mixing(module, text):
+                self.found.append(Observation("RT301", text, True, [site] if site else [], severity="error"))
+
+    def _softmax_over_batch(self, module, sample):
+        """softmax/log_softmax when the model's output is one over dim 0 (run within the replay: eval mode,
+        buffer copies, random state restored afterwards)."""
+        from dllint.runtime.checks.dl208_softmax_over_batch import SOFTMAX_NODES, softmax_over_first_dim
+
+        torch = self.torch
+        with torch.enable_grad():
+            output = _OnBufferCopies(module, torch)(sample.clone().requires_grad_(True))
+        node = softmax_over_first_dim(getattr(output, "grad_fn", None))
+        return SOFTMAX_NODES[type(node).__name__] if node is not None else None
 
     def finish(self) -> List[Observation]:
-        return list(self.found)
+        # A softmax over the batch that reached a loss is reported there, at the loss's line.
+        seen_at_loss = self.probe.softmax_dim.seen_over_batch()
+        return list(self.found) + ([] if seen_at_loss else list(self.softmax_over_batch))
 
 
 class _OnBufferCopies:

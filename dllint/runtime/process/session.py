@@ -23,7 +23,7 @@ from typing import Dict, List, Optional, Sequence, Set
 
 from dllint.findings import Finding
 from dllint.runtime.observations import Observation, RunOutcome
-from dllint.runtime.verdicts import Judge, Judged, SourceIndex, coverage_targets, exit_status
+from dllint.runtime.verdicts import Judge, Judged, SourceIndex, coverage_targets, exit_status, finding_lines
 
 # The parent kills the process group this long after the child's own timeout should have fired.
 KILL_MARGIN_SECONDS = 10.0
@@ -128,6 +128,7 @@ def confirm(request: ConfirmRequest, progress_fd: Optional[int] = None) -> Confi
         "excluded_dirs": [DLLINT_PACKAGE, sys.prefix,
                           sys.base_prefix],
         "targets": coverage_targets(findings, index),
+        "finding_lines": finding_lines(findings, index),
     }
     distributed = _mentions_distributed(lint_target)
     _announce(progress_fd, f"running {target} (your code is executed) for up to {request.steps} optimizer steps "

@@ -2,7 +2,8 @@
 
 DL201/DL203 probabilities (rows non-negative, summing to 1) into cross_entropy / nll_loss, DL202 sigmoid
 outputs into binary_cross_entropy_with_logits; runtime-only: the loss at initialisation against
--log(1/C), and prediction/target shapes that broadcast in regression losses.
+-log(1/C). The regression losses are wrapped too, so that other checks know the training losses (the
+shapes they compare are DL209's).
 """
 
 from __future__ import annotations
@@ -59,7 +60,6 @@ class LossSite:
         self.producers: Dict[str, int] = {}
         self.classes: Optional[int] = None
         self.initial_loss: Optional[float] = None
-        self.broadcast: Optional[Tuple[tuple, tuple, tuple]] = None
         self.grad_calls = 0
 
 
@@ -70,8 +70,6 @@ class LossCheck:
     RUNTIME_CODES = {
         "RT201": ("initial-loss-off-reference", "warning",
                   "the loss at initialisation is far above -log(1/C), its value for an untrained C-class model"),
-        "RT202": ("loss-shape-broadcast", "error",
-                  "prediction and target shapes differ, so the loss silently compares every pair by broadcasting"),
     }
 
     def __init__(self, probe):
@@ -134,8 +132,6 @@ class LossCheck:
                 self._note_initial_loss(record, function, args, kwargs, prediction, output)
         elif function in LOGIT_LOSSES:
             self._check_unit_range(record, prediction)
-        elif isinstance(target, torch.Tensor) and record.broadcast is None:
-            self._check_broadcast(record, prediction, target)
 
     def _remember_output(self, output, sites: List[Site]) -> None:
         self._last_output = weakref.ref(output)
@@ -184,16 +180,6 @@ class LossCheck:
             return  # probabilities into NLL (DL203) give a meaningless value
         record.initial_loss = value
 
-    def _check_broadcast(self, record: LossSite, prediction, target) -> None:
-        if prediction.shape == target.shape:
-            return
-        try:
-            combined = tuple(self.torch.broadcast_shapes(prediction.shape, target.shape))
-        except RuntimeError:
-            return
-        if math.prod(combined) > max(prediction.numel(), target.numel()):
-            record.broadcast = (tuple(prediction.shape), tuple(target.shape), combined)
-
     # -- queries for other checks -------------------------------------------------------------------
 
     def last_output(self):
@@ -221,12 +207,6 @@ class LossCheck:
                 found.extend(self._initial_loss_observations(record))
             elif record.function in LOGIT_LOSSES:
                 found.extend(self._logit_observations(record))
-            elif record.broadcast is not None:
-                prediction, target, combined = record.broadcast
-                found.append(Observation("RT202", f"{record.function} compares a prediction of shape "
-                                         f"{_shape(prediction)} with a target of shape {_shape(target)}: "
-                                         f"broadcasting makes it a {_shape(combined)} comparison of every pair; "
-                                         f"reshape one of them", True, record.sites, severity="error"))
         return found
 
     def _probability_observations(self, record: LossSite) -> List[Observation]:
@@ -274,10 +254,6 @@ class LossCheck:
                                 f"sigmoid was seen in the autograd graph", False, record.sites, severity="info")]
         return [Observation(code, f"the input of {record.function} looked like logits ({range_text}, "
                             f"{record.checked} calls checked)", summary=True)]
-
-
-def _shape(shape) -> str:
-    return "(" + ", ".join(str(n) for n in shape) + ("," if len(shape) == 1 else "") + ")"
 
 
 def _producer(node, depth: int):
