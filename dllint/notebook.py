@@ -242,8 +242,9 @@ def _original_offset(cell: Cell, offset: int) -> int:
 # Masking ------------------------------------------------------------------------------------------
 
 
-def _scan(line: str, depth: int, string: Optional[str]) -> Tuple[int, Optional[str], bool]:
-    """Bracket depth and open string after `line`, and whether it ends with a line continuation."""
+def _scan(line: str, depth: int, string: Optional[str]) -> Tuple[int, Optional[str], bool, Optional[int]]:
+    """Bracket depth and open string after `line`, whether it ends with a line continuation, and
+    where its comment starts (None without one)."""
     index, length = 0, len(line.rstrip("\r\n"))
     while index < length:
         char = line[index]
@@ -258,7 +259,7 @@ def _scan(line: str, depth: int, string: Optional[str]) -> Tuple[int, Optional[s
             index += 1
             continue
         if char == "#":
-            return depth, None, False
+            return depth, None, False, index
         if char in "'\"":
             string = char * 3 if line.startswith(char * 3, index) else char
             index += len(string)
@@ -271,29 +272,12 @@ def _scan(line: str, depth: int, string: Optional[str]) -> Tuple[int, Optional[s
     continued = line.rstrip("\r\n").endswith("\\")
     if string is not None and len(string) == 1 and not continued:
         string = None  # an unterminated one-line string: Python reports it; scanning goes on
-    return depth, string, continued
+    return depth, string, continued, None
 
 
 def _without_comment(line: str) -> str:
-    depth, string, index = 0, None, 0
-    while index < len(line):
-        char = line[index]
-        if string is not None:
-            if char == "\\":
-                index += 2
-                continue
-            if line.startswith(string, index):
-                index += len(string)
-                string = None
-                continue
-        elif char == "#":
-            return line[:index]
-        elif char in "'\"":
-            string = char * 3 if line.startswith(char * 3, index) else char
-            index += len(string)
-            continue
-        index += 1
-    return line
+    comment = _scan(line, 0, None)[3]
+    return line if comment is None else line[:comment]
 
 
 def _is_ipython_line(line: str) -> bool:
@@ -338,7 +322,7 @@ def mask_ipython(text: str) -> Tuple[str, List[int]]:
             masked.append(number)
             in_magic = line.rstrip("\r\n").endswith("\\")
             continue
-        depth, string, continued = _scan(line, depth, string)
+        depth, string, continued, _ = _scan(line, depth, string)
         out.append(line)
     return "".join(out), masked
 
