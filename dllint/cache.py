@@ -17,7 +17,7 @@ from dllint import __version__
 from dllint.findings import Finding
 
 CACHE_DIRECTORY = ".dllint_cache"
-_FORMAT = 2
+_FORMAT = 3
 
 
 _BUILD: List[str] = []
@@ -46,21 +46,23 @@ def _base_digest(codes: Sequence[str]):
 
 
 def run_key(items, codes: Sequence[str]) -> str:
-    """The whole run: every file's path and content."""
-    from dllint.catalogue import content_hash
+    """The whole run: every file's path and content, and which files it named (it reports only on those)."""
+    from dllint.catalogue import content_hash, path_key
 
     digest = _base_digest(["run", *codes])
     for item in items:
-        digest.update(f"{item.path}\0{item.display_path}\0{content_hash(item)}\n".encode("utf-8", "surrogateescape"))
+        digest.update(f"{path_key(item.path)}\0{item.display_path}\0{content_hash(item)}\0{item.context_only}\n".encode("utf-8", "surrogateescape"))
     return digest.hexdigest()
 
 
 def file_key(catalogue, index: int, codes: Sequence[str], layout: str) -> str:
     """One file's lint: its content, and which files take part (they decide what its imports name).
     The other files it consulted are recorded in the entry and checked when it is read."""
+    from dllint.catalogue import path_key
+
     item = catalogue.items[index]
     digest = _base_digest(codes)
-    digest.update(f"{layout}\n{item.path}\0{item.display_path}\0{catalogue.content_hashes[index]}".encode("utf-8", "surrogateescape"))
+    digest.update(f"{layout}\n{path_key(item.path)}\0{item.display_path}\0{catalogue.content_hashes[index]}".encode("utf-8", "surrogateescape"))
     return digest.hexdigest()
 
 
@@ -101,10 +103,12 @@ class ResultCache:
         return entry["findings"]
 
     def put_file(self, key: str, catalogue, outcome) -> None:
+        from dllint.catalogue import path_key
+
         items = catalogue.items
         self.put(key, outcome.findings, [], {
-            "files": [[items[n].path, catalogue.content_hashes[n]] for n in outcome.consulted],
-            "importers": [[items[n].path, catalogue.importers_key(n)] for n in outcome.consulted_importers]})
+            "files": [[path_key(items[n].path), catalogue.content_hashes[n]] for n in outcome.consulted],
+            "importers": [[path_key(items[n].path), catalogue.importers_key(n)] for n in outcome.consulted_importers]})
 
     def put(self, key: str, findings: List[Finding], notices: List[str], extra: Optional[dict] = None) -> None:
         entry = {"version": __version__, "format": _FORMAT, "key": key,

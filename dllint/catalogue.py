@@ -9,6 +9,7 @@ imports. That keeps the work per file small, parallel and cacheable per file.
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Sequence, Tuple
@@ -56,8 +57,9 @@ class Catalogue:
 
     @property
     def index_of(self) -> Dict[str, int]:
+        """Files by `path_key`: the same file whichever way a run spelt its path."""
         if not hasattr(self, "_index_of"):
-            self._index_of = {item.path: n for n, item in enumerate(self.items)}
+            self._index_of = {path_key(item.path): n for n, item in enumerate(self.items)}
         return self._index_of
 
     def importers_of(self, index: int) -> List[int]:
@@ -67,11 +69,17 @@ class Catalogue:
         """Which files take part and under which module names: module resolution depends on it."""
         digest = hashlib.sha256("\0".join(self.roots).encode("utf-8", "surrogateescape"))
         for index in self.analysed:
-            digest.update(f"{self.items[index].path}\0{self.module_names[index]}\n".encode("utf-8", "surrogateescape"))
+            digest.update(f"{path_key(self.items[index].path)}\0{self.module_names[index]}\n".encode("utf-8", "surrogateescape"))
         return digest.hexdigest()
 
     def importers_key(self, index: int) -> str:
-        return hashlib.sha256("\0".join(self.items[i].path for i in self.importers_of(index)).encode("utf-8", "surrogateescape")).hexdigest()
+        return hashlib.sha256("\0".join(path_key(self.items[i].path) for i in self.importers_of(index)).encode("utf-8", "surrogateescape")).hexdigest()
+
+
+def path_key(path: str) -> str:
+    """A file's path as runs name it in keys and order: `dllint .` spells a file `pkg/m.py`, a run
+    naming another file finds it as `/project/pkg/m.py`, and both must share its cache entries."""
+    return os.path.abspath(path)
 
 
 def is_analysed(item: SourceFile) -> bool:

@@ -610,9 +610,9 @@ def merge_findings(catalogue, outcomes: Sequence[FileOutcome]) -> List[Finding]:
 
 def lint_sources(items: Sequence[SourceFile], codes: Sequence[str], roots: Sequence[str] = ()) -> LintResult:
     """Lint already-loaded files as one project, in this process, and return sorted findings."""
-    from dllint.catalogue import build_catalogue
+    from dllint.catalogue import build_catalogue, path_key
 
-    ordered = sorted(items, key=lambda i: i.path)
+    ordered = sorted(items, key=lambda i: path_key(i.path))
     catalogue = build_catalogue(ordered, roots)
     store = FactsStore(catalogue, own=catalogue.linted)
     analysed = set(catalogue.analysed)

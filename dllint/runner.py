@@ -24,9 +24,9 @@ def usable_cores() -> int:
 def lint_items(items: Sequence[SourceFile], codes: Sequence[str], roots: Sequence[str], jobs: int = 1,
                cache: Optional[ResultCache] = None) -> LintResult:
     """Lint loaded files; the output does not depend on `jobs` or on the cache."""
-    from dllint.catalogue import build_catalogue
+    from dllint.catalogue import build_catalogue, path_key
 
-    ordered = sorted(items, key=lambda i: i.path)
+    ordered = sorted(items, key=lambda i: path_key(i.path))
     # Nothing changed since the last run: answer from one cache entry, without scanning imports.
     whole_run = run_key(ordered, codes) if cache is not None else None
     if cache is not None:

@@ -180,6 +180,37 @@ def test_only_the_touched_file_and_the_files_that_consulted_it_are_analysed_agai
     assert analysed == 2  # models.py and train.py, which resolved Net in it
 
 
+def _lint_named(paths, cache_directory):
+    """Lint `paths` in the company of their project, as the command line does."""
+    from dllint.cache import ResultCache
+    from dllint.discovery import discover
+    from dllint.engine import display_path, load_source
+    from dllint.project_context import with_project
+    from dllint.registry import all_rules
+    from dllint.runner import lint_items
+
+    files, _ = discover(paths, [])
+    items, roots = with_project([load_source(path, display_path(path)) for path in files], paths)
+    result = lint_items(items, [r.code for r in all_rules()], roots, jobs=1, cache=ResultCache(cache_directory))
+    return [(os.path.basename(f.path), f.code) for f in result.findings], result.files_analysed
+
+
+def test_a_run_naming_one_file_reuses_what_a_run_over_the_project_cached(tmp_path, monkeypatch):
+    # `dllint .` names every file `train.py`, a run naming models.py finds it as /project/train.py:
+    # both spellings must share one cache entry, or an editor's first save re-lints the project.
+    (tmp_path / "pyproject.toml").write_text("")
+    (tmp_path / "models.py").write_text(MODELS.format(forward="F.softmax(self.fc(x), dim=1)"))
+    (tmp_path / "train.py").write_text(TRAIN)
+    (tmp_path / "augment.py").write_text("import torch\n\n\ndef flip(x):\n    return torch.flip(x, dims=[-1])\n")
+    monkeypatch.chdir(tmp_path)
+    cache = str(tmp_path / ".dllint_cache")
+    assert _lint_named(["."], cache) == ([("train.py", "DL201")], 3)
+    assert _lint_named(["train.py"], cache) == ([("train.py", "DL201")], 0)
+    assert _lint_named([str(tmp_path / "models.py")], cache) == ([], 0)
+    (tmp_path / "models.py").write_text(MODELS.format(forward="self.fc(x)"))
+    assert _lint_named(["train.py"], cache) == ([], 1)  # train.py, which consulted models.py
+
+
 def test_editing_a_caller_rechecks_the_helper_it_calls(tmp_path):
     # Whether evaluate() runs in training mode depends on what its caller did before the call.
     (tmp_path / "utils.py").write_text(EVALUATE)
