@@ -5,7 +5,9 @@ Usage: python bench/bench.py [--limit N] [--jobs N] [DIRECTORY ...]
 Without directories, the corpus is the installed torch package's Python sources (found
 without importing torch) plus the project's fixtures. Measures, on the same files:
 (a) read + libcst.parse_module only, (b) parse + the facts dllint collects, (c) dllint cold
-with one job and with all cores, (d) dllint warm (cache hit), (e) warm after touching one file.
+with one job and with all cores, (d) dllint warm (cache hit), (e) warm after touching one file,
+(f)-(h) one file named inside the corpus, as an editor or a pre-commit hook names it: warm, after
+editing it (the rest of the project known from the index), and with no cache at all.
 """
 
 from __future__ import annotations
@@ -123,11 +125,12 @@ def _tree_rss_kb(root_pid):
     return total
 
 
-def run_dllint(corpus, *flags):
-    """Wall and CPU seconds of one dllint run, and its peak memory summed over all its processes."""
+def run_dllint(corpus, *flags, target=None):
+    """Wall and CPU seconds of one dllint run (over the corpus, or over `target` inside it), and its
+    peak memory summed over all its processes."""
     import resource
 
-    command = [sys.executable, "-m", "dllint", corpus, *flags]
+    command = [sys.executable, "-m", "dllint", target or corpus, *flags]
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
@@ -148,6 +151,18 @@ def run_dllint(corpus, *flags):
         raise SystemExit(f"dllint failed with exit code {process.returncode}")
     # Without /proc, fall back to the largest single process.
     return wall, cpu, (peak_kb or after.ru_maxrss) / 1024
+
+
+def leaf_file(corpus, files):
+    """An analysed file of the corpus that no other file imports, near the middle."""
+    from dllint.catalogue import build_catalogue
+    from dllint.engine import load_source
+    from dllint.project_context import project_root
+
+    items = sorted((load_source(path, path) for path in files), key=lambda item: os.path.abspath(item.path))
+    catalogue = build_catalogue(items, [project_root([corpus])])
+    leaves = [items[n].path for n in catalogue.analysed if not catalogue.importers_of(n)]
+    return leaves[len(leaves) // 2]
 
 
 def main():
@@ -179,6 +194,15 @@ def main():
         with open(touched, "a", encoding="utf-8") as handle:
             handle.write("\n# touched by the benchmark\n")
         rows["(e) dllint warm, one file touched"] = run_dllint(corpus, "--jobs", str(args.jobs))
+        # An editor or a pre-commit hook names one file of the project: the file that no other file
+        # imports (no other file is linted for it) in the middle of the corpus.
+        leaf = leaf_file(corpus, copied)
+        rows["(f) one file named, warm"] = run_dllint(corpus, target=leaf)
+        with open(leaf, "a", encoding="utf-8") as handle:
+            handle.write("\n# edited by the benchmark\n")
+        rows["(g) one file named and edited, warm index"] = run_dllint(corpus, target=leaf)
+        shutil.rmtree(cache, ignore_errors=True)
+        rows["(h) one file named, cold"] = run_dllint(corpus, target=leaf)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

@@ -72,6 +72,11 @@ class Catalogue:
             digest.update(f"{path_key(self.items[index].path)}\0{self.module_names[index]}\n".encode("utf-8", "surrogateescape"))
         return digest.hexdigest()
 
+    def source_size(self, index: int) -> int:
+        """Characters of a file's source, without reading a file known from the project index."""
+        summary = getattr(self.items[index], "summary", None)
+        return summary.size if summary is not None else len(self.items[index].source or "")
+
     def importers_key(self, index: int) -> str:
         return hashlib.sha256("\0".join(path_key(self.items[i].path) for i in self.importers_of(index)).encode("utf-8", "surrogateescape")).hexdigest()
 
@@ -83,10 +88,16 @@ def path_key(path: str) -> str:
 
 
 def is_analysed(item: SourceFile) -> bool:
+    summary = getattr(item, "summary", None)  # a file known from the project index (dllint/index/)
+    if summary is not None:
+        return summary.analysed
     return item.error is None and item.source is not None and not item.too_large and mentions_torch(item.source)
 
 
 def content_hash(item: SourceFile) -> str:
+    summary = getattr(item, "summary", None)
+    if summary is not None:
+        return summary.content_hash
     digest = hashlib.sha256((item.source or "").encode("utf-8", "surrogatepass"))
     digest.update(repr((item.too_large, item.error)).encode("utf-8", "surrogateescape"))
     return digest.hexdigest()
@@ -110,7 +121,8 @@ def build_catalogue(items: Sequence[SourceFile], roots: Sequence[str]) -> Catalo
         item = items[n]
         importer = module_names[n]
         targets = set()
-        for module, imported in imports(item.source or ""):
+        summary = getattr(item, "summary", None)
+        for module, imported in (summary.imports if summary is not None else imports(item.source or "")):
             target: Optional[ModuleEntry] = table.resolve(module, importer, item.path)
             if target is not None:
                 targets.add(target.index)

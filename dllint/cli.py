@@ -6,6 +6,7 @@ import difflib
 import json
 import os
 import sys
+import time
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import click
@@ -162,6 +163,8 @@ def check(paths: Tuple[str, ...], output_format: str, output_file: Optional[str]
     changed_lines = _changed_lines(diff_base, targets) if diff_base else None
     cache = None if no_cache or from_stdin else ResultCache(os.path.join(settings.base_directory, CACHE_DIRECTORY))
     run = _Run(settings, jobs, cache, changed_lines, show_suppressed)
+    # The project index (summaries of the files a run does not name) lives beside the results.
+    run.index_directory = None if cache is None else cache.directory
 
     if from_stdin:
         stream = getattr(sys.stdin, "buffer", sys.stdin)
@@ -221,6 +224,7 @@ class _Run:
         self.stdin: Optional[Tuple[Optional[str], bytes]] = None  # (--stdin-filename, the buffer's bytes)
         self.write_errors: List[str] = []
         self.unwritable: set = set()
+        self.index_directory: Optional[str] = None
 
     def lint(self) -> None:
         from dllint.pipeline import apply_settings
@@ -230,11 +234,11 @@ class _Run:
         if self.stdin is not None:
             self.items, roots = _stdin_items(*self.stdin, self.settings)
         else:
-            self.items, roots, warnings = _read_files(self.paths, self.settings)
+            self.items, roots, warnings = _read_files(self.paths, self.settings, self.index_directory)
         self.result = lint_items(self.items, self.settings.active_codes, roots, jobs=self.jobs or usable_cores(),
                                  cache=self.cache)
         self.result.notices[:0] = warnings
-        self.sources = {item.display_path: item.source for item in self.items}
+        self.sources = {item.display_path: item.source for item in self.items if not item.context_only}
         self.notebooks = {item.display_path: item.notebook for item in self.items if item.notebook is not None}
         findings, silenced = apply_settings(self.result.findings, self.sources, self.settings)
         if self.changed_lines is not None:
@@ -458,7 +462,7 @@ def fixed_sources(findings, sources, unsafe: bool, notebooks=None) -> Dict[str, 
     return changed
 
 
-def _read_files(paths: Sequence[str], settings):
+def _read_files(paths: Sequence[str], settings, index_directory: Optional[str] = None):
     from dllint.discovery import PathError, discover_files
     from dllint.engine import display_path, load_source
     from dllint.project_context import with_project
@@ -468,9 +472,10 @@ def _read_files(paths: Sequence[str], settings):
                                settings.force_exclude)
     except PathError as error:
         _fail(str(error))
+    read_since = time.time_ns()
     items = [load_source(path, display_path(path)) for path in found.files]
     items, roots = with_project(items, paths, settings.config_path, settings.exclude, settings.base_directory,
-                                settings.respect_gitignore)
+                                settings.respect_gitignore, cache_directory=index_directory, read_since=read_since)
     return items, roots, found.warnings
 
 

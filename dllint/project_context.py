@@ -70,11 +70,18 @@ def project_root(paths: Sequence[str], config_path: Optional[str] = None) -> str
 def with_project(items: List[SourceFile], paths: Sequence[str], config_path: Optional[str] = None,
                  exclude: Sequence[str] = (), base: Optional[str] = None,
                  respect_gitignore: bool = False,
-                 buffers: Optional[Mapping[str, str]] = None) -> Tuple[List[SourceFile], List[str]]:
+                 buffers: Optional[Mapping[str, str]] = None,
+                 cache_directory: Optional[str] = None,
+                 read_since: Optional[int] = None) -> Tuple[List[SourceFile], List[str]]:
     """The named `items` plus the other files of their project (marked `context_only`), and the
     roots that name every file's module. An item read from a buffer stands for its file on disk, and
-    so does each of `buffers` (absolute path -> unsaved text, e.g. an editor's other open documents)."""
+    so does each of `buffers` (absolute path -> unsaved text, e.g. an editor's other open documents).
+    The other files come from the project index (dllint/index/), kept in `cache_directory` if given,
+    else in memory for the life of the process (a language server's workspace):
+    a file unchanged since it was summarized is not read until a query consults it; the named
+    files, read from disk no earlier than `read_since` (time.time_ns()), are summarized into it."""
     from dllint.discovery import DEFAULT_EXCLUDES, discover_files
+    from dllint.index.summaries import ProjectIndex
 
     named = [p for p in paths if p != "-"]
     context: List[SourceFile] = []
@@ -84,14 +91,27 @@ def with_project(items: List[SourceFile], paths: Sequence[str], config_path: Opt
         roots.add(root)
         found = discover_files([root], exclude or DEFAULT_EXCLUDES, base, respect_gitignore)
         if len(found.files) <= MAX_PROJECT_FILES:
+            index = ProjectIndex.for_project(cache_directory, root)
             # The walk already resolved its own symlinks; the named files may be spelt differently.
             have = {os.path.realpath(item.path) for item in items} | {os.path.abspath(item.path) for item in items}
+            real_path = _real_paths()
             for path in found.files:
-                if os.path.abspath(path) not in have and os.path.realpath(path) not in have:
-                    text = buffers.get(os.path.abspath(path)) if buffers else None
-                    item = load_source(path, display_path(path), None if text is None else text.encode("utf-8"))
+                absolute = os.path.abspath(path)
+                if absolute in have or real_path(absolute) in have:
+                    continue
+                text = buffers.get(absolute) if buffers else None
+                if text is not None:
+                    item = load_source(path, display_path(path), text.encode("utf-8"))
                     item.context_only = True
-                    context.append(item)
+                else:
+                    item = index.context_file(path, display_path(path))
+                context.append(item)
+            if read_since is not None:
+                for item in items:
+                    if item.path != "-" and os.path.abspath(item.path) not in (buffers or {}):
+                        index.record(item, read_since)
+            index.forget_missing(found.files)
+            index.save()
     everything = [*items, *context]
     if named:
         roots.update(_nested_projects(root, everything))
@@ -100,6 +120,20 @@ def with_project(items: List[SourceFile], paths: Sequence[str], config_path: Opt
     roots.update(import_root(item.path) for item in items
                  if item.path != "-" and not any(is_under(item.path, r) for r in roots))
     return everything, sorted(roots)
+
+
+def _real_paths():
+    """os.path.realpath for many files of few folders: each folder resolved once."""
+    folders: dict = {}
+
+    def real_path(absolute: str) -> str:
+        if os.path.islink(absolute):
+            return os.path.realpath(absolute)
+        folder, name = os.path.split(absolute)
+        if folder not in folders:
+            folders[folder] = os.path.realpath(folder)
+        return os.path.join(folders[folder], name)
+    return real_path
 
 
 def _nested_projects(root: str, items: Sequence[SourceFile]) -> List[str]:
@@ -113,12 +147,18 @@ def _nested_projects(root: str, items: Sequence[SourceFile]) -> List[str]:
                                     for marker in PROJECT_MARKERS if marker != ".git")
         return marked[directory]
 
-    nested = set()
-    for item in items:
-        directory = os.path.dirname(os.path.abspath(item.path))
-        while is_under(directory, root):
-            if is_marked(directory):
-                nested.add(directory)
-                break
-            directory = os.path.dirname(directory)
-    return sorted(nested)
+    project_of: dict = {}  # folder -> the nearest marked folder at or above it, below `root`
+
+    def nearest(directory: str) -> Optional[str]:
+        if directory not in project_of:
+            if not is_under(directory, root):
+                project_of[directory] = None
+            elif is_marked(directory):
+                project_of[directory] = directory
+            else:
+                parent = os.path.dirname(directory)
+                project_of[directory] = nearest(parent) if parent != directory else None
+        return project_of[directory]
+
+    found = {nearest(os.path.dirname(os.path.abspath(item.path))) for item in items}
+    return sorted(d for d in found if d is not None)

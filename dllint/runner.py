@@ -77,7 +77,7 @@ def _lint_pending(catalogue, pending: List[List[int]], codes: List[str], jobs: i
     context = _context()
     # One run of neighbouring chunks per worker: they consult the same files, which it then parses once;
     # what other workers lint, it loads only in parts.
-    runs = balanced_runs(pending, [len(item.source or "") for item in catalogue.items], jobs)
+    runs = balanced_runs(pending, [catalogue.source_size(n) for n in range(len(catalogue.items))], jobs)
     # Run r owns the chunk positions bounds[2r] <= p < bounds[2r+1]; workers move these bounds as they claim.
     bounds = context.Array("i", [bound for start, end in _run_ranges(runs) for bound in (start, end)])
     # fork: workers inherit what they need; elsewhere it is sent once to each worker.
