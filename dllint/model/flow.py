@@ -14,7 +14,7 @@ import libcst as cst
 from dllint.model import torch_api as api
 from dllint.model.builder import dotted_name
 from dllint.model.facts import CallSite, ClassFacts, Definition, GradClear, Loop, Scope
-from dllint.model.project import Project, instance_name
+from dllint.model.project import Project, Target, instance_name
 
 MAX_DEPTH = 8
 MAX_CALLERS = 8  # call sites followed backwards from one parameter
@@ -171,6 +171,9 @@ class Analysis:
         if expr is None or depth > MAX_DEPTH or not walk.enter((id(expr), path)):
             return
         if isinstance(expr, cst.Name):
+            if expr.value in ("None", "True", "False"):
+                yield Origin(expr, scope, order, path)
+                return
             for def_scope, definition in self.reaching(scope, expr.value, order):
                 if definition.kind == "param":
                     yield from self._parameter_origins(def_scope, definition, path, depth, walk)
@@ -199,8 +202,13 @@ class Analysis:
                 yield from self._origins(elements[path[0]], scope, order, path[1:], depth + 1, walk)
             return
         if isinstance(expr, cst.Call) and isinstance(expr.func, (cst.Name, cst.Attribute)):
+            passed = self._returned_argument(expr, scope, path)
+            if passed is not None:
+                # `model, optimizer = fabric.setup(model, optimizer)`: the same objects, wrapped.
+                yield from self._origins(passed[0], scope, order, passed[1], depth + 1, walk)
+                return
             call = self.call_site(expr, scope)
-            target = self.project.callee(call) if call is not None else None
+            target = self.callee(call) if call is not None else None
             if isinstance(target, Scope) and target.returns and target.name != "__init__":
                 # A helper's result is what its return statements produce.
                 for return_order, value in target.returns:
@@ -224,6 +232,55 @@ class Analysis:
                     yield from self._origins(expr.value, scope, order, (key,) + path, depth + 1, walk)
                     return
         yield Origin(expr, scope, order, path)
+
+    def _returned_argument(self, call: cst.Call, scope: Scope,
+                           path: Tuple[int, ...]) -> Optional[Tuple[cst.BaseExpression, Tuple[int, ...]]]:
+        """(argument, rest of path) when `call` hands back its arguments wrapped, in order
+        (`fabric.setup(model, optimizer)`, `accelerator.prepare(model, loader)`)."""
+        func = call.func
+        if not isinstance(func, cst.Attribute) or func.attr.value not in api.ARGUMENT_RETURNING_METHODS or \
+                self.qualify(func, scope) is not None:
+            return None
+        arguments = [a for a in call.args if a.keyword is None and not a.star]
+        if len(arguments) != len(call.args) or not arguments:
+            return None
+        if path and isinstance(path[0], int) and path[0] < len(arguments) and len(arguments) > 1:
+            return arguments[path[0]].value, path[1:]
+        if len(arguments) == 1:
+            return arguments[0].value, path
+        return None
+
+    def callee(self, call: CallSite) -> Optional[Target]:
+        """The project function or method a call runs: what the project resolves by name, or a method of
+        the project class the receiver is an instance of (`scaler(loss, opt)` runs `__call__`,
+        `optimizer.step_and_update_lr()` runs that method of the wrapper class)."""
+        found = self.project.callee(call)
+        if found is not None:
+            return found
+        key = ("instance_callee", id(call))
+        if key not in self._memo:
+            self._memo[key] = None  # guards recursion: an instance built by a call of the same method
+            self._memo[key] = self._instance_callee(call)
+        return self._memo[key]  # type: ignore[return-value]
+
+    def _instance_callee(self, call: CallSite) -> Optional[Scope]:
+        func = call.node.func
+        if isinstance(func, cst.Attribute):
+            receiver, method = func.value, func.attr.value
+        elif isinstance(func, cst.Name):
+            receiver, method = func, "__call__"
+        else:
+            return None
+        if self.qualify(receiver, call.scope) is not None:
+            return None  # a module or a name imported from elsewhere
+        instances = self.instances(receiver, call.scope, call.order)
+        classes = {id(i.project_class): i.project_class for i in instances if i.project_class is not None}
+        if len(classes) != 1 or len(instances) != len(classes):
+            return None
+        cls = next(iter(classes.values()))
+        if method == "__call__" and self.is_module_class(cls):
+            return None  # calling a module runs forward through nn.Module.__call__: a forward pass
+        return self.project.method_of(cls, method)
 
     def attribute_definitions(self, cls: ClassFacts, attr: str) -> List[Tuple[Scope, Definition]]:
         """`self.<attr> = value` in the class, or else in its project bases."""
@@ -266,9 +323,14 @@ class Analysis:
                 continue
             value = origin.expr
             # `model = Net().to(device)`, `model = DDP(model)`: look through wrappers.
+            moved = False
             while isinstance(value, cst.Call) and isinstance(value.func, cst.Attribute) and \
                     value.func.attr.value in ("to", "cuda", "cpu", "float", "double", "half", "train", "eval"):
-                value = value.func.value
+                value, moved = value.func.value, True
+            if moved and not isinstance(value, cst.Call):
+                # `model = model.to(device)`: the object the name held before.
+                found.extend(self.instances(value, origin.scope, origin.order, depth + 1))
+                continue
             if isinstance(value, cst.Call):
                 wrapped = self._unwrap_parallel(value, origin.scope)
                 if wrapped is not None:
@@ -542,7 +604,7 @@ class Analysis:
                 continue
             if isinstance(node, cst.Call) and depth < MAX_DEPTH:
                 call = self.call_site(node, scope)
-                target = self.project.callee(call) if call is not None else None
+                target = self.callee(call) if call is not None else None
                 if isinstance(target, Scope) and target.returns and target.name != "__init__":
                     inner = dict(bindings)
                     offset = 1 if target.self_name is not None else 0
@@ -689,7 +751,7 @@ class Analysis:
                                     detail=self._detail(call, kind)))
                 continue
             if depth > 0:
-                target = self.project.callee(call)
+                target = self.callee(call)
                 if isinstance(target, Scope) and target is not scope:
                     for inner in self.events(target, depth - 1):
                         result.append(Event(inner.kind, inner.call, call.node, order, call.loops,
@@ -756,7 +818,7 @@ class Analysis:
             if api.torch_member(qualified, api.OPTIMIZER_CLASSES) and ".optim" in qualified:
                 return "optimizer_ctor", None
         if isinstance(node.func, (cst.Name, cst.Attribute)) and qualified is None and \
-                self.is_model_expr(node.func, scope, call.order) and self.project.callee(call) is None:
+                self.is_model_expr(node.func, scope, call.order) and self.callee(call) is None:
             return "forward", call.callee_text
         return None, None
 
@@ -954,6 +1016,8 @@ class ClassSummary:
         self._forward_sources[path] = None  # guards recursion
         forward = self.analysis.project.method_of(self.cls, "forward")
         source: Optional[Source] = None
+        if forward is None and not path and depth <= MAX_DEPTH:
+            source = self._sequential_source(depth)
         if forward is not None and forward.returns and depth <= MAX_DEPTH:
             sources = []
             for order, value in forward.returns:
@@ -966,6 +1030,25 @@ class ClassSummary:
                 source = Source(source.kind, source.node, source.scope, self.cls)
         self._forward_sources[path] = source
         return source
+
+
+    def _sequential_source(self, depth: int) -> Optional[Source]:
+        """An nn.Sequential subclass without its own forward returns what the last layer it hands to
+        `super().__init__(a, b, c)` returns."""
+        analysis = self.analysis
+        if not any(analysis.torch_member(base, self.cls.file.module_scope, {"Sequential"}) for base in self.cls.bases
+                   if self.cls.file.module_scope is not None):
+            return None
+        init = self.cls.methods.get("__init__")
+        parent_init = [c for c in init.calls if c.method == "__init__" and c.node.args] if init is not None else []
+        if len(parent_init) != 1:
+            return None
+        last = analysis._last_layer(parent_init[0].node, init)
+        if last is None:
+            return None
+        found = _agree([analysis.module_output_source(i, (), depth + 1, last)
+                        for i in analysis.instances(last, init, parent_init[0].order)])
+        return Source(found.kind, found.node, found.scope, self.cls) if found is not None else None
 
 
 def _agree(sources: List[Optional["Source"]]) -> Optional["Source"]:

@@ -8,7 +8,7 @@ aliased `nn.CrossEntropyLoss` are the same thing.
 from __future__ import annotations
 
 import re
-from typing import Optional
+from typing import Optional, Set
 
 TORCH_ROOTS = ("torch", "torchvision", "torchaudio", "torchtext")
 LIGHTNING_ROOTS = ("pytorch_lightning", "lightning", "lightning.pytorch")
@@ -21,7 +21,7 @@ IMPLICIT_ALIASES = {
     "optim": "torch.optim",
 }
 
-MODULE_BASES = {"Module"}
+MODULE_BASES = {"Module", "Sequential", "ModuleList", "ModuleDict"}
 LIGHTNING_BASES = {"LightningModule"}
 
 LOSS_CLASSES = {
@@ -119,6 +119,10 @@ REQUIRES_GRAD_TYPOS = {"require_grad": "requires_grad", "requires_grads": "requi
                        "require_grads": "requires_grad", "requires_gradients": "requires_grad",
                        "require_grad_": "requires_grad_", "requires_grads_": "requires_grad_"}
 DATALOADER_CLASSES = {"DataLoader"}
+BATCH_SAMPLERS = {"BatchSampler"}
+# Methods of training frameworks that hand their arguments back wrapped, in order:
+# `model, optimizer = fabric.setup(model, optimizer)`, `accelerator.prepare(model, loader)`.
+ARGUMENT_RETURNING_METHODS = {"setup", "prepare"}
 
 _MODEL_NAME = re.compile(
     r"(^|_)(model|net|network|classifier|encoder|decoder|backbone|generator|discriminator|"
@@ -213,6 +217,32 @@ def looks_like_loader(text: Optional[str]) -> bool:
 
 def looks_like_train_loader(text: Optional[str]) -> bool:
     return looks_like_loader(text) and bool(_TRAIN_LOADER_NAME.search(text or ""))
+
+
+_HELD_OUT_MARKERS = ("val", "valid", "test", "eval", "dev", "holdout", "infer", "predict", "gallery", "query",
+                     "calib", "reference")
+# Datasets named as generated samples (RandomDataset, FakeData): every sample is drawn independently,
+# so their order carries nothing a shuffle would remove.
+_SYNTHETIC_MARKERS = {"random", "fake", "dummy", "synthetic", "boring"}
+
+
+def names_held_out_data(name: str) -> bool:
+    """`val_loader`, `testset`, `validation_data`, but not `device` (dev) or `latest` (test)."""
+    for token in re.split(r"[^a-z]+", name):
+        for marker in _HELD_OUT_MARKERS:
+            if token == marker or (len(marker) >= 4 and token.startswith(marker)):
+                return True
+    return False
+
+
+def name_words(name: Optional[str]) -> Set[str]:
+    """`RandomDictDataset` -> {"random", "dict", "dataset"}; `self.random_train` -> {"self", "random", "train"}."""
+    return {word.lower() for word in re.findall(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|\d+", name or "")}
+
+
+def names_synthetic_data(name: Optional[str]) -> bool:
+    """`self.random_train`, `RandomDataset`, `FakeData`: generated samples."""
+    return bool(_SYNTHETIC_MARKERS & name_words(name))
 
 
 def is_eval_function_name(name: str) -> bool:

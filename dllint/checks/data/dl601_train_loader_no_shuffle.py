@@ -1,23 +1,16 @@
 """DL601: the training DataLoader neither shuffles nor uses a sampler."""
 
-import re
-
 import libcst as cst
 
 from dllint.context import CheckContext
 from dllint.model import torch_api as api
 from dllint.model.builder import dotted_name
+from dllint.model.calls import may_be_none, result_bindings, returned_by, spread_keywords
 from dllint.registry import rule
 
-_NOT_TRAINING = ("val", "valid", "test", "eval", "dev", "holdout", "infer", "predict", "gallery", "query",
-                 "calib", "reference")
+_ORDER_KEYS = {"shuffle", "sampler", "batch_sampler"}
 # Iterable-style datasets cannot be shuffled by the DataLoader (shuffle=True raises).
 _ITERABLE = ("iter", "stream", "pipe", "webdataset", "wds")
-
-
-# Datasets named as generated samples (RandomDataset, FakeData): every sample is drawn independently,
-# so their order carries nothing a shuffle would remove.
-_SYNTHETIC = {"random", "fake", "dummy", "synthetic", "boring"}
 
 
 @rule("DL601")
@@ -29,22 +22,48 @@ def check(ctx: CheckContext) -> None:
         for call in scope.calls:
             if not analysis.torch_member(call.node.func, scope, api.DATALOADER_CLASSES):
                 continue
-            keywords = {a.keyword.value: a.value for a in call.node.args if a.keyword is not None}
-            positional = [a for a in call.node.args if a.keyword is None]
-            if any(a.star for a in call.node.args) or len(positional) > 2:
-                continue  # shuffle or a sampler passed positionally or through **kwargs
-            if "sampler" in keywords or "batch_sampler" in keywords:
+            keywords = {a.keyword.value: a.value for a in call.node.args if a.keyword is not None and not a.star}
+            positional = [a for a in call.node.args if a.keyword is None and not a.star]
+            if len(positional) > 2 or any(a.star == "*" for a in call.node.args):
+                continue  # shuffle or a sampler passed positionally
+            spread = spread_keywords(analysis, call.node, scope, call.order)
+            if spread is None or spread & _ORDER_KEYS:
+                continue  # **kwargs that may carry shuffle or a sampler
+            if "batch_sampler" in keywords:
+                continue
+            # `sampler=train_sampler` that is None outside distributed runs samples nothing there
+            sampler_when = dotted_name(keywords["sampler"]) or "the sampler" if "sampler" in keywords else None
+            if sampler_when is not None and not may_be_none(analysis, keywords["sampler"], scope, call.order):
                 continue
             shuffle = keywords.get("shuffle")
             if shuffle is not None and not (isinstance(shuffle, cst.Name) and shuffle.value == "False"):
                 continue
-            if _names_training_data(call, scope, keywords, positional) and \
+            names_training = _names_training_data(call, scope, keywords, positional)
+            callers = [] if names_training else _training_callers(analysis, scope, call)
+            if (names_training or callers) and \
                     not _is_synthetic(analysis, _dataset(keywords, positional), scope, call.order) and \
                     not _is_random_data(analysis, _dataset(keywords, positional), scope, call.order) and \
                     not _sampling_replaced(scope, call):
-                ctx.report(call.node, "This training DataLoader does not shuffle, so every epoch presents the "
-                                      "batches in the same (often sorted-by-class) order, which biases the "
-                                      "gradient steps; pass shuffle=True (or a sampler).")
+                where = f" (built for {ctx.location(callers[0].node, callers[0].scope.file)})" if callers else ""
+                when = f" when {sampler_when} is None (runs that are not distributed)" if sampler_when else ""
+                fix = f"shuffle=({sampler_when} is None)" if sampler_when else "shuffle=True (or a sampler)"
+                ctx.report(call.node, f"This training DataLoader{where} does not shuffle{when}, so every epoch "
+                                      f"presents the batches in the same (often sorted-by-class) order, which "
+                                      f"biases the gradient steps; pass {fix}.")
+
+
+def _training_callers(analysis, scope, call):
+    """Calls of the helper that returns this loader (`make_loader(ds, bs)`) whose result or dataset is
+    named as training data: `train_loader = make_loader(train_set, 128)`."""
+    if not returned_by(scope, call.node):
+        return []
+    found = []
+    for caller, assigned in result_bindings(analysis, scope):
+        arguments = [dotted_name(a.value) or "" for a in caller.node.args]
+        lowered = [n.lower() for n in assigned + arguments if n]
+        if assigned and not any(api.names_held_out_data(n) for n in lowered) and any("train" in n for n in lowered):
+            found.append(caller)
+    return found
 
 
 def _dataset(keywords, positional):
@@ -54,7 +73,7 @@ def _dataset(keywords, positional):
 def _is_synthetic(analysis, dataset, scope, order) -> bool:
     """A dataset named, or built by a class named, as generated data: `self.random_train`,
     `RandomDataset(32, 64)`, `ds = FakeData(...)`."""
-    if _SYNTHETIC & _words(dotted_name(dataset)):
+    if api.names_synthetic_data(dotted_name(dataset)):
         return True  # self.random_train
     expressions = [dataset]
     if isinstance(dataset, cst.Name):
@@ -62,7 +81,7 @@ def _is_synthetic(analysis, dataset, scope, order) -> bool:
     for expr in expressions:
         if not isinstance(expr, cst.Call):
             continue
-        if _SYNTHETIC & _words(dotted_name(expr.func)):
+        if api.names_synthetic_data(dotted_name(expr.func)):
             return True
     return False
 
@@ -100,11 +119,6 @@ def _sampling_replaced(scope, call) -> bool:
     return False
 
 
-def _words(name) -> set:
-    """`RandomDictDataset` -> {"random", "dict", "dataset"}; `self.random_train` -> {"self", "random", "train"}."""
-    return {word.lower() for word in re.findall(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|\d+", name or "")}
-
-
 def _names_training_data(call, scope, keywords, positional) -> bool:
     dataset = _dataset(keywords, positional)
     if any(marker in (dotted_name(dataset) or "").lower() for marker in _ITERABLE):
@@ -114,19 +128,10 @@ def _names_training_data(call, scope, keywords, positional) -> bool:
     # Most specific first: the loader's name, then its dataset's, then the enclosing function's.
     for names in (loader_names, [dotted_name(dataset) or ""], [scope.name]):
         lowered = [n.lower() for n in names if n]
-        if any(_names_held_out_data(n) for n in lowered):
+        if any(api.names_held_out_data(n) for n in lowered):
             return False
         if any("train" in n for n in lowered):
             return True
         if names is loader_names and lowered and any("loader" not in n and n not in ("dl", "data") for n in lowered):
             return False  # a loader named after what it holds (gallery_loader, queries): not training data
-    return False
-
-
-def _names_held_out_data(name: str) -> bool:
-    """`val_loader`, `testset`, `validation_data`, but not `device` (dev) or `latest` (test)."""
-    for token in re.split(r"[^a-z]+", name):
-        for marker in _NOT_TRAINING:
-            if token == marker or (len(marker) >= 4 and token.startswith(marker)):
-                return True
     return False

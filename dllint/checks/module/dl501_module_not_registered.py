@@ -6,6 +6,7 @@ from dllint.context import CheckContext
 from dllint.fixes import SAFE, Fix
 from dllint.model import torch_api as api
 from dllint.model.builder import dotted_name
+from dllint.model.layers import container_elements, is_dict_call
 from dllint.model.project import alias_for
 from dllint.registry import rule
 
@@ -18,6 +19,14 @@ def check(ctx: CheckContext) -> None:
     analysis = ctx.analysis
     for cls, attribute, scope, definition in analysis.module_attributes(ctx.file):
         value = definition.value
+        if is_dict_call(value) and not definition.unpack_path:
+            kind = _element_kind(analysis, value, scope, definition.order)
+            if kind is not None:
+                wrapper = "nn.ParameterDict" if kind == "parameter" else "nn.ModuleDict"
+                ctx.report(value, f"self.{attribute} holds {kind}s in a plain dict, so they are not registered: "
+                                  f"not returned by parameters() (never trained), not moved by .to(device), not "
+                                  f"saved in state_dict; build it as {wrapper}(...)")
+            continue
         if type(value) not in _WRAPPERS or definition.unpack_path:
             continue
         if _rebound_to_container(analysis, cls, attribute, scope, definition):
@@ -45,25 +54,13 @@ def _rebound_to_container(analysis, cls, attribute, scope, definition) -> bool:
     return False
 
 
-def _elements(value):
-    if isinstance(value, (cst.List, cst.Tuple)):
-        return [e.value for e in value.elements]
-    if isinstance(value, cst.Dict):
-        return [e.value for e in value.elements if isinstance(e, cst.DictElement)]
-    if isinstance(value, cst.ListComp):
-        return [value.elt]
-    if isinstance(value, cst.DictComp):
-        return [value.value]
-    return []
-
-
 def _is_empty(value) -> bool:
     return isinstance(value, (cst.List, cst.Dict)) and not value.elements
 
 
 def _element_kind(analysis, value, scope, order):
     self_name = scope.self_name
-    for element in _elements(value):
+    for element in container_elements(value):
         if isinstance(element, cst.Attribute) and isinstance(element.value, cst.Name) and \
                 element.value.value == self_name:
             continue  # `self.layer2` is registered as an attribute already; the list only refers to it

@@ -8,6 +8,8 @@ from dllint.context import CheckContext
 from dllint.model import torch_api as api
 from dllint.model.builder import dotted_name
 from dllint.model.flow import Analysis, Instance
+from dllint.model.layers import aliased_layer_calls, layers_shared_by_built_objects, may_hold_state, \
+    registering_container_arguments
 from dllint.model.loops import mutually_exclusive
 from dllint.registry import rule
 
@@ -20,8 +22,13 @@ def check(ctx: CheckContext) -> None:
         return  # tests share a layer on purpose (e.g. to test weight-tying detection)
     analysis = ctx.analysis
     for scope in ctx.scopes:
+        in_containers = registering_container_arguments(analysis, scope)
         for node, element, order in scope.list_repeats:
-            if _is_stateful(analysis.instances(element, scope, order), analysis):
+            instances = analysis.instances(element, scope, order)
+            # Repeated inside nn.ModuleList / nn.Sequential, an object built from arguments (a block of
+            # another library, a class the caller chose) is a module with weights too.
+            built = isinstance(element, cst.Call) and any(not arg.keyword for arg in element.args)
+            if _is_stateful(instances, analysis) or (id(node) in in_containers and built and may_hold_state(instances)):
                 ctx.report(node, "[layer] * n repeats one module object n times, so every copy shares the same "
                                  "weights; build a new layer per position, e.g. [nn.Linear(...) for _ in range(n)].")
         for node, order in scope.comprehensions:
@@ -40,6 +47,8 @@ def check(ctx: CheckContext) -> None:
                 _check_append_in_loop(ctx, analysis, scope, call)
         if scope.name == "forward" and scope.cls is not None:
             _check_norm_reuse_in_forward(ctx, analysis, scope)
+            _check_aliased_layers(ctx, analysis, scope)
+        _check_norm_passed_per_block(ctx, analysis, scope)
 
 
 def _for_clauses(node):
@@ -116,3 +125,24 @@ def _check_norm_reuse_in_forward(ctx, analysis, scope) -> None:
 def _stacked(analysis, scope, first, second) -> bool:
     """Does the first call's output flow into the second call (two depths of one path)?"""
     return any(node is first.node for node, _, _ in analysis.dependencies(second.node, scope, second.order))
+
+
+def _check_aliased_layers(ctx, analysis, scope) -> None:
+    for first, second, attribute, other in aliased_layer_calls(analysis, scope):
+        if _stacked(analysis, scope, first, second) and \
+                _is_stateful(analysis.instances(first.node.func, scope, first.order), analysis):
+            ctx.report(second.node, f"self.{attribute} and self.{other} are one layer object applied at two "
+                                    f"depths of forward, so they share weights; create a separate layer for "
+                                    f"self.{attribute}")
+
+
+def _check_norm_passed_per_block(ctx, analysis, scope) -> None:
+    """One normalization layer handed to every block built in a loop or comprehension: each block keeps
+    it as its own layer, so all depths share one set of statistics and affine weights."""
+    for call, argument, cls in layers_shared_by_built_objects(analysis, scope):
+        instances = analysis.instances(argument, scope, call.order)
+        if instances and all(i.torch_name in api.NORMALIZATION_MODULES for i in instances):
+            ctx.report(argument, f"the one normalization layer {argument.value} is handed to every {cls.name} "
+                                 f"built here, so all of them share its statistics and weights; build a new "
+                                 f"norm layer per block")
+            return

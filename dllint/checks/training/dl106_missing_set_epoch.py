@@ -7,6 +7,7 @@ from dllint.model.loops import in_loop
 from dllint.registry import rule
 
 
+
 @rule("DL106")
 def check(ctx: CheckContext) -> None:
     analysis = ctx.analysis
@@ -38,14 +39,28 @@ def _has_distributed_sampler(analysis, loader, scope, order) -> bool:
     for instance in analysis.instances(loader, scope, order):
         if instance.torch_name not in api.DATALOADER_CLASSES or instance.ctor is None:
             continue
-        sampler = bound_argument(instance.ctor, "sampler", 3)
         ctor_call = analysis.call_site(instance.ctor, instance.scope)
-        if sampler is None or ctor_call is None:
+        if ctor_call is None:
             continue
-        samplers = analysis.instances(sampler, instance.scope, ctor_call.order)
+        for sampler in (bound_argument(instance.ctor, "sampler", 3), bound_argument(instance.ctor, "batch_sampler", 4)):
+            if sampler is not None and _distributed_sampler_within(analysis, sampler, instance.scope, ctor_call.order):
+                return True
+    return False
+
+
+def _distributed_sampler_within(analysis, sampler, scope, order, depth=0) -> bool:
+    """A DistributedSampler that shuffles, given directly or wrapped in a batch sampler
+    (`BatchSampler(DistributedSampler(ds), 32, drop_last=True)`)."""
+    for found in analysis.instances(sampler, scope, order):
         # set_epoch only re-seeds the shuffle: a sampler built with shuffle=False has nothing to re-seed.
-        if any(s.torch_name in api.DISTRIBUTED_SAMPLERS and not _shuffle_off(s.ctor) for s in samplers):
+        if found.torch_name in api.DISTRIBUTED_SAMPLERS and not _shuffle_off(found.ctor):
             return True
+        if found.torch_name in api.BATCH_SAMPLERS and found.ctor is not None and depth < 2:
+            inner = bound_argument(found.ctor, "sampler", 0)
+            inner_call = analysis.call_site(found.ctor, found.scope) if found.scope is not None else None
+            if inner is not None and inner_call is not None and \
+                    _distributed_sampler_within(analysis, inner, found.scope, inner_call.order, depth + 1):
+                return True
     return False
 
 

@@ -14,16 +14,20 @@ def check(ctx: CheckContext) -> None:
         units.append([e for e in events if not e.loops])  # a per-step helper without a loop
         for unit in units:
             if any(e.kind == "backward" and e.detail == "scaler" for e in unit):
-                _check_unit(ctx, unit)
+                _check_unit(ctx, unit, lambda e: _site_conditions(analysis, scope, e),
+                            lambda e: _other_branch_in_own_scope(analysis, e))
 
 
-def _check_unit(ctx: CheckContext, unit) -> None:
+def _check_unit(ctx: CheckContext, unit, conditions, other_branch) -> None:
     scaled_backwards = [e for e in unit if e.kind == "backward" and e.detail == "scaler"]
-    # Code in the other branch of `if use_amp:` runs without the scaler.
-    unit = [e for e in unit if not all(_exclusive(e, b) for b in scaled_backwards)]
+    # Code in the other branch of `if use_amp:` runs without the scaler (also when a helper such as a
+    # `loss_scaler(loss, optimizer)` object does the scaled backward in that branch).
+    unit = [e for e in unit if not all(mutually_exclusive(conditions(e), conditions(b), e.call.scope.file) or
+                                       _exclusive(e, b) for b in scaled_backwards)]
     scaled_steps = [e for e in unit if e.kind == "step" and e.detail == "scaler"]
     for event in unit:
-        if event.kind == "step" and event.detail != "scaler" and _steps_after(event, scaled_backwards):
+        if event.kind == "step" and event.detail != "scaler" and _steps_after(event, scaled_backwards) and \
+                not other_branch(event):
             ctx.report(event.node, f"{event.receiver}.step() is called directly after scaler.scale(loss).backward(): "
                                    f"it steps with gradients still multiplied by the loss scale and skips the "
                                    f"inf/NaN check; call scaler.step({event.receiver}) instead.",
@@ -49,6 +53,21 @@ def _exclusive(first, second) -> bool:
         return False
     return mutually_exclusive(getattr(first.call, "conditions", ()), getattr(second.call, "conditions", ()),
                               first.call.scope.file)
+
+
+def _site_conditions(analysis, scope, event):
+    """The `if` branches around the place in `scope` that causes the event (the helper call for a
+    helper's action)."""
+    site = analysis.call_site(event.site, scope) if event.helpers else event.call
+    return getattr(site, "conditions", ()) if site is not None else ()
+
+
+def _other_branch_in_own_scope(analysis, step) -> bool:
+    """Seen from the function that steps, every scaled backward there sits in the other branch."""
+    scope = step.call.scope
+    own = [e for e in analysis.events(scope) if e.kind == "backward" and e.detail == "scaler"]
+    here = step.call.conditions
+    return bool(own) and all(mutually_exclusive(here, _site_conditions(analysis, scope, b), scope.file) for b in own)
 
 
 def _steps_after(step, scaled_backwards) -> bool:
