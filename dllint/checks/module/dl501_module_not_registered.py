@@ -25,7 +25,7 @@ def check(ctx: CheckContext) -> None:
                 wrapper = "nn.ParameterDict" if kind == "parameter" else "nn.ModuleDict"
                 ctx.report(value, f"self.{attribute} holds {kind}s in a plain dict, so they are not registered: "
                                   f"not returned by parameters() (never trained), not moved by .to(device), not "
-                                  f"saved in state_dict; build it as {wrapper}(...)")
+                                  f"saved in state_dict; build it as {wrapper}(...).")
             continue
         if type(value) not in _WRAPPERS or definition.unpack_path:
             continue

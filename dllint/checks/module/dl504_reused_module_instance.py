@@ -133,7 +133,7 @@ def _check_aliased_layers(ctx, analysis, scope) -> None:
                 _is_stateful(analysis.instances(first.node.func, scope, first.order), analysis):
             ctx.report(second.node, f"self.{attribute} and self.{other} are one layer object applied at two "
                                     f"depths of forward, so they share weights; create a separate layer for "
-                                    f"self.{attribute}")
+                                    f"self.{attribute}.")
 
 
 def _check_norm_passed_per_block(ctx, analysis, scope) -> None:
@@ -142,7 +142,7 @@ def _check_norm_passed_per_block(ctx, analysis, scope) -> None:
     for call, argument, cls in layers_shared_by_built_objects(analysis, scope):
         instances = analysis.instances(argument, scope, call.order)
         if instances and all(i.torch_name in api.NORMALIZATION_MODULES for i in instances):
-            ctx.report(argument, f"the one normalization layer {argument.value} is handed to every {cls.name} "
+            ctx.report(argument, f"The one normalization layer {argument.value} is handed to every {cls.name} "
                                  f"built here, so all of them share its statistics and weights; build a new "
-                                 f"norm layer per block")
+                                 f"norm layer per block.")
             return

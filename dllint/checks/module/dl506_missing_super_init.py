@@ -21,7 +21,7 @@ def check(ctx: CheckContext) -> None:
             problem = "is called only after" if parent_init else "is never called"
             ctx.report(registration.node, f"{cls.name}.__init__ calls self.{registration.method}() but "
                                           f"super().__init__() {problem}, so nn.Module's registries do not exist "
-                                          f"yet (AttributeError); call super().__init__() first")
+                                          f"yet (AttributeError); call super().__init__() first.")
             continue
         if not assignments:
             continue
