@@ -250,7 +250,7 @@ def _unused_message(suppression: Suppression, known: Set[str], active: Set[str])
     if suppression.codes is None:
         if suppression.used:
             return None
-        return f"`{suppression.text}` silences nothing: no finding {where}; remove the comment"
+        return f"`{suppression.text}` silences nothing: no finding {where}; remove the comment."
     unknown = [c for c in suppression.codes if c not in known]
     # A code that is not selected in this run might still match in a run that selects it.
     unused = [c for c in suppression.codes
@@ -268,9 +268,9 @@ def _unused_message(suppression: Suppression, known: Set[str], active: Set[str])
     foreign = [c for c in _codes(_NOQA_CODE_LIST.search(suppression.text).group("codes"))
                if not _DL_CODE.match(c)] if _NOQA.fullmatch(suppression.text) else []
     if set(stale) == set(suppression.codes) and not foreign:
-        return f"`{suppression.text}` silences nothing: {'; '.join(reasons)}; remove the comment"
+        return f"`{suppression.text}` silences nothing: {'; '.join(reasons)}; remove the comment."
     return (f"{', '.join(stale)} in `{suppression.text}` silences nothing: {'; '.join(reasons)}; "
-            f"remove {', '.join(stale)} from the comment")
+            f"remove {', '.join(stale)} from the comment.")
 
 
 def _unused_finding(path: str, suppression: Suppression, message: str) -> Finding:

@@ -92,7 +92,7 @@ def test_unused_suppressions_are_fixed_away(tmp_path):
     # flake8's E402 stays in the noqa, and the message says so.
     assert [f["message"] for f in stale if f["line"] == 2] == [
         "DL303 in `# noqa: DL303, E402` silences nothing: no DL303 finding on this line; "
-        "remove DL303 from the comment"]
+        "remove DL303 from the comment."]
     diff = invoke("--warn-unused-suppressions", "--diff", "--no-cache", "train.py", cwd=tmp_path)
     assert diff.returncode == 1 and "+import argparse  # noqa: E402\n" in diff.stdout
     result = invoke("--warn-unused-suppressions", "--fix", "--no-cache", "train.py", cwd=tmp_path)

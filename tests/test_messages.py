@@ -8,6 +8,7 @@ positions and numbers are masked first: `__init__()` or `models.py:42` is not a 
 
 import ast
 import functools
+import json
 import os
 import re
 
@@ -18,6 +19,7 @@ from dllint.config import ENGINE_CODES
 from dllint.engine import lint_paths
 from dllint.notebook import read_notebook
 from tests.conftest import FIXTURES
+from tests.invoke import invoke
 
 # Spans that are code or positions, not prose: masked before the grammar is looked at.
 _CODE_SPANS = [
@@ -142,3 +144,28 @@ def test_every_rule_with_a_check_has_a_finding_on_the_fixtures():
     reported = {finding.code for finding in _fixture_findings()}
     checked = {rule.code for rule in registry.all_rules() if rule.code not in ENGINE_CODES}
     assert checked - reported == set()
+
+
+STALE_SUPPRESSIONS = """\
+# dllint: ignore-file[DL990]
+import torch
+import torch.nn.functional as F
+
+
+def train(model, loader, optimizer):
+    for images, labels in loader:  # dllint: ignore
+        optimizer.zero_grad()
+        loss = F.cross_entropy(model(images), labels)  # noqa: DL201
+        loss.backward()
+        optimizer.step()  # dllint: ignore[DL101, DL990]
+        print(loss.item())  # noqa: DL104, E501
+"""
+
+
+def test_unused_suppression_messages_are_one_sentence_too(tmp_path):
+    """DL998's messages are the engine's own, worded like the rules' (every shape of a stale comment)."""
+    (tmp_path / "train.py").write_text(STALE_SUPPRESSIONS)
+    result = invoke("--warn-unused-suppressions", "--format", "json", "--no-cache", "train.py", cwd=tmp_path)
+    messages = [f["message"] for f in json.loads(result.stdout) if f["code"] == "DL998"]
+    assert len(messages) == 5
+    assert {message: sentence_problems(message) for message in messages} == dict.fromkeys(messages, [])

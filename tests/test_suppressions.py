@@ -132,7 +132,7 @@ def test_warn_unused_suppressions_reports_dl998(tmp_path):
     assert sorted(by_line) == [partly, predict, file_level]
     assert by_line[partly]["message"] == (
         "DL201 in `# dllint: ignore[DL101, DL201]` silences nothing: no DL201 finding on this line; "
-        "remove DL201 from the comment")
+        "remove DL201 from the comment.")
     assert by_line[partly]["column"] == source.splitlines()[partly - 1].index("#") + 1
     assert by_line[predict]["message"].startswith("`# noqa: DL201` silences nothing")
     assert "DL990 is not a dllint rule" in by_line[file_level]["message"]
