@@ -44,6 +44,7 @@ RUNS = {
     "inference_only": ["inference_without_eval.py"],
     "exploding_loss": ["exploding_loss.py"],
     "batch_mixing": ["batch_mixing_view.py"],
+    "one_feature_view": ["batch_mixing_view.py", "--", "--layout", "one-feature"],
     "gpu_script_on_cpu": ["gpu_ddp_compile.py", "--device", "cpu"],
     "package_module": ["-m", "recsys.train", "--", "--epochs", "3"],
     "clean_training_loops": ["clean_training_loops.py"],
@@ -273,12 +274,18 @@ def test_nan_loss_is_traced_to_its_module_and_a_bad_initial_loss_is_reported(con
 def test_a_view_that_mixes_the_batch_is_confirmed_as_view_as_permute_with_the_replay_as_evidence(confirm_runs):
     run = confirm_runs("batch_mixing")
     assert run.returncode == 1, run
-    assert run.verdicts() == {("DL508", 24): "CONFIRMED"}
+    assert run.verdicts() == {("DL508", 32): "CONFIRMED", ("DL508", 44): "NOT REACHED"}
     evidence = run.confirmed()[0]["evidence"]
     assert "turned a (16, 5, 6) tensor into (5, 16, 6)" in evidence and "differ from permute(1, 0, 2)" in evidence
     # The batch-independence replay saw the same view mix the batch: one finding, not a second one.
     assert "output 0 depends on" in evidence and not run.runtime("RT301")
     assert run.data["run"]["status"] == "finished" and not run.data["run"]["notes"]
+    # The same static finding on a view that only moves an axis of size 1: nothing is scrambled.
+    one_feature = confirm_runs("one_feature_view")
+    assert one_feature.returncode == 0 and not one_feature.data["runtime_findings"], one_feature
+    assert one_feature.verdicts() == {("DL508", 32): "NOT REACHED", ("DL508", 44): "NOT REPRODUCED"}
+    kept = next(f for f in one_feature.data["findings"] if f["line"] == 44)["evidence"]
+    assert "(16, 1, 5) tensor into (16, 5, 1) keeps the order of its sizes other than 1" in kept
 
 
 # -- train/eval mode --------------------------------------------------------------------------------

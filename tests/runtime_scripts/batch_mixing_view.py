@@ -1,11 +1,19 @@
-"""Buggy, runtime-only: the frame pooler turns its (batch, frames, features) input time-major with view()
+"""Buggy (the default): the frame pooler turns its (batch, frames, features) input time-major with view()
 instead of transpose(), so every pooled vector mixes frames of different clips. The loss still falls:
-nothing crashes, and no static rule sees it. The runtime replays one training forward in evaluation
-mode and finds that clip 0's output depends on the other clips of the batch (RT301).
+nothing crashes. The static rule DL508 sees the sizes listed in another order; the runtime compares the
+view with the transposed input, and its replay of one training forward in evaluation mode finds that
+clip 0's output depends on the other clips of the batch. `--layout one-feature`: the near-miss, clips of
+one feature per frame, (batch, 1, frames) viewed as (batch, frames, 1): the same static finding, but
+moving an axis of size 1 reorders no data, so the runtime does not reproduce it.
 """
+import argparse
+
 import torch
 import torch.nn as nn
 
+parser = argparse.ArgumentParser()
+parser.add_argument("--layout", choices=["time-major", "one-feature"], default="time-major")
+one_feature = parser.parse_args().layout == "one-feature"
 torch.manual_seed(0)
 device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
 clips = torch.randn(64, 5, 6, device=device)
@@ -26,7 +34,20 @@ class FramePooler(nn.Module):
         return self.head(pooled)
 
 
-model = FramePooler().to(device)
+class SignalTagger(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.rnn = nn.GRU(1, 16, batch_first=True)
+        self.head = nn.Linear(16, 2)
+
+    def forward(self, signal):  # signal: (batch, 1, frames), one feature per frame
+        steps = signal.view(signal.size(0), signal.size(2), signal.size(1))
+        return self.head(self.rnn(steps)[0][:, -1])
+
+
+if one_feature:
+    clips = clips[:, :, :1].transpose(1, 2).contiguous()
+model = (SignalTagger() if one_feature else FramePooler()).to(device)
 optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
 criterion = nn.CrossEntropyLoss()
 for epoch in range(3):

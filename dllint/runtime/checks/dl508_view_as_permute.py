@@ -139,7 +139,8 @@ class ViewAsPermuteCheck:
                 old, new = record.kept_order
                 found.append(Observation(
                     "DL508", f"{record.function}() of a {shape_text(old)} tensor into {shape_text(new)} keeps the "
-                             f"order of its sizes (a split or merge of axes): no data is reordered",
+                             f"order of its sizes other than 1 (a split, a merge, or an axis of size 1 moved): no data is "
+                             f"reordered",
                     False, record.sites, summary=True))
         return found
 
