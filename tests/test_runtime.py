@@ -82,6 +82,7 @@ RUNS = {
     "pixels_padded_gray": ["image_pixels_not_scaled.py", "--", "--layout", "padded-gray"],
     "rnn_tbptt": ["rnn_truncated_bptt.py"],
     "ddp_gloo": ["ddp_gloo_cpu.py"],
+    "torchscript": ["torchscript_parts.py"],
 }
 TEST_DEVICE = os.environ.get("DLLINT_TEST_DEVICE", "")
 if TEST_DEVICE == "cuda":
@@ -472,8 +473,9 @@ def test_the_step_budget_holds_when_the_optimizer_is_rebuilt_and_the_code_after_
     assert inside.data["run"]["status"] == "stopped" and inside.data["run"]["steps"] == 20, inside
 
 
-@pytest.mark.parametrize("name", ["gan", "rnn_tbptt", "ddp_gloo"])
-def test_gan_truncated_bptt_and_distributed_scripts_run_under_confirm_as_under_python(confirm_runs, name):
+@pytest.mark.parametrize("name", ["gan", "rnn_tbptt", "ddp_gloo", "torchscript"])
+def test_gan_truncated_bptt_distributed_and_torchscript_scripts_run_under_confirm_as_under_python(confirm_runs,
+                                                                                                  name):
     run = confirm_runs(name)
     assert run.returncode == 0 and run.data["run"]["steps"] == 20, run
     # The TBPTT epoch loop is the last statement of main(): the next epoch's first step stops it.

@@ -52,6 +52,38 @@ def _observing(probe, name: str, original, observe):
     return observed
 
 
+def let_torchscript_see_through(torch) -> None:
+    """TorchScript must compile the user's scripted functions as without dllint: each wrapper the checks put
+    on a torch or torch.nn.functional function is registered as the builtin operator of the function it
+    wraps, or, for a Python function, marked so that torch.jit.script compiles the original instead."""
+    try:
+        from torch.jit import _builtins
+    except ImportError:
+        return
+    for module in (torch, torch.nn.functional):
+        for name, value in list(vars(module).items()):
+            original = _our_wrapped(value)
+            if original is None:
+                continue
+            try:
+                operator = _builtins._find_builtin(original)
+                if operator is not None:
+                    _builtins._register_builtin(value, operator)
+                else:
+                    setattr(value, "__script_if_tracing_wrapper", True)
+                    setattr(value, "__original_fn", original)
+            except Exception:
+                continue
+
+
+def _our_wrapped(value):
+    """The function under dllint's own wrappers (several checks may stack theirs), None for anything else."""
+    original = None
+    while callable(value) and getattr(value, "__module__", "").startswith("dllint.") and hasattr(value, "__wrapped__"):
+        original = value = value.__wrapped__
+    return original
+
+
 class StopRun(BaseException):
     """Ends the user's script. A BaseException, so that `except Exception:` in user code lets it pass."""
 
@@ -255,6 +287,7 @@ class Probe:
         for check in self.checks:
             if hasattr(check, "install"):
                 check.install()
+        let_torchscript_see_through(self.torch)
 
     # -- helpers for the checks ---------------------------------------------------------------------
 

@@ -61,6 +61,8 @@ class BatchCheck:
         torch = self.torch
         if inputs.dim() < 2 or inputs.shape[0] < 2 or has_time_first_layers(module, torch):
             return
+        if isinstance(module, torch.jit.ScriptModule):
+            return  # its buffers cannot be swapped for copies (functional_call refuses scripted modules)
         sample = inputs.detach()[:SAMPLES]
         probe = self.probe
         was_training = module.training
