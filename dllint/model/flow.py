@@ -983,6 +983,8 @@ class ClassSummary:
                 for instance in self.analysis.instances(definition.value, scope, definition.order):
                     if instance.project_class is not None and instance.project_class is not self.cls:
                         inner = self.analysis.class_summary(instance.project_class).has_dropout_or_batchnorm
+                    elif instance.torch_class and instance.torch_class.startswith(api.NON_MODULE_TORCH_PREFIXES):
+                        inner = False  # an optimizer, a tensor, a distribution kept on the module
                     elif instance.torch_class is None or not instance.torch_class.startswith("torch.nn."):
                         inner = None if self._looks_like_submodule(instance) else False
                     else:

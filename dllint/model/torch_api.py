@@ -248,6 +248,36 @@ def names_synthetic_data(name: Optional[str]) -> bool:
 def is_eval_function_name(name: str) -> bool:
     return bool(_EVAL_FUNCTION_NAME.search(name))
 
+
+# Data named for evaluation (`val_loader`, `test_dl`, `eval_dataset`, `valloader`).
+_EVAL_DATA_NAME = re.compile(r"(^|_)(val|valid|validation|test|testing|eval|evaluation|holdout|dev)", re.IGNORECASE)
+# Calls named for a metric of predictions (`accuracy(logits, y)`, `metric.update`, `compute_f1`).
+_METRIC_NAME = re.compile(r"accuracy|metric|score|f1|auc|precision|recall|iou|psnr|ssim|bleu|perplexity|error",
+                          re.IGNORECASE)
+
+
+# torch objects that are never modules: kept as attributes of a module, they hold no dropout or batch-norm.
+NON_MODULE_TORCH_PREFIXES = ("torch.optim.", "torch.tensor", "torch.zeros", "torch.ones", "torch.randn", "torch.rand",
+                             "torch.empty", "torch.full", "torch.arange", "torch.linspace", "torch.distributions.",
+                             "torch.cuda.amp.", "torch.amp.", "torch.Generator", "torch.device")
+
+
+def looks_like_eval_data(text: Optional[str]) -> bool:
+    return bool(text) and bool(_EVAL_DATA_NAME.search(text.rsplit(".", 1)[-1]))
+
+
+def looks_like_metric(text: Optional[str]) -> bool:
+    return bool(text) and bool(_METRIC_NAME.search(text.rsplit(".", 1)[-1]))
+
+
+# Calls that return the module they are given, in the same mode: parallel and compile wrappers,
+# unwrapping helpers, device and dtype moves.
+SAME_MODULE_CALLS = ("DataParallel", "DistributedDataParallel", "DDP", "compile", "FullyShardedDataParallel",
+                     "FSDP", "unwrap_model", "unwrap", "prepare_model", "to", "cuda", "cpu", "float", "double",
+                     "half", "bfloat16", "requires_grad_")
+# Attributes under which a wrapper keeps the module it wraps.
+WRAPPED_MODULE_ATTRIBUTES = ("module", "_orig_mod", "_forward_module")
+
 # Schedulers that expect one step per epoch (CosineAnnealingLR depends on how T_max is sized).
 EPOCH_SCHEDULERS = {"StepLR", "MultiStepLR", "ExponentialLR", "ReduceLROnPlateau", "CosineAnnealingLR"}
 DISTRIBUTED_SAMPLERS = {"DistributedSampler", "ElasticDistributedSampler"}

@@ -1,15 +1,13 @@
-"""DL301: evaluation runs a model with dropout/batch-norm still in training mode."""
+"""DL301: evaluation runs a model with dropout/batch-norm that is known to be in training mode."""
 
-from typing import List, Optional
-
-import libcst as cst
+from typing import List, Optional, Tuple
 
 from dllint.context import CheckContext
 from dllint.model import torch_api as api
-from dllint.model.facts import Loop, Scope
-from dllint.model.flow import Analysis, Event, strip_device_moves
+from dllint.model.facts import ClassFacts, Loop, Scope
+from dllint.model.flow import Analysis, Event
 from dllint.model.loops import every_caller_sets_eval, in_loop, mode_switch_before, trains_between
-from dllint.model.modes import held_untrained
+from dllint.model import modes
 from dllint.registry import rule
 
 
@@ -32,22 +30,37 @@ def check(ctx: CheckContext) -> None:
                 callee = forward.call.node.func
                 if analysis.has_dropout_or_batchnorm(callee, scope, forward.site_order) is False:
                     continue
-                switch = mode_switch_before(events, forward.site_order, forward.receiver, scope)
-                if switch is not None and switch.kind == "eval":
+                switch = _last_switch(analysis, scope, events, forward)
+                if switch is not None and switch[1] == modes.EVAL:
                     continue
                 # train() right before a no-grad loop is deliberate (recomputing batch-norm statistics);
                 # train() for a training loop that has run since is a leftover.
-                if switch is not None and not trains_between(events, switch.site_order, loop.start):
+                if switch is not None and not trains_between(events, switch[0], loop.start):
                     continue
+                # With no switch in sight, only evidence that the model is in training mode counts.
                 if switch is None and (every_caller_sets_eval(analysis, scope, forward.receiver) or
                                        _kept_in_eval_by_its_class(analysis, scope, forward.receiver) or
-                                       _loaded_in_eval_mode(analysis, scope, forward) or
-                                       held_untrained(analysis, scope, forward.receiver, forward.site_order)):
+                                       _mode_from_origin(analysis, scope, forward) != modes.TRAIN):
                     continue
                 ctx.report(forward.node, f"{forward.receiver} runs in evaluation code but is still in training mode "
                                          f"(no {_owner(forward.receiver)}.eval() before it), so dropout and "
                                          f"batch-norm behave as in training; call {_owner(forward.receiver)}.eval() "
                                          f"before evaluating and .train() after.")
+
+
+def _last_switch(analysis: Analysis, scope: Scope, events: List[Event], forward: Event) -> Optional[Tuple[int, str]]:
+    """(order, mode) of the last mode switch before the call that concerns the called model: eval() /
+    train() under any of its names, or a method of its class that switches the object itself."""
+    order, receiver = forward.site_order, forward.receiver
+    found: Optional[Tuple[int, str]] = None
+    for name in [receiver] + sorted(modes.same_module_names(analysis, scope, receiver, order)):
+        switch = mode_switch_before(events, order, name, scope)
+        if switch is not None and (found is None or switch.site_order > found[0]):
+            found = (switch.site_order, switch.kind)
+    by_method = modes.method_switch_before(analysis, scope, order, receiver)
+    if by_method is not None and (found is None or by_method[0] > found[0]):
+        found = by_method
+    return found
 
 
 def _is_own_method(analysis: Analysis, scope: Scope, forward: Event) -> bool:
@@ -65,26 +78,22 @@ def _kept_in_eval_by_its_class(analysis: Analysis, scope: Scope, receiver: Optio
     if scope.cls is None or scope.self_name is None or not (receiver or "").startswith(scope.self_name + "."):
         return False
     attribute = receiver[len(scope.self_name):]
-    switches = {(method_name, event.kind) for method_name, method in scope.cls.methods.items()
+    cls: ClassFacts = scope.cls
+    switches = {(method_name, event.kind) for method_name, method in cls.methods.items()
                 for event in analysis.events(method)
                 if event.kind in ("eval", "train") and event.receiver == f"{method.self_name}{attribute}"}
     return ("__init__", "eval") in switches and not any(kind == "train" for _, kind in switches)
 
 
-def _loaded_in_eval_mode(analysis: Analysis, scope: Scope, forward: Event) -> bool:
-    """`model = VitsModel.from_pretrained(name)`: Hugging Face's from_pretrained() returns the model
-    in eval mode."""
+def _mode_from_origin(analysis: Analysis, scope: Scope, forward: Event) -> Optional[str]:
+    """The mode the called model is known to be in from how it was built or handed over."""
     receiver = forward.receiver
-    if not receiver or "." in receiver:
-        return False
-    definitions = analysis.reaching(scope, receiver, forward.site_order)
-    return bool(definitions) and all(_is_from_pretrained(d.value) for _, d in definitions)
-
-
-def _is_from_pretrained(value) -> bool:
-    value = strip_device_moves(value) if value is not None else None
-    return isinstance(value, cst.Call) and isinstance(value.func, cst.Attribute) and \
-        value.func.attr.value == "from_pretrained"
+    if not receiver:
+        return None
+    root = receiver.split(".", 1)[0]
+    if root == scope.self_name:
+        return modes.attribute_mode(analysis, scope, receiver)
+    return modes.name_mode(analysis, scope, root, forward.site_order)
 
 
 def _owner(receiver: Optional[str]) -> str:
@@ -96,5 +105,5 @@ def _is_evaluation_loop(analysis: Analysis, scope: Scope, loop: Loop, events: Li
     if any(e.kind in ("backward", "step") for e in inside):
         return False
     if loop.under_no_grad or any(e.kind == "forward" and e.call.no_grad for e in inside):
-        return True
+        return modes.is_evaluation(analysis, scope, loop)
     return api.is_eval_function_name(scope.name) and analysis.is_batch_loop(loop)

@@ -1,8 +1,9 @@
 """DL302: eval() inside the training loop, and train() never restores training mode."""
 
 from dllint.context import CheckContext
-from dllint.model.loops import in_loop, is_helper_local, loop_chain, mode_chosen_by_branch, receiver_at_site, related_receivers
+from dllint.model.loops import in_loop, is_helper_local, loop_chain, mode_chosen_by_branch, receiver_at_site
 from dllint.registry import rule
+from dllint.model import modes
 
 
 @rule("DL302")
@@ -12,21 +13,27 @@ def check(ctx: CheckContext) -> None:
         events = analysis.events(scope)
         for loop in scope.loops:
             inside = in_loop(events, loop)
-            evals = [e for e in inside if e.kind == "eval" and _is_trained_model(e, inside) and
+            evals = [e for e in inside if e.kind == "eval" and _is_trained_model(analysis, scope, e, inside) and
                      not mode_chosen_by_branch(e, inside)]
             if not evals or not any(e.kind == "step" for e in inside):
                 continue
             last_eval = evals[-1]
             position = inside.index(last_eval)
             # One iteration later: everything after the eval, then the loop body again from the top.
-            following = inside[position + 1:] + inside[:position]
-            if _trains_in_eval_mode_on_purpose(following):
+            after = inside[position + 1:]
+            following = after + inside[:position]
+            # Only training between the eval() and a step in the same iteration: kept in eval on purpose.
+            # A step reached again only from the top of the next iteration is not what the eval() was for.
+            if _trains_in_eval_mode_on_purpose(after):
                 continue
             for index, event in enumerate(following):
                 if event.kind == "train":
                     break
-                if event.kind == "eval" and _trains_in_eval_mode_on_purpose(following[index + 1:]):
-                    break
+                if event.kind == "eval":
+                    # Another eval() deliberately kept for training: the rest of its own iteration trains.
+                    own_iteration = following[index + 1:len(after)] if index < len(after) else following[index + 1:]
+                    if _trains_in_eval_mode_on_purpose(own_iteration):
+                        break
                 if event.kind == "step":
                     target = last_eval.receiver or "model"
                     ctx.report(last_eval.site, f"{target}.eval() runs inside the training loop but "
@@ -36,7 +43,7 @@ def check(ctx: CheckContext) -> None:
                     break
 
 
-def _is_trained_model(eval_event, inside) -> bool:
+def _is_trained_model(analysis, scope, eval_event, inside) -> bool:
     """Skip eval() on frozen models (teacher, EMA) that never run a gradient-carrying forward here,
     also when a helper does the eval() on what it is given (`validate(model=ema.ema)`)."""
     receiver = receiver_at_site(eval_event)
@@ -45,11 +52,13 @@ def _is_trained_model(eval_event, inside) -> bool:
     if is_helper_local(receiver):
         return False  # a model the helper builds for itself (from a checkpoint) is not the one trained here
     for event in inside:
-        if event.kind == "train" and receiver_at_site(event) in (None, receiver):
+        if event.kind == "train" and (receiver_at_site(event) is None or modes.same_module(
+                analysis, scope, receiver, eval_event.site_order, receiver_at_site(event), event.site_order)):
             return True
         if event.kind == "forward" and not event.call.no_grad:
             target = receiver_at_site(event)
-            if target is None and event.helpers or target is not None and related_receivers(receiver, target):
+            if target is None and event.helpers or target is not None and modes.same_module(
+                    analysis, scope, receiver, eval_event.site_order, target, event.site_order):
                 return True
     return False
 
