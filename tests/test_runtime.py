@@ -224,13 +224,16 @@ def test_sigmoid_into_bce_with_logits_clamp_and_broadcasting(confirm_runs):
     assert "(32, 1)" in broadcast[0]["message"] and "(32, 32)" in broadcast[0]["message"]
 
 
-def test_a_softmax_over_the_batch_is_confirmed_at_the_loss_and_a_transposed_column_softmax_is_not(confirm_runs):
+def test_a_softmax_over_the_batch_is_confirmed_at_the_loss_and_the_prediction_and_a_column_softmax_is_not(
+        confirm_runs):
     run = confirm_runs("softmax_over_batch")
     assert run.returncode == 1, run
-    assert run.verdicts() == {("DL208", 44): "CONFIRMED"}
-    evidence = run.confirmed()[0]["evidence"]
-    assert "log_softmax over dim 0 of a (16, 5) tensor" in evidence and "8 of 8 calls" in evidence
-    assert "each of the 5 class columns sums to 1 over the 16 samples" in evidence
+    assert run.verdicts() == {("DL208", 45): "CONFIRMED", ("DL208", 56): "CONFIRMED"}
+    by_line = {f["line"]: f["evidence"] for f in run.confirmed()}
+    assert "log_softmax over dim 0 of a (16, 5) tensor" in by_line[45] and "8 of 8 calls" in by_line[45]
+    assert "each of the 5 class columns sums to 1 over the 16 samples" in by_line[45]
+    # The evaluation's prediction, under no_grad: judged from the values.
+    assert "argmax(dim=1) read a (128, 5) tensor that holds a softmax over dim 0" in by_line[56]
     # The batch-independence replay sees the same softmax: its evidence is not a second finding.
     assert run.data["runtime_findings"] == [], run
     contrastive = confirm_runs("softmax_contrastive")

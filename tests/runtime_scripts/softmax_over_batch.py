@@ -1,7 +1,8 @@
 """A digit-style classifier and a two-tower retrieval model on synthetic data.
 
 Buggy (the default): the classifier returns log_softmax over dim 0, the batch, and NLLLoss trains the
-samples of each batch to compete for every class (DL208). `--layout contrastive`: the clean near-miss,
+samples of each batch to compete for every class; its evaluation, from the logits, makes the same
+mistake with softmax before argmax(dim=1) (DL208 twice). `--layout contrastive`: the clean near-miss,
 a CLIP-style symmetric loss whose column direction takes log_softmax over dim 0 of the (queries, items)
 similarity matrix and transposes it before nll_loss, which is correct.
 """
@@ -44,6 +45,16 @@ def train_classifier(features, labels):
             loss = criterion(model(x), y)
             loss.backward()
             optimizer.step()
+    print(f"accuracy {evaluate(model, features, labels):.2f}")
+
+
+def evaluate(model, features, labels):
+    model.eval()
+    with torch.no_grad():
+        scores = model.out(model.hidden(features))
+        probabilities = F.softmax(scores, dim=0)
+        predicted = probabilities.argmax(dim=1)
+    return (predicted == labels).float().mean().item()
 
 
 def train_retrieval(features, items):
