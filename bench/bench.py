@@ -155,9 +155,9 @@ def run_dllint(corpus, *flags, target=None):
 
 def leaf_file(corpus, files):
     """An analysed file of the corpus that no other file imports, near the middle."""
-    from dllint.catalogue import build_catalogue
+    from dllint.index.catalogue import build_catalogue
     from dllint.engine import load_source
-    from dllint.project_context import project_root
+    from dllint.index.project_context import project_root
 
     items = sorted((load_source(path, path) for path in files), key=lambda item: os.path.abspath(item.path))
     catalogue = build_catalogue(items, [project_root([corpus])])

@@ -10,33 +10,14 @@ import hashlib
 import json
 import os
 import shutil
-import tempfile
 from typing import List, Optional, Sequence
 
 from dllint import __version__
+from dllint.cache_folder import CACHE_DIRECTORY, build_fingerprint, prepare_folder, write_json
 from dllint.findings import Finding
+from dllint.index.catalogue import content_hash, path_key
 
-CACHE_DIRECTORY = ".dllint_cache"
 _FORMAT = 3
-
-
-_BUILD: List[str] = []
-
-
-def build_fingerprint() -> str:
-    """dllint's version plus the size and time of its own sources, so that an edited
-    development install never reads results computed by older code."""
-    if not _BUILD:
-        package = os.path.dirname(os.path.abspath(__file__))
-        digest = hashlib.sha256(__version__.encode("utf-8", "surrogateescape"))
-        for directory, subdirs, names in os.walk(package):
-            subdirs.sort()
-            for name in sorted(names):
-                if name.endswith(".py"):
-                    stat = os.stat(os.path.join(directory, name))
-                    digest.update(f"{directory}/{name}:{stat.st_size}:{stat.st_mtime_ns}".encode("utf-8", "surrogateescape"))
-        _BUILD.append(digest.hexdigest())
-    return _BUILD[0]
 
 
 def _base_digest(codes: Sequence[str]):
@@ -47,8 +28,6 @@ def _base_digest(codes: Sequence[str]):
 
 def run_key(items, codes: Sequence[str]) -> str:
     """The whole run: every file's path and content, and which files it named (it reports only on those)."""
-    from dllint.catalogue import content_hash, path_key
-
     digest = _base_digest(["run", *codes])
     for item in items:
         digest.update(f"{path_key(item.path)}\0{item.display_path}\0{content_hash(item)}\0{item.context_only}\n".encode("utf-8", "surrogateescape"))
@@ -58,8 +37,6 @@ def run_key(items, codes: Sequence[str]) -> str:
 def file_key(catalogue, index: int, codes: Sequence[str], layout: str) -> str:
     """One file's lint: its content, and which files take part (they decide what its imports name).
     The other files it consulted are recorded in the entry and checked when it is read."""
-    from dllint.catalogue import path_key
-
     item = catalogue.items[index]
     digest = _base_digest(codes)
     digest.update(f"{layout}\n{path_key(item.path)}\0{item.display_path}\0{catalogue.content_hashes[index]}".encode("utf-8", "surrogateescape"))
@@ -103,8 +80,6 @@ class ResultCache:
         return entry["findings"]
 
     def put_file(self, key: str, catalogue, outcome) -> None:
-        from dllint.catalogue import path_key
-
         items = catalogue.items
         self.put(key, outcome.findings, [], {
             "files": [[path_key(items[n].path), catalogue.content_hashes[n]] for n in outcome.consulted],
@@ -114,23 +89,10 @@ class ResultCache:
         entry = {"version": __version__, "format": _FORMAT, "key": key,
                  "findings": [f.to_dict() for f in findings], "notices": list(notices), **(extra or {})}
         try:
-            self._prepare()
-            target = self._path(key)
-            os.makedirs(os.path.dirname(target), exist_ok=True)
-            handle, temporary = tempfile.mkstemp(dir=os.path.dirname(target), suffix=".tmp")
-            with os.fdopen(handle, "w", encoding="utf-8") as stream:
-                json.dump(entry, stream)
-            os.replace(temporary, target)
+            prepare_folder(self.directory)
+            write_json(self._path(key), entry)
         except OSError:
             pass  # a read-only tree just runs uncached
-
-    def _prepare(self) -> None:
-        if not os.path.isdir(self.directory):
-            os.makedirs(self.directory, exist_ok=True)
-        ignore = os.path.join(self.directory, ".gitignore")
-        if not os.path.exists(ignore):
-            with open(ignore, "w", encoding="utf-8") as handle:
-                handle.write("# Created by dllint: cached results, safe to delete.\n*\n")
 
 
 def clear(directory: str) -> bool:

@@ -274,7 +274,7 @@ def _stdin_items(stdin_filename: Optional[str], data: bytes, settings):
     """The buffer on stdin as one loaded file, named after --stdin-filename (else `-`), in the
     company of the rest of its project."""
     from dllint.engine import display_path, load_source
-    from dllint.project_context import with_project
+    from dllint.index.project_context import with_project
 
     name = stdin_filename or "-"
     buffer = load_source(name, display_path(name) if stdin_filename else name, data)
@@ -465,7 +465,7 @@ def fixed_sources(findings, sources, unsafe: bool, notebooks=None) -> Dict[str, 
 def _read_files(paths: Sequence[str], settings, index_directory: Optional[str] = None):
     from dllint.discovery import PathError, discover_files
     from dllint.engine import display_path, load_source
-    from dllint.project_context import with_project
+    from dllint.index.project_context import with_project
 
     try:
         found = discover_files(paths, settings.exclude, settings.base_directory, settings.respect_gitignore,

@@ -1,4 +1,5 @@
-"""Runs the checks: read and parse every file, join them into a project, run the rules, place findings."""
+"""Per-file analysis: read and parse a file, collect its facts, run the rules on a chunk of files
+and place their findings. Knows nothing of the project index (dllint/index/) or the runner above it."""
 
 from __future__ import annotations
 
@@ -608,23 +609,6 @@ def merge_findings(catalogue, outcomes: Sequence[FileOutcome]) -> List[Finding]:
     return sorted(finding for _, finding in chosen.values())
 
 
-def lint_sources(items: Sequence[SourceFile], codes: Sequence[str], roots: Sequence[str] = ()) -> LintResult:
-    """Lint already-loaded files as one project, in this process, and return sorted findings."""
-    from dllint.catalogue import build_catalogue, path_key
-
-    ordered = sorted(items, key=lambda i: path_key(i.path))
-    catalogue = build_catalogue(ordered, roots)
-    store = FactsStore(catalogue, own=catalogue.linted)
-    analysed = set(catalogue.analysed)
-    with without_cyclic_gc():
-        outcomes = [outcome for chunk in chunks(catalogue) for outcome in lint_chunk(catalogue, store, chunk, codes)]
-    findings = merge_findings(catalogue, outcomes)
-    findings.extend(f for n, item in enumerate(ordered) if n not in analysed for f in unanalysed_findings(item))
-    store.clear()
-    return LintResult(reported_findings(ordered, findings), files_checked=named_count(ordered),
-                      notices=notices_for(ordered), files_analysed=len(outcomes))
-
-
 def _edit(facts, fix):
     from dllint.fixes import edit_for
 
@@ -673,16 +657,3 @@ def _internal_error(path: str, code: str, error: BaseException) -> Finding:
     where = f" at {os.path.basename(frame.filename)}:{frame.lineno}" if frame else ""
     message = f"rule {code} crashed on this file ({type(error).__name__}: {error}{where}); please report it"
     return Finding(path, 1, 1, 1, 1, info.code, info.name, info.severity, message)
-
-
-def lint_paths(paths: Iterable[str], codes: Sequence[str], exclude: Sequence[str] = (), jobs: int = 1) -> LintResult:
-    """Lint files and directories exactly as the command line does (without config or cache)."""
-    from dllint.discovery import DEFAULT_EXCLUDES, discover
-    from dllint.project_context import with_project
-    from dllint.runner import lint_items
-
-    paths = list(paths)
-    files, _ = discover(paths, exclude)
-    items = [load_source(path, display_path(path)) for path in files]
-    items, roots = with_project(items, paths, exclude=(*DEFAULT_EXCLUDES, *exclude))
-    return lint_items(items, codes, roots, jobs=jobs)

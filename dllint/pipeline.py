@@ -36,7 +36,7 @@ def lint_buffer(path: str, text: str, settings=None, buffers: Optional[Mapping[s
     company of its project (where `buffers`, other unsaved documents by absolute path, override disk)."""
     from dllint.config import command_line_layer, load_settings
     from dllint.engine import display_path, load_source
-    from dllint.project_context import with_project
+    from dllint.index.project_context import with_project
     from dllint.runner import lint_items
 
     if settings is None:

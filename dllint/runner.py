@@ -1,14 +1,18 @@
-"""Runs a lint in chunks of files: cached results where nothing they depended on changed, the rest in parallel."""
+"""Runs a lint in chunks of files: cached results where nothing they depended on changed, the rest in parallel.
+
+The runner layer: above the project index (dllint/index/) and the per-file analysis (engine.py),
+below the entry points (the command line, the language server, confirm)."""
 
 from __future__ import annotations
 
 import os
 from concurrent.futures import ProcessPoolExecutor
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 from dllint.cache import ResultCache, file_key, run_key
-from dllint.engine import FactsStore, FileOutcome, LintResult, SourceFile, chunks, lint_chunk, merge_findings, \
-    named_count, notices_for, reported_findings, unanalysed_findings, without_cyclic_gc
+from dllint.engine import FactsStore, FileOutcome, LintResult, SourceFile, chunks, display_path, lint_chunk, \
+    load_source, merge_findings, named_count, notices_for, reported_findings, unanalysed_findings, without_cyclic_gc
+from dllint.index.catalogue import build_catalogue, path_key
 
 # Below this many files a worker process costs more than it saves.
 _PARALLEL_THRESHOLD = 8
@@ -24,8 +28,6 @@ def usable_cores() -> int:
 def lint_items(items: Sequence[SourceFile], codes: Sequence[str], roots: Sequence[str], jobs: int = 1,
                cache: Optional[ResultCache] = None) -> LintResult:
     """Lint loaded files; the output does not depend on `jobs` or on the cache."""
-    from dllint.catalogue import build_catalogue, path_key
-
     ordered = sorted(items, key=lambda i: path_key(i.path))
     # Nothing changed since the last run: answer from one cache entry, without scanning imports.
     whole_run = run_key(ordered, codes) if cache is not None else None
@@ -167,3 +169,30 @@ def _context():
     # fork starts workers with dllint already imported; elsewhere fall back to the default.
     methods = multiprocessing.get_all_start_methods()
     return multiprocessing.get_context("fork" if "fork" in methods else None)
+
+
+def lint_sources(items: Sequence[SourceFile], codes: Sequence[str], roots: Sequence[str] = ()) -> LintResult:
+    """Lint already-loaded files as one project, in this process, and return sorted findings."""
+    ordered = sorted(items, key=lambda i: path_key(i.path))
+    catalogue = build_catalogue(ordered, roots)
+    store = FactsStore(catalogue, own=catalogue.linted)
+    analysed = set(catalogue.analysed)
+    with without_cyclic_gc():
+        outcomes = [outcome for chunk in chunks(catalogue) for outcome in lint_chunk(catalogue, store, chunk, codes)]
+    findings = merge_findings(catalogue, outcomes)
+    findings.extend(f for n, item in enumerate(ordered) if n not in analysed for f in unanalysed_findings(item))
+    store.clear()
+    return LintResult(reported_findings(ordered, findings), files_checked=named_count(ordered),
+                      notices=notices_for(ordered), files_analysed=len(outcomes))
+
+
+def lint_paths(paths: Iterable[str], codes: Sequence[str], exclude: Sequence[str] = (), jobs: int = 1) -> LintResult:
+    """Lint files and directories exactly as the command line does (without config or cache)."""
+    from dllint.discovery import DEFAULT_EXCLUDES, discover
+    from dllint.index.project_context import with_project
+
+    paths = list(paths)
+    files, _ = discover(paths, exclude)
+    items = [load_source(path, display_path(path)) for path in files]
+    items, roots = with_project(items, paths, exclude=(*DEFAULT_EXCLUDES, *exclude))
+    return lint_items(items, codes, roots, jobs=jobs)

@@ -72,3 +72,40 @@ def test_runtime_checks_are_one_module_each_named_by_their_codes_and_import_no_t
     for module, codes in found:
         # dllint.runtime.checks.dl101_dl102_..._training_loop: the codes it reports, then what it watches
         assert module.rsplit(".", 1)[1].startswith("_".join(code.lower() for code in codes) + "_"), (module, codes)
+
+
+# Lower layers never import higher ones (function-level imports included): per-file analysis, then the
+# project index, then the runner (chunks, workers, the result cache), then the entry points.
+LAYERS = [
+    ("per-file analysis", ["engine.py", "model", "checks", "context.py", "positions.py", "fixes.py",
+                           "libcst_view.py", "notebook.py", "registry.py", "findings.py", "cache_folder.py"]),
+    ("project index", ["index", "discovery.py", "config.py"]),
+    ("runner", ["runner.py", "cache.py"]),
+    ("entry points", ["cli.py", "lsp", "pipeline.py", "runtime"]),
+]
+
+
+def _module_name(relative):
+    return "dllint." + relative[:-3].replace(os.sep, ".") if relative.endswith(".py") else "dllint." + relative
+
+
+def _layer_of(module):
+    for level, (_, members) in enumerate(LAYERS):
+        for member in members:
+            name = _module_name(member)
+            if module == name or module.startswith(name + "."):
+                return level
+    return None
+
+
+def test_layers_import_only_downwards():
+    for level, (layer, members) in enumerate(LAYERS):
+        for member in members:
+            path = os.path.join(PACKAGE, member)
+            paths = list(_modules(member)) if os.path.isdir(path) else [path]
+            assert paths, member
+            for module_path in paths:
+                for name in _imports(module_path):
+                    above = _layer_of(name)
+                    assert above is None or above <= level, \
+                        f"{os.path.relpath(module_path, PACKAGE)} ({layer}) imports {name} ({LAYERS[above][0]})"

@@ -71,7 +71,8 @@ def _as_unprivileged_user(*args, cwd):
                 sys.stdout = open(1, "w", closefd=False)
                 sys.stderr = open(2, "w", closefd=False)
                 # Everything the run imports, imported while the interpreter's files can still be read.
-                import dllint.cache, dllint.catalogue, dllint.notebook, dllint.pipeline, dllint.runner  # noqa
+                import dllint.cache, dllint.cache_folder, dllint.index.catalogue, dllint.index.project_context  # noqa
+                import dllint.index.summaries, dllint.notebook, dllint.pipeline, dllint.runner  # noqa
                 from dllint import registry
                 from dllint.cli import main
                 from dllint.output import _load

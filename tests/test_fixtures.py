@@ -7,7 +7,7 @@ import re
 import pytest
 
 from dllint import registry
-from dllint.engine import lint_paths
+from dllint.runner import lint_paths
 from tests.conftest import FIXTURES
 from tests.expectations import expected_findings, fixture_text, linted_files, python_files
 

@@ -156,7 +156,8 @@ def test_generated_programs_give_findings_or_dl000_never_a_crash(program):
     """Programs generated from Python's grammar (derandomized: the same sample every run), made to
     look like training code so that every rule runs on them."""
     from dllint import registry
-    from dllint.engine import lint_sources, load_source
+    from dllint.engine import load_source
+    from dllint.runner import lint_sources
 
     source = "import torch\nimport torch.nn as nn\n" + program
     item = load_source("generated.py", "generated.py", source.encode("utf-8", "surrogatepass"))

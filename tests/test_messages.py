@@ -16,7 +16,7 @@ import pytest
 
 from dllint import registry
 from dllint.config import ENGINE_CODES
-from dllint.engine import lint_paths
+from dllint.runner import lint_paths
 from dllint.notebook import read_notebook
 from tests.conftest import FIXTURES
 from tests.invoke import invoke

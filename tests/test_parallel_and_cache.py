@@ -185,7 +185,7 @@ def _lint_named(paths, cache_directory):
     from dllint.cache import ResultCache
     from dllint.discovery import discover
     from dllint.engine import display_path, load_source
-    from dllint.project_context import with_project
+    from dllint.index.project_context import with_project
     from dllint.registry import all_rules
     from dllint.runner import lint_items
 
@@ -258,7 +258,7 @@ def test_a_chunk_gives_the_same_outcome_whatever_its_worker_linted_before(monkey
     # Workers take over each other's chunks as they finish, so a chunk's findings and recorded
     # dependencies must not depend on what the worker's store already holds.
     from dllint import engine
-    from dllint.catalogue import build_catalogue
+    from dllint.index.catalogue import build_catalogue
     from dllint.discovery import discover
     from dllint.registry import all_rules
 

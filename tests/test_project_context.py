@@ -8,9 +8,9 @@ import os
 import pytest
 
 from dllint import registry
-from dllint.engine import lint_paths
+from dllint.runner import lint_paths
 from dllint.pipeline import lint_buffer
-from dllint.project_context import project_root
+from dllint.index.project_context import project_root
 from tests.conftest import FIXTURES
 from tests.expectations import expected_findings, python_files
 from tests.invoke import invoke

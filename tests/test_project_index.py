@@ -40,7 +40,7 @@ def _age(path, seconds=3600):
 
 
 def test_a_summary_holds_what_the_catalogue_reads_of_a_file(tmp_path):
-    from dllint.catalogue import content_hash, imports
+    from dllint.index.catalogue import content_hash, imports
 
     (tmp_path / "train.py").write_text(TRAIN)
     item = load_source(str(tmp_path / "train.py"), "train.py")

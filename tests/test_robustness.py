@@ -72,6 +72,7 @@ def test_deeply_nested_code_does_not_crash(tmp_path):
 
 def test_a_fix_that_fails_leaves_the_finding_and_an_internal_error(tmp_path, monkeypatch):
     import dllint.engine
+    import dllint.runner
     from dllint import registry
 
     (tmp_path / "a.py").write_text(
@@ -81,7 +82,7 @@ def test_a_fix_that_fails_leaves_the_finding_and_an_internal_error(tmp_path, mon
         raise IndexError("no such line")
 
     monkeypatch.setattr(dllint.engine, "_edit", explode)
-    result = dllint.engine.lint_paths([str(tmp_path)], ["DL101"])
+    result = dllint.runner.lint_paths([str(tmp_path)], ["DL101"])
     assert [(f.code, f.fix) for f in result.findings if f.code == "DL101"] == [("DL101", None)]
     internal = [f for f in result.findings if f.code == registry.INTERNAL_ERROR.code]
     assert len(internal) == 1 and "DL101" in internal[0].message and "no such line" in internal[0].message
@@ -89,7 +90,7 @@ def test_a_fix_that_fails_leaves_the_finding_and_an_internal_error(tmp_path, mon
 
 def test_a_crashing_rule_becomes_an_internal_error_finding(tmp_path, monkeypatch):
     from dllint import registry
-    from dllint.engine import lint_paths
+    from dllint.runner import lint_paths
 
     (tmp_path / "a.py").write_text(
         "import torch\nfor x, y in loader:\n    loss = model(x).sum()\n    loss.backward()\n    optimizer.step()\n")

@@ -6,7 +6,8 @@ import re
 import pytest
 
 from dllint import registry
-from dllint.engine import lint_sources, load_source
+from dllint.engine import load_source
+from dllint.runner import lint_sources
 from dllint.suppressions import apply_suppressions
 from tests.conftest import RULES
 

@@ -6,7 +6,7 @@ import json
 import pytest
 
 from dllint import lines as lines_module
-from dllint.engine import lint_paths
+from dllint.runner import lint_paths
 from tests.conftest import run_dllint
 
 LOOP = "for x, y in loader:\n    loss = model(x).sum()\n    loss.backward()\n    optimizer.step()\n"

@@ -16,7 +16,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 import time
 from dataclasses import dataclass
 from typing import Dict, List, Optional, Tuple
@@ -52,7 +51,7 @@ class FileSummary:
 def summarize(item: SourceFile) -> Optional[FileSummary]:
     """The summary of a loaded file; None for one that is not plain readable Python (unreadable,
     too large, a notebook): such files are loaded as they are each time, which reports why."""
-    from dllint.catalogue import content_hash, imports, is_analysed
+    from dllint.index.catalogue import content_hash, imports, is_analysed
 
     if item.error is not None or item.source is None or item.too_large or item.notebook is not None or item.skipped:
         return None
@@ -102,7 +101,7 @@ class ProjectIndex:
         return cls._in_memory[key]
 
     def __init__(self, cache_directory: Optional[str], root: str) -> None:
-        from dllint.cache import build_fingerprint
+        from dllint.cache_folder import build_fingerprint
 
         self.fingerprint = build_fingerprint()
         self.path = None
@@ -128,7 +127,7 @@ class ProjectIndex:
     def context_file(self, path: str, shown: str) -> SourceFile:
         """The project file at `path` as a run that did not name it sees it: from its summary when
         the file is unchanged since it was summarized, else read (and summarized) now."""
-        from dllint.catalogue import content_hash
+        from dllint.index.catalogue import content_hash
 
         key = os.path.abspath(path)
         try:
@@ -193,15 +192,11 @@ class ProjectIndex:
     def save(self) -> None:
         if self.path is None or not self.changed:
             return
-        from dllint.cache import ResultCache
+        from dllint.cache_folder import prepare_folder, write_json
 
         try:
-            ResultCache(os.path.dirname(os.path.dirname(self.path)))._prepare()  # the folder and its .gitignore
-            os.makedirs(os.path.dirname(self.path), exist_ok=True)
-            handle, temporary = tempfile.mkstemp(dir=os.path.dirname(self.path), suffix=".tmp")
-            with os.fdopen(handle, "w", encoding="utf-8") as stream:
-                json.dump({"format": _FORMAT, "fingerprint": self.fingerprint, "files": self.entries}, stream)
-            os.replace(temporary, self.path)
+            prepare_folder(os.path.dirname(os.path.dirname(self.path)))
+            write_json(self.path, {"format": _FORMAT, "fingerprint": self.fingerprint, "files": self.entries})
             self.changed = False
         except OSError:
             pass  # a read-only tree runs without a saved index

@@ -157,7 +157,7 @@ def _confirm_model(request: ConfirmRequest, progress_fd: Optional[int]) -> Confi
 
 def _lint(path: str):
     from dllint import registry
-    from dllint.engine import lint_paths
+    from dllint.runner import lint_paths
 
     codes = [rule.code for rule in registry.all_rules()]
     result = lint_paths([path], codes)
