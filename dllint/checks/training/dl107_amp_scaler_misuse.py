@@ -26,8 +26,9 @@ def _check_unit(ctx: CheckContext, unit, conditions, other_branch) -> None:
                                        _exclusive(e, b) for b in scaled_backwards)]
     scaled_steps = [e for e in unit if e.kind == "step" and e.detail == "scaler"]
     for event in unit:
+        # A plain step in the other branch of a `scaler.step()` is the path taken without a scaler.
         if event.kind == "step" and event.detail != "scaler" and _steps_after(event, scaled_backwards) and \
-                not other_branch(event):
+                not other_branch(event) and not any(_exclusive(event, scaled) for scaled in scaled_steps):
             ctx.report(event.node, f"{event.receiver}.step() is called directly after scaler.scale(loss).backward(): "
                                    f"it steps with gradients still multiplied by the loss scale and skips the "
                                    f"inf/NaN check; call scaler.step({event.receiver}) instead.",
