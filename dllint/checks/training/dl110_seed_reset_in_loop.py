@@ -19,7 +19,9 @@ _SEED_FUNCTIONS = {
 }
 # Calls that keep a seed constant when their argument is: int(args.seed).
 _TRANSPARENT = {"int", "abs", "hash", "str"}
-_TRAINING = ("step", "backward")
+# A training loop steps an optimizer: a loop that only backpropagates (to plot or inspect gradients)
+# trains nothing, and re-seeding it per iteration is how runs are made comparable.
+_TRAINING = ("step",)
 # Attributes that count iterations: a guard reading them changes with the loop.
 _COUNTER = re.compile(r"epoch|step|iter|batch|idx|index|count|round")
 
