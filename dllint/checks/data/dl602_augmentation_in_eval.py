@@ -82,8 +82,14 @@ def _held_out_role(ctx: CheckContext, scope, pipeline: cst.Call):
         return f"`{held_out[0]}`", None
     for call in scope.calls:
         for arg in call.node.args:
-            if isinstance(arg.value, cst.Name) and arg.value.value in names and not _TTA & _words(arg.value.value) \
-                    and _held_out_dataset(scope, call):
+            if not (isinstance(arg.value, cst.Name) and arg.value.value in names) or _TTA & _words(arg.value.value):
+                continue
+            # The parameter it is given as says where it goes: `val_transforms=train_transforms` is
+            # evaluation data, `train_transforms=train_transforms` training data whatever else is built.
+            keyword = _words(arg.keyword.value) if arg.keyword is not None else set()
+            if _HELD_OUT & keyword and not _AUGMENTING & keyword:
+                return f"`{arg.value.value}`, given as `{arg.keyword.value}` here", arg.value
+            if not _AUGMENTING & keyword and _held_out_dataset(scope, call):
                 return f"`{arg.value.value}`, given to the held-out dataset here", arg.value
     if names:
         return None, None
@@ -105,9 +111,11 @@ def _held_out_dataset(scope, call) -> bool:
         if keyword == "split" and isinstance(arg.value, cst.SimpleString) and \
                 _HELD_OUT & _words(str(arg.value.evaluated_value)):
             return True
-    assigned = [name for name, definitions in scope.definitions.items()
-                if any(d.value is call.node for d in definitions)]
-    return any(_HELD_OUT & _words(name) and not _AUGMENTING & _words(name) for name in assigned)
+    assigned = [(name, d) for name, definitions in scope.definitions.items() for d in definitions
+                if d.value is call.node]
+    if any(d.unpack_path for _, d in assigned):
+        return False  # `train_loader, val_loader = build(...)`: which result an argument reaches is not at hand
+    return any(_HELD_OUT & _words(name) and not _AUGMENTING & _words(name) for name, _ in assigned)
 
 
 def _used_as_views(scope, name: str) -> bool:
