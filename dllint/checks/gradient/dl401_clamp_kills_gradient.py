@@ -28,8 +28,9 @@ def check(ctx: CheckContext) -> None:
                 clamped = clamped_value(node, name, analysis, node_scope)
                 if clamped is None or id(node) in guarded or _is_epsilon_guard(analysis, node, node_scope):
                     continue
-                if lower_bound(analysis, node, node_scope) == 0 and _is_margin(analysis, clamped, node_scope, order):
-                    continue  # clamp(1 - y * out, min=0) is a hinge loss, on purpose
+                if lower_bound(analysis, node, node_scope) == 0 and _is_margin(analysis, clamped, node_scope, order) \
+                        and not _into_criterion(analysis, node, node_scope):
+                    continue  # clamp(1 - y * out, min=0), clamp((1 - y) * cos, min=0): the hinge of the loss itself
                 if analysis.is_training_output(clamped, node_scope, order, with_gradient=True):
                     ctx.report(node, f"{name}() with a constant bound on a model output or loss that is "
                                      f"backpropagated: every clipped element gets zero gradient and stops learning; "
@@ -38,11 +39,17 @@ def check(ctx: CheckContext) -> None:
 
 
 def _is_margin(analysis, clamped, scope, order) -> bool:
-    """Arithmetic on the output (a margin), directly or through a name."""
+    """Arithmetic on the output (a margin, or a pair's term weighted by its label), directly or through a name."""
     values = [o.expr for o in analysis.origins(clamped, scope, order)] or [clamped]
     return all(isinstance(v, cst.UnaryOperation) or (isinstance(v, cst.BinaryOperation) and
-                                                     isinstance(v.operator, (cst.Subtract, cst.Add)))
+                                                     isinstance(v.operator, (cst.Subtract, cst.Add, cst.Multiply)))
                for v in values)
+
+
+def _into_criterion(analysis, clamp, scope) -> bool:
+    """Is the clamped value then handed to a loss function as its prediction (a clipped output, not a hinge)?"""
+    return any(any(o.expr is clamp for o in analysis.origins(loss.input, scope, loss.call.order))
+               for loss in analysis.loss_calls(scope))
 
 
 def _is_epsilon_guard(analysis, call: cst.Call, scope) -> bool:
