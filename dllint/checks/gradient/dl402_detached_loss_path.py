@@ -41,11 +41,12 @@ def check(ctx: CheckContext) -> None:
                         ctx.report(node, MESSAGE, file=node_scope.file)
                         break
                 elif isinstance(operand, cst.Name) and operand.value not in live_names and \
-                        not _is_stop_gradient(node) and \
+                        not _is_stop_gradient(analysis, node, node_scope) and \
                         _produced_by(analysis, operand, node_scope, order) & live_models:
                     # One output of a trained model (say, a second head) reaches the loss only through a
                     # non-differentiable conversion. An explicit .detach() there is a deliberate stop-gradient
-                    # (SimSiam, BYOL targets), so it is not reported.
+                    # (SimSiam, BYOL targets), and so is any cut under no_grad (TD / V-trace targets computed
+                    # without gradient on purpose): not reported.
                     ctx.report(node, MESSAGE, file=node_scope.file)
 
 
@@ -67,11 +68,14 @@ def _is_model_call(analysis, node, scope, order) -> bool:
     return analysis.is_model_expr(func.value, scope, order) or dotted_name(func.value) in optimized_objects(analysis, scope)
 
 
-def _is_stop_gradient(node) -> bool:
+def _is_stop_gradient(analysis, node, scope) -> bool:
     if isinstance(node, cst.Attribute):
         return node.attr.value == "data"
-    return isinstance(node, cst.Call) and isinstance(node.func, cst.Attribute) and \
-        node.func.attr.value in ("detach", "detach_")
+    if not isinstance(node, cst.Call):
+        return False
+    site = analysis.call_site(node, scope)
+    return site is not None and site.no_grad or \
+        isinstance(node.func, cst.Attribute) and node.func.attr.value in ("detach", "detach_")
 
 
 def _produced_by(analysis, name, scope, order):
