@@ -110,16 +110,27 @@ def _check_norm_reuse_in_forward(ctx, analysis, scope) -> None:
         if isinstance(func, cst.Attribute) and isinstance(func.value, cst.Name) and func.value.value == self_name:
             calls_by_attribute.setdefault(func.attr.value, []).append(call)
     for attribute, calls in calls_by_attribute.items():
-        calls = [c for c in calls if not mutually_exclusive(c.conditions, calls[0].conditions)]
-        if len(calls) < 2:
+        # Two applications that one forward runs in turn (not in exclusive branches, nor after a branch
+        # that has already returned); the same layer on two parallel inputs (Siamese views) is sharing on
+        # purpose, so the first must flow into the second.
+        pair = next(((first, second) for first in calls for second in calls
+                     if first.order < second.order and _run_together(scope, first, second) and
+                     _stacked(analysis, scope, first, second)), None)
+        if pair is None:
             continue
-        instances = analysis.instances(calls[0].node.func, scope, calls[0].order)
-        if not _stacked(analysis, scope, calls[0], calls[1]):
-            continue  # the same layer on two parallel inputs (Siamese views) is sharing on purpose
+        instances = analysis.instances(pair[0].node.func, scope, pair[0].order)
         if instances and all(i.torch_name in api.NORMALIZATION_MODULES for i in instances):
-            ctx.report(calls[1].node, f"Normalization layer self.{attribute} is applied at several depths of "
-                                      f"forward, so one set of statistics and affine weights serves different "
-                                      f"features; give each depth its own layer.")
+            ctx.report(pair[1].node, f"Normalization layer self.{attribute} is applied at several depths of "
+                                     f"forward, so one set of statistics and affine weights serves different "
+                                     f"features; give each depth its own layer.")
+
+
+def _run_together(scope, first, second) -> bool:
+    if mutually_exclusive(first.conditions, second.conditions, scope.file):
+        return False
+    exiting = scope.file.exiting_branches
+    # `first` sits in a branch that returns before `second` unless `second` is in that branch too.
+    return not any(id(c) in exiting and not any(c is other for other in second.conditions) for c in first.conditions)
 
 
 def _stacked(analysis, scope, first, second) -> bool:
