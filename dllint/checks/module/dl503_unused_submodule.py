@@ -40,7 +40,8 @@ def check(ctx: CheckContext) -> None:
                     continue
                 # Reads from outside (`model.classifier` in train.py) are looked up last: they parse other files.
                 if _is_module(analysis, definition.value, scope, definition.order) and \
-                        _matters(analysis, definition.value, scope, definition.order) and \
+                        _matters(analysis, definition.value, scope, definition.order,
+                                 lambda: _activates(analysis, cls, family, used)) and \
                         not _unreachable(scope, definition.node) and not project.read_from_outside(cls, attribute):
                     ctx.report(definition.node, f"self.{attribute} is created in __init__ but never used by forward "
                                                 f"or any other method, so it does nothing (a forgotten dropout or "
@@ -54,16 +55,40 @@ def _ancestors(project, cls, depth=0):
     return bases + [a for base in bases for a in _ancestors(project, base, depth + 1)]
 
 
-def _matters(analysis, value, scope, order) -> bool:
-    """A layer whose absence changes something: parameters, or a dropout with a non-zero rate. An unused
-    ReLU or pooling, or a dropout whose rate is 0 (a literal, or a parameter defaulting to 0), is harmless."""
+_ACTIVATIONS = {"ReLU", "ReLU6", "LeakyReLU", "ELU", "SELU", "CELU", "GELU", "SiLU", "Mish", "Tanh", "Sigmoid",
+                "Softplus", "Softsign", "Hardtanh", "Hardswish", "Hardsigmoid", "LogSigmoid"}
+_ACTIVATION_CALLS = {name.lower() for name in _ACTIVATIONS} | {"leaky_relu", "relu_", "relu6", "log_sigmoid"}
+
+
+def _matters(analysis, value, scope, order, activates) -> bool:
+    """A layer whose absence changes something: parameters, a dropout with a non-zero rate, or the only
+    nonlinearity the block would have. An unused ReLU next to the activations forward does apply, a
+    pooling, or a dropout whose rate is 0 (a literal, or a parameter defaulting to 0) is harmless."""
     for instance in analysis.instances(value, scope, order):
         name = instance.torch_name
         if instance.project_class is not None or name not in api.STATELESS_MODULES:
             return True
+        if name in _ACTIVATIONS and not activates():
+            return True
         if name in api.DROPOUT_MODULES and instance.ctor is not None:
             rate = next((a.value for a in instance.ctor.args if a.keyword is None or a.keyword.value == "p"), None)
             if rate is None or number_value(analysis, _default_of(rate, instance.scope), instance.scope) != 0:
+                return True
+    return False
+
+
+def _activates(analysis, cls, family, used) -> bool:
+    """Does the block apply a nonlinearity: an activation layer it uses (also inside an nn.Sequential),
+    or an activation function (F.relu, torch.tanh, x.relu()) in its methods?"""
+    for member in family:
+        for scope in _method_scopes(member):
+            if any((call.callee_text or "").rsplit(".", 1)[-1] in _ACTIVATION_CALLS for call in scope.calls):
+                return True
+    for attribute in used:
+        for scope, definition in cls.attributes.get(attribute, []):
+            nodes = descendants(definition.value) if definition.value is not None else []
+            if any(isinstance(node, cst.Call) and analysis.torch_member(node.func, scope, _ACTIVATIONS)
+                   for node in nodes):
                 return True
     return False
 

@@ -103,22 +103,14 @@ def _check_append_in_loop(ctx, analysis, scope, call) -> None:
 
 
 def _check_norm_reuse_in_forward(ctx, analysis, scope) -> None:
-    self_name = scope.self_name
     calls_by_attribute = {}
     for call in scope.calls:
-        func = call.node.func
-        if isinstance(func, cst.Attribute) and isinstance(func.value, cst.Name) and func.value.value == self_name:
-            calls_by_attribute.setdefault(func.attr.value, []).append(call)
+        if isinstance(call.node.func, cst.Attribute) and dotted_name(call.node.func.value) == scope.self_name:
+            calls_by_attribute.setdefault(call.node.func.attr.value, []).append(call)
     for attribute, calls in calls_by_attribute.items():
-        # Two applications that one forward runs in turn (not in exclusive branches, nor after a branch
-        # that has already returned); the same layer on two parallel inputs (Siamese views) is sharing on
-        # purpose, so the first must flow into the second.
-        pair = next(((first, second) for first in calls for second in calls
-                     if first.order < second.order and _run_together(scope, first, second) and
-                     _stacked(analysis, scope, first, second)), None)
-        if pair is None:
-            continue
-        instances = analysis.instances(pair[0].node.func, scope, pair[0].order)
+        pair = next(((a, b) for a in calls for b in calls if a.order < b.order and _run_together(scope, a, b)
+                     and _stacked(analysis, scope, a, b)), None)
+        instances = analysis.instances(pair[0].node.func, scope, pair[0].order) if pair else []
         if instances and all(i.torch_name in api.NORMALIZATION_MODULES for i in instances):
             ctx.report(pair[1].node, f"Normalization layer self.{attribute} is applied at several depths of "
                                      f"forward, so one set of statistics and affine weights serves different "
@@ -126,15 +118,13 @@ def _check_norm_reuse_in_forward(ctx, analysis, scope) -> None:
 
 
 def _run_together(scope, first, second) -> bool:
-    if mutually_exclusive(first.conditions, second.conditions, scope.file):
-        return False
-    exiting = scope.file.exiting_branches
-    # `first` sits in a branch that returns before `second` unless `second` is in that branch too.
-    return not any(id(c) in exiting and not any(c is other for other in second.conditions) for c in first.conditions)
+    """One forward runs both: not exclusive branches, `first` not in a branch that returns before `second`."""
+    return not mutually_exclusive(first.conditions, second.conditions, scope.file) and not any(
+        id(c) in scope.file.exiting_branches and all(c is not o for o in second.conditions) for c in first.conditions)
 
 
 def _stacked(analysis, scope, first, second) -> bool:
-    """Does the first call's output flow into the second call (two depths of one path)?"""
+    """Does the first call's output flow into the second (two depths of one path, not two Siamese views)?"""
     return any(node is first.node for node, _, _ in analysis.dependencies(second.node, scope, second.order))
 
 
