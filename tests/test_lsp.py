@@ -257,3 +257,29 @@ def test_a_bad_pyproject_is_a_diagnostic_on_that_file_and_the_findings_stay(clie
     client.send("workspace/didChangeWatchedFiles", {"changes": [{"uri": config.as_uri(), "type": 2}]})
     assert client.diagnostics(config.as_uri()) == []
     assert client.diagnostics(uri) == []
+
+
+def test_a_change_relints_only_the_open_documents_linked_to_it_through_imports(client, tmp_path):
+    from tests.test_project_context import LOGITS_MODELS, MODELS, TRAIN
+
+    (tmp_path / "pyproject.toml").write_text("")
+    texts = {"unrelated.py": BUGGY, "train.py": TRAIN, "models.py": MODELS}
+    uris = {name: (tmp_path / name).as_uri() for name in texts}
+    for name, text in texts.items():  # the unrelated script first: the server lints others in open order
+        (tmp_path / name).write_text(text)
+        client.send("textDocument/didOpen", {"textDocument": {"uri": uris[name], "languageId": "python",
+                                                              "version": 1, "text": text}})
+        client.diagnostics(uris[name])
+    client.wait_for(lambda m: m.get("method") == "textDocument/publishDiagnostics"
+                    and m["params"]["uri"] == uris["train.py"]
+                    and [d["code"] for d in m["params"]["diagnostics"]] == ["DL201"])
+    time.sleep(1)
+    while not client.messages.empty():
+        client.messages.get()
+    client.send("textDocument/didChange", {"textDocument": {"uri": uris["models.py"], "version": 2},
+                                           "contentChanges": [{"text": LOGITS_MODELS}]})
+    published = []
+    client.wait_for(lambda m: published.append(m) or (m.get("method") == "textDocument/publishDiagnostics"
+                                                      and m["params"]["uri"] == uris["train.py"]))
+    assert published[-1]["params"]["diagnostics"] == []  # the model returns logits now
+    assert uris["unrelated.py"] not in [m["params"]["uri"] for m in published if "params" in m]

@@ -10,7 +10,7 @@ it), and never reported on.
 from __future__ import annotations
 
 import os
-from typing import List, Mapping, Optional, Sequence, Tuple
+from typing import Dict, List, Mapping, Optional, Sequence, Set, Tuple
 
 from dllint.discovery import is_under
 from dllint.engine import SourceFile, display_path, load_source
@@ -120,6 +120,37 @@ def with_project(items: List[SourceFile], paths: Sequence[str], config_path: Opt
     roots.update(import_root(item.path) for item in items
                  if item.path != "-" and not any(is_under(item.path, r) for r in roots))
     return everything, sorted(roots)
+
+
+def linked_files(path: str, config_path: Optional[str] = None, exclude: Sequence[str] = (),
+                 base: Optional[str] = None, respect_gitignore: bool = False,
+                 buffers: Optional[Mapping[str, str]] = None) -> Optional[Set[str]]:
+    """Absolute paths of the project files linked to `path` through imports, in either direction,
+    directly or not: only their findings can change when `path` changes (a file's lint consults
+    what it imports and is reported into by its importers). None when the file is not analysed
+    (it may just have stopped or started being so): then any file may have changed."""
+    from dllint.index.catalogue import build_catalogue, path_key
+
+    absolute = os.path.abspath(path)
+    text = buffers.get(absolute) if buffers else None
+    item = load_source(path, display_path(path), None if text is None else text.encode("utf-8"))
+    items, roots = with_project([item], [path], config_path, exclude, base, respect_gitignore, buffers)
+    ordered = sorted(items, key=lambda i: path_key(i.path))
+    catalogue = build_catalogue(ordered, roots)
+    start = catalogue.index_of.get(path_key(path))
+    if start is None or start not in catalogue.module_names:
+        return None
+    neighbours: Dict[int, Set[int]] = {}
+    for target, importers in catalogue.importers.items():
+        for importer in importers:
+            neighbours.setdefault(target, set()).add(importer)
+            neighbours.setdefault(importer, set()).add(target)
+    seen, frontier = {start}, [start]
+    while frontier:
+        fresh = neighbours.get(frontier.pop(), set()) - seen
+        seen |= fresh
+        frontier.extend(fresh)
+    return {path_key(ordered[n].path) for n in seen}
 
 
 def _real_paths():

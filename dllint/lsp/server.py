@@ -55,6 +55,7 @@ class DllintServer(LanguageServer):
         self.versions: Dict[str, int] = {}
         self.settings_cache: Dict[str, object] = {}
         self.config_errors: set = set()  # configuration files showing an error diagnostic
+        self.linked: Dict[str, set] = {}  # the files linked to each document through imports, at its last change
         # One thread: lints never run concurrently, and the message loop stays free.
         self.lint_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dllint-lint")
 
@@ -174,14 +175,39 @@ def publish_config_error(ls: DllintServer, path: str, message: str) -> None:
 
 
 async def lint_with_dependents(ls: DllintServer, uri: str) -> None:
-    """Lint a document, then the other open documents: a change to one file (a model's forward)
-    can change another's findings (the training loop that calls it)."""
+    """Lint a document, then the other open documents linked to it through imports: a change to one
+    file (a model's forward) can change another's findings (the training loop that calls it)."""
     await lint_document(ls, uri)
-    for other in list(ls.workspace.text_documents):
-        if other != uri and not _is_cell(ls, other):
+    others = [other for other in ls.workspace.text_documents if other != uri and not _is_cell(ls, other)]
+    if not others:
+        return
+    linked = await asyncio.get_running_loop().run_in_executor(ls.lint_executor, _linked, ls, uri)
+    for other in others:
+        if linked is None or os.path.abspath(_path(other)) in linked:
             await lint_document(ls, other)
     for notebook_uri in list(ls.workspace.notebook_documents):
         await lint_notebook(ls, notebook_uri)
+
+
+def _linked(ls: DllintServer, uri: str) -> Optional[set]:
+    """On the lint thread: the files linked to a document now or at its previous change (an import
+    it just dropped still tells which file its lint used to report into); None: all of them."""
+    from dllint.config import ConfigError
+    from dllint.index.project_context import linked_files
+
+    path = _path(uri)
+    try:
+        settings = _settings_for(ls, path)
+        now = linked_files(path, settings.config_path, settings.exclude, settings.base_directory,
+                           settings.respect_gitignore, _open_buffers(ls))
+    except (ConfigError, OSError):
+        now = None
+    before = ls.linked.get(uri, set())
+    if now is None:
+        ls.linked.pop(uri, None)
+        return None
+    ls.linked[uri] = now
+    return now | (before or set())
 
 
 def _is_cell(ls: DllintServer, uri: str) -> bool:
@@ -292,7 +318,7 @@ async def notebook_did_save(ls: DllintServer, params: types.DidSaveNotebookDocum
 
 @server.feature(types.TEXT_DOCUMENT_DID_CLOSE)
 def did_close(ls: DllintServer, params: types.DidCloseTextDocumentParams) -> None:
-    for held in (ls.findings, ls.last_good, ls.versions):
+    for held in (ls.findings, ls.last_good, ls.versions, ls.linked):
         held.pop(params.text_document.uri, None)
     ls.text_document_publish_diagnostics(types.PublishDiagnosticsParams(uri=params.text_document.uri,
                                                                         diagnostics=[]))
