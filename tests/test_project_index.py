@@ -141,3 +141,18 @@ def test_with_a_warm_index_each_file_gets_the_findings_of_the_whole_run(package,
     for path in python_files(str(copy)):
         per_file += _json_codes(invoke("--format", "json", os.path.relpath(path, copy), cwd=copy))
     assert sorted(per_file) == whole
+
+
+def test_a_warm_run_does_not_summarize_unchanged_files_again(tmp_path, monkeypatch):
+    import dllint.index.summaries as summaries
+
+    _project(tmp_path)
+    for name in ("models.py", "train.py", "augment.py", "notes.py"):
+        _age(tmp_path / name)
+    invoke("--format", "json", ".", cwd=tmp_path)
+    summarized = []
+    original = summaries.summarize
+    monkeypatch.setattr(summaries, "summarize", lambda item: summarized.append(item.display_path) or original(item))
+    (tmp_path / "augment.py").write_text(AUGMENT + "\n")
+    assert _json_codes(invoke("--format", "json", ".", cwd=tmp_path)) == [("train.py", 14, "DL201")]
+    assert summarized == ["augment.py"]

@@ -157,15 +157,18 @@ class ProjectIndex:
     def record(self, item: SourceFile, read_since: int) -> None:
         """Keep the summary of a file the run named and read from disk no earlier than `read_since`
         (time.time_ns()), so that a later run that does not name it need not read it."""
-        summary = summarize(item)
         try:
             status = os.stat(item.path)
         except (OSError, ValueError):
             return
         key = os.path.abspath(item.path)
         stored = self._stored(key)
+        if stored is not None and stored[:2] == (status.st_size, status.st_mtime_ns) and \
+                stored[2] - stored[1] > _RACY_NS:
+            return  # summarized before, unchanged since: a warm run does not scan every file's imports again
+        summary = summarize(item)
         if summary is not None and (stored is None or stored[:2] != (status.st_size, status.st_mtime_ns) or
-                                    stored[3] != summary):
+                                    stored[3] != summary or read_since - status.st_mtime_ns > _RACY_NS):
             # Checked as of when it was read: a change since then is a change within the racy window.
             self.entries[key] = [status.st_size, status.st_mtime_ns, read_since, summary.to_json()]
             self.changed = True
