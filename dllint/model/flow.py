@@ -401,9 +401,17 @@ class Analysis:
 
     def _origin_source(self, origin: Origin, depth: int) -> Optional[Source]:
         expr, scope = origin.expr, origin.scope
+        if isinstance(expr, cst.Subscript) and not origin.path and depth <= MAX_DEPTH:
+            # `scores[mask]`, `probs[:, 1:]`: elements of a softmax output are probabilities too.
+            return self._source_through(expr.value, scope, origin.order, depth + 1)
         if depth > MAX_DEPTH or not isinstance(expr, cst.Call):
             return None
         func = expr.func
+        if not origin.path and expr.args and isinstance(expr.args[0].value, (cst.List, cst.Tuple)) and \
+                expr.args[0].value.elements and self.torch_member(func, scope, api.JOINING_FUNCTIONS):
+            # torch.cat([sigmoid(a), sigmoid(b)]): the parts agree on their kind
+            return _agree([self._source_through(e.value, scope, origin.order, depth + 1)
+                           for e in expr.args[0].value.elements])
         if not origin.path:
             activation = self.torch_member(func, scope, api.ACTIVATION_FUNCTIONS)
             if activation:
@@ -417,9 +425,11 @@ class Analysis:
             passthrough = self.torch_member(func, scope, api.PASSTHROUGH_FUNCTIONS)
             if passthrough and expr.args:
                 return self._source_through(expr.args[0].value, scope, origin.order, depth)
-        # Calling a module instance: an activation module, a Sequential, or a model class.
+        # Calling a module instance: an activation module, a Sequential, or a model class;
+        # nn.parallel.data_parallel(module, inputs, devices) calls the module.
+        called = expr.args[0].value if expr.args and self.torch_member(func, scope, {"data_parallel"}) else func
         sources = [self.module_output_source(i, origin.path, depth + 1, expr)
-                   for i in self.instances(func, scope, origin.order)]
+                   for i in self.instances(called, scope, origin.order)]
         if not sources and isinstance(func, cst.Name) and func.value == instance_name(scope) and scope.cls:
             sources.append(self.class_summary(scope.cls).forward_source(origin.path, depth + 1))
         return _agree(sources)
@@ -602,9 +612,19 @@ class Analysis:
                 continue
             if stop is not None and stop(node, scope):
                 continue
+            if isinstance(node, cst.Subscript) and depth < MAX_DEPTH and _literal_key(node):
+                elements = self._selected_elements(node, scope, order)
+                if elements is not None:
+                    # `output["loss"]`: only that entry of what forward or a helper returns.
+                    for element, element_scope, element_order, element_bindings in elements:
+                        yield from self.dependencies(element, element_scope, element_order, depth + 1, seen, stop,
+                                                     element_bindings or bindings)
+                    continue
             if isinstance(node, cst.Call) and depth < MAX_DEPTH:
                 call = self.call_site(node, scope)
                 target = self.callee(call) if call is not None else None
+                if target is None and call is not None:
+                    target = self.forward_of_called_module(call)
                 if isinstance(target, Scope) and target.returns and target.name != "__init__":
                     inner = dict(bindings)
                     offset = 1 if target.self_name is not None else 0
@@ -617,8 +637,51 @@ class Analysis:
             for child in _expression_children(node):
                 stack.append(child)
 
+    def forward_of_called_module(self, call: CallSite) -> Optional[Scope]:
+        """The forward a call of a project module instance runs (`model(x)`, `self.head(h)`)."""
+        func = call.node.func
+        if not isinstance(func, (cst.Name, cst.Attribute)) or self.qualify(func, call.scope) is not None:
+            return None
+        instances = self.instances(func, call.scope, call.order)
+        classes = {id(i.project_class): i.project_class for i in instances if i.project_class is not None}
+        if len(classes) != 1 or len(instances) != len(classes):
+            return None
+        cls = next(iter(classes.values()))
+        return self.project.method_of(cls, "forward") if self.is_module_class(cls) else None
+
+    def _selected_elements(self, node: cst.Subscript, scope: Scope, order: int):
+        """(expression, scope, order, bindings) of the entry `value["key"]` / `value[0]` selects, when
+        every origin names one: a literal's element, or the element of what forward returns."""
+        found = []
+        for origin in self.origins(node, scope, order):
+            if not origin.path:
+                found.append((origin.expr, origin.scope, origin.order, None))
+                continue
+            call = self.call_site(origin.expr, origin.scope) if isinstance(origin.expr, cst.Call) else None
+            forward = self.forward_of_called_module(call) if call is not None else None
+            if forward is None:
+                return None
+            bindings = _parameter_bindings(forward, call)
+            for return_order, value in forward.returns:
+                for inner in self.origins(value, forward, return_order, origin.path):
+                    if inner.path:
+                        return None
+                    found.append((inner.expr, inner.scope, inner.order, bindings))
+        return found or None
+
+    def _in_place_updates(self, scope: Scope, name: str) -> List[CallSite]:
+        """`x.clamp_(0, 1)`, `x.add_(y)`: calls that change the tensor `name` holds in place."""
+        index = self.memo("in_place_updates", scope, lambda s: _in_place_index(s))
+        return index.get(name, [])  # type: ignore[union-attr]
+
     def _name_dependencies(self, name, scope, order, depth, seen, stop, bindings):
-        for def_scope, definition in self.reaching(scope, name, order):
+        reaching = self.reaching(scope, name, order)
+        last = max((d.order for s, d in reaching if s is scope), default=None)
+        if last is not None:
+            for update in self._in_place_updates(scope, name):
+                if last < update.order < order:
+                    yield from self.dependencies(update.node, scope, update.order, depth + 1, seen, stop, bindings)
+        for def_scope, definition in reaching:
             if definition.kind == "param":
                 bound = bindings.get((id(def_scope), name))
                 if bound is not None:
@@ -633,6 +696,12 @@ class Analysis:
                     if argument is not None:
                         yield from self.dependencies(argument, call.scope, call.order, depth + 1, seen, stop,
                                                      bindings)
+                continue
+            if definition.kind == "for" and isinstance(definition.node, cst.For):
+                iterated = _iterated_element(definition.node.iter, definition.unpack_path)
+                if iterated is not None:
+                    yield from self.dependencies(iterated, def_scope, definition.order, depth + 1, seen, stop,
+                                                 bindings)
                 continue
             if definition.value is None or definition.kind not in ("assign", "augassign", "with"):
                 continue
@@ -713,9 +782,19 @@ class Analysis:
             if isinstance(node, cst.Call):
                 if self.is_model_expr(node.func, node_scope, node_order) and not isinstance(node.func, cst.Call):
                     return True
+                if node_scope.name == "forward" and self._is_layer_with_weights(node.func, node_scope, node_order):
+                    return True  # inside a model, a layer of its own (`self.head(h)`)
                 if self.loss_kind_of_node(node, node_scope, node_order):
                     return True
         return False
+
+    def _is_layer_with_weights(self, func: cst.BaseExpression, scope: Scope, order: int) -> bool:
+        if not isinstance(func, cst.Attribute) or scope.cls is None or not self.is_module_class(scope.cls):
+            return False
+        instances = self.instances(func, scope, order)
+        return bool(instances) and all(
+            i.torch_class and i.torch_class.startswith("torch.nn.") and i.torch_name not in api.STATELESS_MODULES
+            and i.torch_name not in api.LOSS_CLASSES for i in instances)
 
     def loss_kind_of_node(self, node: cst.Call, scope: Scope, order: int) -> Optional[str]:
         call = self.call_site(node, scope)
@@ -1053,6 +1132,57 @@ class ClassSummary:
         return Source(found.kind, found.node, found.scope, self.cls) if found is not None else None
 
 
+def _literal_key(node: cst.Subscript) -> bool:
+    if len(node.slice) != 1 or not isinstance(node.slice[0].slice, cst.Index):
+        return False
+    return isinstance(node.slice[0].slice.value, (cst.Integer, cst.SimpleString))
+
+
+def _parameter_bindings(target: Scope, call: CallSite):
+    """{(target, parameter): (argument, caller scope, order)} for a call of `target`."""
+    bindings = {}
+    offset = 1 if target.self_name is not None else 0
+    for index, param in enumerate(target.params):
+        argument = bound_argument(call.node, param, index - offset)
+        if argument is not None:
+            bindings[(id(target), param)] = (argument, call.scope, call.order)
+    return bindings
+
+
+def _in_place_index(scope: Scope) -> Dict[str, List[CallSite]]:
+    index: Dict[str, List[CallSite]] = {}
+    for call in scope.calls:
+        method = call.method or ""
+        if call.receiver_text and method.endswith("_") and not method.startswith("_"):
+            index.setdefault(call.receiver_text, []).append(call)
+    return index
+
+
+def _iterated_element(iterated: cst.BaseExpression, path: Tuple[int, ...]) -> Optional[cst.BaseExpression]:
+    """What a `for` target is an element of: `losses` for `loss` in `for loss in losses`, `parts` for
+    `value` in `for key, value in parts.items()`; None for counters, keys and indices."""
+    for _ in range(4):
+        if not isinstance(iterated, cst.Call):
+            return iterated
+        name = dotted_name(iterated.func) or ""
+        method = iterated.func.attr.value if isinstance(iterated.func, cst.Attribute) else ""
+        if name == "enumerate" and iterated.args:
+            if not path or path[0] == 0:
+                return None  # the index (or the pair, whose index part is a number)
+            iterated, path = iterated.args[0].value, path[1:]
+        elif name == "zip" and path and isinstance(path[0], int) and path[0] < len(iterated.args):
+            iterated, path = iterated.args[path[0]].value, path[1:]
+        elif method == "items" and not iterated.args:
+            if not path or path[0] == 0:
+                return None  # the key
+            iterated, path = iterated.func.value, path[1:]  # type: ignore[attr-defined]
+        elif method == "values" and not iterated.args:
+            iterated = iterated.func.value  # type: ignore[attr-defined]
+        else:
+            return None if name in ("range", "len", "zip", "enumerate") else iterated
+    return None
+
+
 def _agree(sources: List[Optional["Source"]]) -> Optional["Source"]:
     if not sources or any(s is None for s in sources):
         return None
@@ -1113,6 +1243,8 @@ def _expression_children(node: cst.CSTNode) -> List[cst.CSTNode]:
         return [node.value]
     if isinstance(node, cst.Comparison):
         return [node.left] + [c.comparator for c in node.comparisons]
+    if isinstance(node, cst.Dict):
+        return [e.value for e in node.elements]
     return []
 
 

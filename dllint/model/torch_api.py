@@ -79,6 +79,8 @@ PASSTHROUGH_METHODS = {
     "half", "to", "cuda", "cpu", "permute", "transpose", "type", "type_as", "view_as",
     "reshape_as", "clone", "t",
 }
+# Functions joining tensors into one: the result is of the kind its parts agree on.
+JOINING_FUNCTIONS = {"cat", "concat", "concatenate", "stack"}
 PASSTHROUGH_FUNCTIONS = {"squeeze", "unsqueeze", "flatten", "reshape", "permute", "transpose"}
 
 DROPOUT_MODULES = {"Dropout", "Dropout1d", "Dropout2d", "Dropout3d", "AlphaDropout", "FeatureAlphaDropout"}

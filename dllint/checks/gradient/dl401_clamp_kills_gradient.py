@@ -3,6 +3,7 @@
 import libcst as cst
 
 from dllint.context import CheckContext
+from dllint.model.builder import dotted_name
 from dllint.model.bounds import clamped_value, function_name, lower_bound, two_bounds
 from dllint.registry import rule
 
@@ -28,6 +29,9 @@ def check(ctx: CheckContext) -> None:
                 clamped = clamped_value(node, name, analysis, node_scope)
                 if clamped is None or id(node) in guarded or _is_epsilon_guard(analysis, node, node_scope):
                     continue
+                if node_scope is not scope and node_scope.name == "forward" and \
+                        not _bounds_the_output(analysis, node, node_scope):
+                    continue  # inside a model, only a clamp of what it returns is a clamp of its output
                 if lower_bound(analysis, node, node_scope) == 0 and _is_margin(analysis, clamped, node_scope, order) \
                         and not _into_criterion(analysis, node, node_scope):
                     continue  # clamp(1 - y * out, min=0), clamp((1 - y) * cos, min=0): the hinge of the loss itself
@@ -36,6 +40,18 @@ def check(ctx: CheckContext) -> None:
                                      f"backpropagated: every clipped element gets zero gradient and stops learning; "
                                      f"remove the clamp from the training path (clamp only for metrics or outputs).",
                                file=node_scope.file)
+
+
+def _bounds_the_output(analysis, call, forward) -> bool:
+    """Is the clamp what forward returns (`return depth.clamp(0, 10)`, or `depth.clamp_(0, 10)` on the
+    returned name)? A clamp of an intermediate (`logvar.clamp(-30, 20)`) keeps a computation stable."""
+    in_place = isinstance(call.func, cst.Attribute) and call.func.attr.value.endswith("_")
+    for order, value in forward.returns:
+        if any(origin.expr is call for origin in analysis.origins(value, forward, order)):
+            return True
+        if in_place and value is not None and dotted_name(value) == dotted_name(call.func.value):
+            return True
+    return False
 
 
 def _is_margin(analysis, clamped, scope, order) -> bool:

@@ -16,27 +16,34 @@ def check(ctx: CheckContext) -> None:
         backwarded = _names_behind_backward(analysis, scope)
         backpropagated = _backpropagated_names(analysis, scope) if scope.aug_assigns else set()
         for aug in scope.aug_assigns:
-            if aug.loops and _accumulates_across(scope, aug.target_text, aug.loops[-1], aug.node) and \
-                    aug.target_text not in backwarded and not aug.no_grad and \
-                    _runs_per_batch(analysis, aug.loops[-1]) \
-                    and _is_live_loss(analysis, aug.node.value, scope, aug.order, backpropagated):
-                ctx.report(aug.node, f"{aug.target_text} accumulates the loss tensor itself, keeping every "
+            target = aug.target_text or _container_root(aug.node.target)
+            loop = _batch_loop(analysis, aug.loops)
+            if loop is not None and _accumulates_across(scope, target, loop, aug.node) and \
+                    target not in backwarded and not aug.no_grad and \
+                    _is_live_loss(analysis, aug.node.value, scope, aug.order, backpropagated):
+                ctx.report(aug.node, f"{aug.target_text or target} accumulates the loss tensor itself, keeping every "
                                      f"iteration's autograd graph alive so memory grows; accumulate "
                                      f"loss.item() (or loss.detach()).",
-                           fix=Fix(SAFE if used_only_as_number(scope.node, aug.target_text) else UNSAFE,
+                           fix=Fix(SAFE if aug.target_text and used_only_as_number(scope.node, aug.target_text) else UNSAFE,
                                    "accumulate .item()", aug.node.value, method_call(aug.node.value, "item")))
         for call in scope.calls:
             if call.method != "append" or not call.loops or len(call.node.args) != 1:
                 continue
-            if call.receiver_text in backwarded or not _accumulates_across(scope, call.receiver_text, call.loops[-1]) \
-                    or not _runs_per_batch(analysis, call.loops[-1]):
+            receiver = call.receiver_text or _container_root(call.node.func.value)  # losses[key].append(...)
+            loop = _batch_loop(analysis, call.loops)
+            if receiver in backwarded or loop is None or not _accumulates_across(scope, receiver, loop):
                 continue
             value = call.node.args[0].value
             if not call.no_grad and _is_live_loss(analysis, value, scope, call.order):
-                ctx.report(value, f"{call.receiver_text} collects the loss tensor itself, keeping every "
+                ctx.report(value, f"{call.receiver_text or receiver} collects the loss tensor itself, keeping every "
                                   f"iteration's autograd graph alive so memory grows; append loss.item() "
                                   f"(or loss.detach()).",
                            fix=Fix(UNSAFE, "append .item()", value, method_call(value, "item")))
+
+
+def _container_root(target):
+    """`logs` for `logs[key]`: a per-key entry of a container that lives as long as the container."""
+    return target.value.value if isinstance(target, cst.Subscript) and isinstance(target.value, cst.Name) else None
 
 
 def _accumulates_across(scope, name, loop, own=None) -> bool:
@@ -47,6 +54,12 @@ def _accumulates_across(scope, name, loop, own=None) -> bool:
     before = [d for d in definitions if d.order < loop.start]
     inside = [d for d in definitions if loop.contains(d.order) and d.node is not own and d.kind != "augassign"]
     return bool(before) and not inside
+
+
+def _batch_loop(analysis, loops):
+    """The innermost loop around a statement that runs per batch (an inner loop over the terms of one
+    loss, `for key, value in losses.items()`, repeats within one step)."""
+    return next((loop for loop in reversed(loops) if _runs_per_batch(analysis, loop)), None)
 
 
 def _runs_per_batch(analysis, loop) -> bool:
