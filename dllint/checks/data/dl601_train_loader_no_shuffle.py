@@ -4,8 +4,9 @@ import libcst as cst
 
 from dllint.context import CheckContext
 from dllint.model import torch_api as api
-from dllint.model.builder import dotted_name
+from dllint.model.builder import descendants, dotted_name
 from dllint.model.calls import may_be_none, result_bindings, returned_by, spread_keywords
+from dllint.model.datasets import known_sorted, known_unsorted, randomly_ordered
 from dllint.registry import rule
 
 _ORDER_KEYS = {"shuffle", "sampler", "batch_sampler"}
@@ -40,10 +41,20 @@ def check(ctx: CheckContext) -> None:
                 continue
             names_training = _names_training_data(call, scope, keywords, positional)
             callers = [] if names_training else _training_callers(analysis, scope, call)
-            if (names_training or callers) and \
-                    not _is_synthetic(analysis, _dataset(keywords, positional), scope, call.order) and \
-                    not _is_random_data(analysis, _dataset(keywords, positional), scope, call.order) and \
-                    not _sampling_replaced(scope, call):
+            dataset = _dataset(keywords, positional)
+            if not (names_training or callers) or _sampling_replaced(scope, call) or \
+                    _built_per_element(scope, call, dataset):
+                continue
+            if shuffle is not None:
+                # `shuffle=False` written out is a decision (reproducible runs, comparisons): wrong only
+                # where the stored order is known to be sorted.
+                report = known_sorted(analysis, dataset, scope, call.order)
+            else:
+                # Left out: wrong unless the stored order is known to carry nothing.
+                report = not (_is_synthetic(analysis, dataset, scope, call.order) or
+                              randomly_ordered(analysis, dataset, scope, call.order) or
+                              known_unsorted(analysis, dataset, scope, call.order))
+            if report:
                 where = f" (built for {ctx.location(callers[0].node, callers[0].scope.file)})" if callers else ""
                 when = f" when {sampler_when} is None (runs that are not distributed)" if sampler_when else ""
                 fix = f"shuffle=({sampler_when} is None)" if sampler_when else "shuffle=True (or a sampler)"
@@ -86,22 +97,13 @@ def _is_synthetic(analysis, dataset, scope, order) -> bool:
     return False
 
 
-_RANDOM_FACTORIES = {"randn", "rand", "randint", "normal", "randn_like", "rand_like", "randint_like",
-                     "randperm"}
-
-
-def _is_random_data(analysis, dataset, scope, order) -> bool:
-    """A dataset whose order is already random: a subset from random_split (a random permutation), or
-    TensorDataset(torch.randn(...), ...) of independently drawn samples."""
-    for origin in analysis.origins(dataset, scope, order):
-        value = origin.expr
-        if not isinstance(value, cst.Call):
-            continue
-        if analysis.torch_member(value.func, origin.scope, {"random_split"}):
-            return True
-        if analysis.torch_member(value.func, origin.scope, {"TensorDataset"}) and value.args and all(
-                any(isinstance(o.expr, cst.Call) and analysis.torch_member(o.expr.func, o.scope, _RANDOM_FACTORIES)
-                    for o in analysis.origins(arg.value, origin.scope, origin.order)) for arg in value.args[:1]):
+def _built_per_element(scope, call, dataset) -> bool:
+    """`lambda ds: DataLoader(ds)` mapped over a collection of datasets: what each one holds is not at hand."""
+    if not isinstance(dataset, cst.Name):
+        return False
+    for node in descendants(scope.node):
+        if isinstance(node, cst.Lambda) and any(p.name.value == dataset.value for p in node.params.params) and \
+                any(inner is call.node for inner in descendants(node.body)):
             return True
     return False
 
