@@ -44,9 +44,10 @@ CASES = {
                 return [model.forward(x) for x in batches]
         """, "[model(x) for x in batches]"),
     "DL206": ("unsafe", """\
-        def predict(logits):
-            return F.softmax(logits)
-        """, "F.softmax(logits, dim=-1)"),
+        def attend(queries, keys):
+            scores = torch.bmm(queries, keys.transpose(1, 2))
+            return F.softmax(scores)
+        """, "F.softmax(scores, dim=-1)"),
     "DL201": ("unsafe", """\
         def train(model, loader, optimizer):
             criterion = nn.CrossEntropyLoss()
