@@ -7,6 +7,7 @@ from dllint.fixes import SAFE, UNSAFE, Fix, with_keyword
 from dllint.lines import split_lines
 from dllint.model import torch_api as api
 from dllint.model.builder import descendants, dotted_name
+from dllint.model.loops import in_loop
 from dllint.model.project import instance_name
 from dllint.registry import rule
 
@@ -112,6 +113,8 @@ def _attribute_used_in_training(ctx: CheckContext, owner, attribute) -> bool:
     for method in owner.methods.values():
         spelled = f"{method.self_name}.{attribute}"
         calls = [c for c in method.calls if c.callee_text == spelled]
+        if any((c.callee_text or "").startswith(spelled + ".") and c.method not in _BOOKKEEPING for c in method.calls):
+            return False  # `self.discriminator.forward(...)`, `.predict(...)`: not a training call we can place
         reads = len(method.self_attribute_reads.get(attribute, [])) - method.member_reads.get(attribute, 0)
         if reads > len(calls):
             return False  # `self.discriminator` handed on or stored elsewhere
@@ -120,9 +123,29 @@ def _attribute_used_in_training(ctx: CheckContext, owner, attribute) -> bool:
     return True
 
 
+# Methods of a module that neither run it nor hand it on.
+_BOOKKEEPING = {"parameters", "named_parameters", "zero_grad", "train", "to", "cuda", "cpu", "apply", "state_dict",
+                "load_state_dict", "requires_grad_"}
+
+
 def _name_used_in_training(ctx: CheckContext, scope, name) -> bool:
-    calls = [c for c in scope.calls if c.callee_text == name]
-    return bool(calls) and _trains(ctx, scope)
+    """`netD = Discriminator()` whose every call sits in a loop that steps an optimizer, and that is
+    handed to nothing (no `evaluate(netD)`, no `netD.forward(...)`)."""
+    events = ctx.analysis.events(scope)
+    calls = []
+    for call in scope.calls:
+        if any(dotted_name(arg.value) == name for arg in call.node.args):
+            return False
+        if call.callee_text == name:
+            calls.append(call)
+        elif (call.callee_text or "").startswith(name + ".") and call.method not in _BOOKKEEPING:
+            return False
+    if not calls:
+        return False
+    if _runs_only_in_training(scope):
+        return True
+    return all(call.loops and any(e.kind == "step" for e in in_loop(events, call.loops[-1])) and
+               not any(e.kind == "eval" for e in events) for call in calls)
 
 
 def _trains(ctx: CheckContext, scope) -> bool:
