@@ -50,6 +50,14 @@ class CheckContext:
         return name.startswith("test_") and name.endswith(".py") or name.endswith("_test.py") or \
             name == "conftest.py" or bool(_TEST_FOLDERS.intersection(folders))
 
+    @property
+    def in_test_module(self) -> bool:
+        """A test file itself (test_*.py, *_test.py, conftest.py), not a helper module under tests/: its
+        models exist for the test next to them. Shared helper models (tests/helpers/simple_models.py) are
+        trained by tests that assert accuracy, so their training quality matters."""
+        name = os.path.basename(self.file.path)
+        return name.startswith("test_") and name.endswith(".py") or name.endswith("_test.py") or name == "conftest.py"
+
     def report(self, node: cst.CSTNode, message: str, file: Optional[FileFacts] = None,
                fix: Optional[Fix] = None) -> None:
         """Report at `node`, which lies in this file unless another file is named."""
