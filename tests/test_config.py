@@ -76,20 +76,20 @@ def test_per_file_ignores_and_excludes(tmp_path):
         "tests/*" = ["DL101"]
         "*_demo.py" = ["DL2"]
         """))
-    for name in ("src/train.py", "tests/test_train.py", "src/model_demo.py", "src/generated/train.py",
+    for name in ("src/train.py", "tests/train_helpers.py", "src/model_demo.py", "src/generated/train.py",
                  "src/legacy/old.py", "venv/lib/train.py"):
         write(tmp_path, name, BUGGY)
     assert lint(tmp_path, ".") == [
         ("src/model_demo.py", "DL101"),
         ("src/train.py", "DL101"), ("src/train.py", "DL201"),
-        ("tests/test_train.py", "DL201"),
+        ("tests/train_helpers.py", "DL201"),
     ]
     # Patterns with a slash are relative to the config file, whatever directory is linted.
     assert ("src/legacy/old.py", "DL101") not in lint(tmp_path, "src")
     # Per-file ignores hold for a file named explicitly, excludes do not.
-    assert lint(tmp_path, "tests/test_train.py", "src/generated/train.py") == [
+    assert lint(tmp_path, "tests/train_helpers.py", "src/generated/train.py") == [
         ("src/generated/train.py", "DL101"), ("src/generated/train.py", "DL201"),
-        ("tests/test_train.py", "DL201")]
+        ("tests/train_helpers.py", "DL201")]
     # `exclude` replaces the built-in list, so venv/ is linted once it is not named.
     write(tmp_path, "pyproject.toml", '[tool.dllint]\nexclude = ["src", "tests"]\nselect = ["DL101"]\n')
     assert lint(tmp_path, ".") == [("venv/lib/train.py", "DL101")]

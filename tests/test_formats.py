@@ -196,13 +196,13 @@ def test_sarif_fingerprints_survive_moved_lines_and_outside_a_repository(tmp_pat
 
 def test_sarif_marks_suppressed_results_and_handles_odd_names(tmp_path):
     write(tmp_path, "my train.py", BUGGY.replace("optimizer.step()", "optimizer.step()  # noqa: DL101"))
-    write(tmp_path, "tests/test_a.py", BUGGY)
+    write(tmp_path, "tests/helpers_a.py", BUGGY)
     write(tmp_path, "pyproject.toml", '[tool.dllint]\nper-file-ignores = { "tests/*" = ["DL2"] }\n')
     results = sarif(tmp_path, "--show-suppressed", ".")["runs"][0]["results"]
     summary = [(r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"], r["ruleId"],
                 [s["kind"] for s in r.get("suppressions", [])]) for r in results]
     assert sorted(summary) == [("my%20train.py", "DL101", ["inSource"]), ("my%20train.py", "DL201", []),
-                               ("tests/test_a.py", "DL101", []), ("tests/test_a.py", "DL201", ["external"])]
+                               ("tests/helpers_a.py", "DL101", []), ("tests/helpers_a.py", "DL201", ["external"])]
 
 
 def test_sarif_without_findings_is_valid(tmp_path):
