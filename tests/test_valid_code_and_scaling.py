@@ -33,7 +33,8 @@ def test_valid_code_libcst_rejects_is_linted(tmp_path, name, source):
 
 
 def test_columns_on_a_line_with_a_form_feed_are_the_files_own(tmp_path):
-    source = "import torch\nimport torch.nn.functional as F\nif True:\n\f    for row in F.softmax(x):\n        print(row)\n"
+    source = "import torch\nimport torch.nn.functional as F\nif True:\n\f    for row in F.softmax(torch.bmm(x, x)):\n" \
+             "        print(row)\n"
     (finding,) = _findings(tmp_path, "shifted.py", source)
     line = source.split("\n")[3]
     assert finding["code"] == "DL206" and finding["line"] == 4
@@ -46,7 +47,9 @@ def test_columns_on_a_line_with_a_form_feed_are_the_files_own(tmp_path):
 def test_many_fixes_in_one_file_do_not_rescan_the_file_per_fix(tmp_path, monkeypatch):
     """Each fix and each shown finding used to split the whole file again: quadratic in findings
     (8,000 small functions took minutes)."""
-    functions = "".join(f"def head_{i}(logits):\n    return F.softmax(logits / {i + 1})\n\n\n" for i in range(400))
+    # Attention scores from torch.bmm are 3-D: softmax without dim is reported (with a fix) in every function.
+    functions = "".join(f"def head_{i}(q, k):\n    return F.softmax(torch.bmm(q, k) / {i + 1})\n\n\n"
+                        for i in range(400))
     path = tmp_path / "heads.py"
     path.write_text("import torch\nimport torch.nn.functional as F\n\n\n" + functions)
     scans = []
