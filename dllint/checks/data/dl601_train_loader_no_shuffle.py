@@ -2,11 +2,11 @@
 
 import libcst as cst
 
+from dllint.checks.shared.datasets import known_sorted, known_unsorted, randomly_ordered
 from dllint.context import CheckContext
 from dllint.model import torch_api as api
 from dllint.model.builder import descendants, dotted_name
 from dllint.model.calls import may_be_none, result_bindings, returned_by, spread_keywords
-from dllint.model.datasets import known_sorted, known_unsorted, randomly_ordered
 from dllint.registry import rule
 
 _ORDER_KEYS = {"shuffle", "sampler", "batch_sampler"}
