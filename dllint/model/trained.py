@@ -31,7 +31,48 @@ def is_trainable_leaf(analysis: Analysis, expr: cst.BaseExpression, scope: Scope
                 arg.keyword is not None and arg.keyword.value == "requires_grad" and
                 isinstance(arg.value, cst.Name) and arg.value.value == "True" for arg in value.args):
             return True
+    return _handed_to_optimizer(analysis, expr, scope)
+
+
+def _handed_to_optimizer(analysis: Analysis, expr: cst.BaseExpression, scope: Scope) -> bool:
+    """A tensor listed itself among an optimizer's parameters (`Adam([self.log_alpha])`, after
+    `self.log_alpha.requires_grad = True`) is trained directly. For `self.x`, every method of the class
+    counts: the optimizer is usually built in `__init__`, the loss in another method."""
+    name = dotted_name(expr)
+    if not name:
+        return False
+    if isinstance(expr, cst.Attribute) and name.startswith("self.") and scope.cls is not None:
+        scopes = list(scope.cls.methods.values())
+    else:
+        scopes, walk = [], scope
+        while walk is not None:
+            scopes.append(walk)
+            walk = walk.parent
+    for candidate in scopes:
+        for call in candidate.calls:
+            if analysis.torch_member(call.node.func, candidate, api.OPTIMIZER_CLASSES) is None:
+                continue
+            if name in _direct_tensors(call.node):
+                return True
     return False
+
+
+def _direct_tensors(call: cst.Call) -> Set[str]:
+    """Names listed as tensors in an optimizer's parameter argument: `[w, self.b]`, `{"params": [w]}`."""
+    found: Set[str] = set()
+    # A bare name as the whole argument (`Adam(params)`) holds parameters, it is not one tensor.
+    stack = [(arg.value, False) for arg in call.args if arg.keyword is None or arg.keyword.value == "params"][:1]
+    while stack:
+        node, listed = stack.pop()
+        if isinstance(node, (cst.List, cst.Tuple)):
+            stack.extend((element.value, True) for element in node.elements)
+        elif isinstance(node, cst.Dict):
+            stack.extend((element.value, False) for element in node.elements
+                         if isinstance(element, cst.DictElement) and isinstance(element.key, cst.SimpleString)
+                         and element.key.value[1:-1] == "params")
+        elif listed and isinstance(node, (cst.Name, cst.Attribute)) and dotted_name(node):
+            found.add(dotted_name(node))
+    return found
 
 
 def optimized_objects(analysis: Analysis, scope: Scope) -> Set[str]:
