@@ -2,7 +2,7 @@
 
 import libcst as cst
 
-from dllint.checks.shared.datasets import known_sorted, known_unsorted, randomly_ordered
+from dllint.model.datasets import known_sorted, known_unsorted, randomly_ordered
 from dllint.context import CheckContext
 from dllint.model import torch_api as api
 from dllint.model.builder import descendants, dotted_name

@@ -2,7 +2,7 @@
 
 from typing import Optional
 
-from dllint.checks.shared.ranks import Shape, tensor_shape
+from dllint.model.ranks import Shape, tensor_shape
 from dllint.context import CheckContext
 from dllint.fixes import UNSAFE, Fix, with_keyword
 from dllint.model.project import instance_name

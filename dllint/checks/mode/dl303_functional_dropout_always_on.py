@@ -2,8 +2,8 @@
 
 import libcst as cst
 
-from dllint.checks.shared.draws import drawn_at_random
-from dllint.checks.shared.usage import called_only_in_training, runs_only_in_training
+from dllint.model.draws import drawn_at_random
+from dllint.model.usage import called_only_in_training, runs_only_in_training
 from dllint.context import CheckContext
 from dllint.fixes import SAFE, UNSAFE, Fix, with_keyword
 from dllint.lines import split_lines

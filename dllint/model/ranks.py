@@ -1,5 +1,5 @@
 """The rank of a tensor, from how it was made (layers, tensor methods, matrix products); None where that
-is not at hand, never a guess. Used by DL206 (a model fact, kept here until it moves into dllint/model/)."""
+is not at hand, never a guess."""
 
 from __future__ import annotations
 

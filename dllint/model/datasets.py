@@ -1,7 +1,6 @@
 """What the stored order of a dataset is known to be: grouped by class (a folder dataset, a sorted
 list), or carrying nothing (a download stored in no class order, a running text corpus, random draws,
-a random_split subset). Unknown datasets are neither. Used by DL601 (a model fact, kept here until it
-moves into dllint/model/)."""
+a random_split subset). Unknown datasets are neither."""
 
 from __future__ import annotations
 
@@ -12,7 +11,7 @@ import libcst as cst
 from dllint.model import torch_api as api
 from dllint.model.facts import Scope
 from dllint.model.flow import Analysis, Origin
-from dllint.checks.shared.draws import drawn_at_random
+from dllint.model.draws import drawn_at_random
 
 # torchvision datasets that store samples grouped by class (one folder per class, files sorted).
 FOLDER_DATASETS = {"ImageFolder", "DatasetFolder"}

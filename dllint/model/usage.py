@@ -1,5 +1,4 @@
-"""Where the instances of a module class run: only in training code, or somewhere evaluation may reach.
-Used by DL303 (a model fact, kept here until it moves into dllint/model/)."""
+"""Where the instances of a module class run: only in training code, or somewhere evaluation may reach."""
 
 from __future__ import annotations
 

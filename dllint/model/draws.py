@@ -1,6 +1,5 @@
 """Fresh random draws: a value that is torch.randn(...) and nothing else, followed through arithmetic,
-methods of the draw, helpers and lambdas. Shared by DL303 and DL601 (a model fact, kept here until it
-moves into dllint/model/)."""
+methods of the draw, helpers and lambdas."""
 
 from __future__ import annotations
 
