@@ -177,6 +177,10 @@ class _Builder:
         order = self.tick()
         for target in node.targets:
             self.define(target.target, node.value, "assign", order, node=node)
+            base = target.target.value if isinstance(target.target, cst.Subscript) else None
+            if isinstance(base, cst.Name):
+                self.scope.item_assignments.setdefault(base.value, []).append(
+                    Definition(base.value, node.value, order, "item", (), self.loops, node))
 
     def on_ann_assign(self, node: cst.AnnAssign) -> None:
         if node.value is not None:

@@ -14,7 +14,7 @@ if TYPE_CHECKING:
 LAZY_SCOPE_FIELDS = (
     "node", "params", "loops", "calls", "definitions", "returns", "grad_clears", "aug_assigns", "list_repeats",
     "comprehensions", "nested_functions", "self_attribute_reads", "member_reads", "divisions", "end",
-    "self_definitions", "comprehension_loops",
+    "self_definitions", "comprehension_loops", "item_assignments",
 )
 
 
@@ -47,7 +47,7 @@ class Definition:
     name: str
     value: Optional[cst.BaseExpression]
     order: int
-    kind: str  # assign | augassign | param | for | with
+    kind: str  # assign | augassign | param | for | with | item
     unpack_path: Tuple[int, ...] = ()
     loops: Tuple[Loop, ...] = ()
     node: Optional[cst.CSTNode] = None
@@ -103,6 +103,9 @@ class Scope:
     loops: List[Loop] = field(default_factory=list)
     calls: List[CallSite] = field(default_factory=list)
     definitions: Dict[str, List[Definition]] = field(default_factory=dict)
+    # `out[:, 4:] = torch.sigmoid(out[:, 4:])`: the tensor `out` still holds the same object, with the
+    # assigned value mixed into part of it (kind "item", keyed by the base name)
+    item_assignments: Dict[str, List[Definition]] = field(default_factory=dict)
     returns: List[Tuple[int, Optional[cst.BaseExpression]]] = field(default_factory=list)
     grad_clears: List[GradClear] = field(default_factory=list)
     aug_assigns: List[AugAssign] = field(default_factory=list)

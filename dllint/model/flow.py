@@ -6,7 +6,7 @@ that do not ask for a fact never pay for it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Dict, Iterator, List, Optional, Set, Tuple, Union
 
 import libcst as cst
@@ -27,11 +27,12 @@ ORIGIN_BUDGET = 256
 class _Walk:
     """The state of one origins() query: what was visited, and how much budget is left."""
 
-    __slots__ = ("seen", "left")
+    __slots__ = ("seen", "left", "items")
 
-    def __init__(self) -> None:
+    def __init__(self, items: bool = False) -> None:
         self.seen: Set[Tuple[int, Tuple[int, ...]]] = set()
         self.left = ORIGIN_BUDGET
+        self.items = items  # also yield values assigned into part of a tensor (`out[:, 4:] = ...`)
 
     def enter(self, key: Tuple[int, Tuple[int, ...]]) -> bool:
         if key in self.seen or self.left <= 0:
@@ -49,6 +50,7 @@ class Origin:
     scope: Scope
     order: int
     path: Tuple[int, ...] = ()
+    mixed_in: bool = False  # assigned into part of the value (`out[:, 4:] = value`), not the whole of it
 
 
 @dataclass(frozen=True)
@@ -158,13 +160,15 @@ class Analysis:
         return []
 
     def origins(self, expr: Optional[cst.BaseExpression], scope: Scope, order: int,
-                path: Tuple[int, ...] = (), depth: int = 0) -> Iterator[Origin]:
+                path: Tuple[int, ...] = (), depth: int = 0, items: bool = False) -> Iterator[Origin]:
         """The expressions that produce the value of `expr`, following names, `self.x` and parameters.
 
+        `items`: also the values assigned into part of a tensor between its definition and the use
+        (`out[:, 4:] = torch.sigmoid(out[:, 4:])`), marked `mixed_in`; the object itself is unchanged.
         Each expression is visited once per query, and a query visits at most ORIGIN_BUDGET of them,
         so recursive helpers and long call chains stay linear.
         """
-        yield from self._origins(expr, scope, order, path, depth, _Walk())
+        yield from self._origins(expr, scope, order, path, depth, _Walk(items))
 
     def _origins(self, expr: Optional[cst.BaseExpression], scope: Scope, order: int,
                  path: Tuple[int, ...], depth: int, walk: "_Walk") -> Iterator[Origin]:
@@ -174,12 +178,17 @@ class Analysis:
             if expr.value in ("None", "True", "False"):
                 yield Origin(expr, scope, order, path)
                 return
-            for def_scope, definition in self.reaching(scope, expr.value, order):
+            reaching = self.reaching(scope, expr.value, order)
+            for def_scope, definition in reaching:
                 if definition.kind == "param":
                     yield from self._parameter_origins(def_scope, definition, path, depth, walk)
                 elif definition.kind in ("assign", "with") and definition.value is not None:
                     yield from self._origins(definition.value, def_scope, definition.order,
                                              definition.unpack_path + path, depth + 1, walk)
+            if walk.items and not path:
+                for item_scope, item in self._item_assignments_between(reaching, scope, expr.value, order):
+                    for origin in self._origins(item.value, item_scope, item.order, (), depth + 1, walk):
+                        yield replace(origin, mixed_in=True)
             return
         if isinstance(expr, cst.Attribute) and isinstance(expr.value, cst.Name):
             self_name = instance_name(scope)
@@ -232,6 +241,17 @@ class Analysis:
                     yield from self._origins(expr.value, scope, order, (key,) + path, depth + 1, walk)
                     return
         yield Origin(expr, scope, order, path)
+
+    def _item_assignments_between(self, reaching: List[Tuple[Scope, Definition]], scope: Scope, name: str,
+                                  order: int) -> List[Tuple[Scope, Definition]]:
+        """`name[...] = value` after the definitions that reach a use of `name` and before the use."""
+        found: Dict[int, Tuple[Scope, Definition]] = {}
+        for def_scope, definition in reaching:
+            until = order if def_scope is scope else def_scope.end
+            for item in def_scope.item_assignments.get(name, ()):
+                if definition.order < item.order < until and item.value is not None:
+                    found[id(item)] = (def_scope, item)
+        return sorted(found.values(), key=lambda pair: pair[1].order)
 
     def _returned_argument(self, call: cst.Call, scope: Scope,
                            path: Tuple[int, ...]) -> Optional[Tuple[cst.BaseExpression, Tuple[int, ...]]]:
@@ -387,13 +407,19 @@ class Analysis:
         return self._sources[key]
 
     def _value_source(self, expr, scope, order) -> Optional[Source]:
-        found: Optional[Source] = None
-        for origin in self.origins(expr, scope, order):
-            source = self._origin_source(origin, 0)
-            if source is None or (found is not None and found.kind != source.kind):
-                return None
-            found = found or source
-        return found
+        return self.origins_source(self.origins(expr, scope, order, items=True), 0)
+
+    def origins_source(self, origins: Iterator[Origin], depth: int) -> Optional[Source]:
+        """The kind every origin of a value agrees on. An activation assigned into part of the tensor
+        (`out[:, 4:] = sigmoid(out[:, 4:])`) is what the value is when every part assigned agrees on it;
+        parts assigned of other kinds make it unknown."""
+        whole: List[Optional[Source]] = []
+        mixed_in: List[Optional[Source]] = []
+        for origin in origins:
+            (mixed_in if origin.mixed_in else whole).append(self._origin_source(origin, depth))
+        if any(source is not None for source in mixed_in):
+            return _agree(mixed_in)
+        return _agree(whole)
 
     def value_kind(self, expr: Optional[cst.BaseExpression], scope: Scope, order: int) -> Optional[str]:
         source = self.value_source(expr, scope, order)
@@ -1102,10 +1128,8 @@ class ClassSummary:
         if forward is not None and forward.returns and depth <= MAX_DEPTH:
             sources = []
             for order, value in forward.returns:
-                origins = list(self.analysis.origins(value, forward, order, path))
-                sources.extend(self.analysis._origin_source(o, depth + 1) for o in origins)
-                if not origins:
-                    sources.append(None)
+                origins = list(self.analysis.origins(value, forward, order, path, items=True))
+                sources.append(self.analysis.origins_source(iter(origins), depth + 1) if origins else None)
             source = _agree(sources)
             if source is not None:
                 source = Source(source.kind, source.node, source.scope, self.cls)
