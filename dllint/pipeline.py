@@ -6,7 +6,7 @@ Shared by the command line and the language server, so both report exactly the s
 from __future__ import annotations
 
 import os
-from typing import List, Mapping, Optional, Tuple
+from typing import List, Mapping, Optional, Set, Tuple
 
 from dllint.findings import Finding
 
@@ -34,9 +34,20 @@ def apply_settings(findings: List[Finding], sources: Mapping[str, Optional[str]]
 def lint_buffer(path: str, text: str, settings=None, buffers: Optional[Mapping[str, str]] = None) -> List[Finding]:
     """Lint an editor buffer under its file name, with the settings that apply to that file, in the
     company of its project (where `buffers`, other unsaved documents by absolute path, override disk)."""
+    return _lint_buffer(path, text, settings, buffers, with_links=False)[0]
+
+
+def lint_buffer_and_links(path: str, text: str, settings=None, buffers: Optional[Mapping[str, str]] = None
+                          ) -> Tuple[List[Finding], Optional[Set[str]]]:
+    """lint_buffer, and the project files linked to the buffer through imports, whose findings a
+    change of it can change (project_context.linked_files; None: any file's may)."""
+    return _lint_buffer(path, text, settings, buffers, with_links=True)
+
+
+def _lint_buffer(path: str, text: str, settings, buffers: Optional[Mapping[str, str]], with_links: bool):
     from dllint.config import command_line_layer, load_settings
     from dllint.engine import display_path, load_source
-    from dllint.index.project_context import with_project
+    from dllint.index.project_context import files_linked_to, with_project
     from dllint.runner import lint_items
 
     if settings is None:
@@ -47,4 +58,4 @@ def lint_buffer(path: str, text: str, settings=None, buffers: Optional[Mapping[s
                                 settings.respect_gitignore, buffers)
     result = lint_items(items, settings.active_codes, roots)
     reported, _ = apply_settings(result.findings, {shown: item.source}, settings)
-    return reported
+    return reported, files_linked_to(path, items, roots) if with_links else None

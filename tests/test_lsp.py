@@ -263,23 +263,100 @@ def test_a_change_relints_only_the_open_documents_linked_to_it_through_imports(c
     from tests.test_project_context import LOGITS_MODELS, MODELS, TRAIN
 
     (tmp_path / "pyproject.toml").write_text("")
-    texts = {"unrelated.py": BUGGY, "train.py": TRAIN, "models.py": MODELS}
-    uris = {name: (tmp_path / name).as_uri() for name in texts}
-    for name, text in texts.items():  # the unrelated script first: the server lints others in open order
-        (tmp_path / name).write_text(text)
-        client.send("textDocument/didOpen", {"textDocument": {"uri": uris[name], "languageId": "python",
-                                                              "version": 1, "text": text}})
-        client.diagnostics(uris[name])
-    client.wait_for(lambda m: m.get("method") == "textDocument/publishDiagnostics"
-                    and m["params"]["uri"] == uris["train.py"]
-                    and [d["code"] for d in m["params"]["diagnostics"]] == ["DL201"])
-    time.sleep(1)
-    while not client.messages.empty():
-        client.messages.get()
+    # The unrelated script first: the server lints others in open order.
+    uris = _open_project(client, tmp_path, {"unrelated.py": BUGGY, "train.py": TRAIN, "models.py": MODELS})
     client.send("textDocument/didChange", {"textDocument": {"uri": uris["models.py"], "version": 2},
                                            "contentChanges": [{"text": LOGITS_MODELS}]})
+    seen, diagnostics = _published_until(client, uris["train.py"])
+    assert diagnostics == []  # the model returns logits now
+    assert uris["unrelated.py"] not in seen
+
+
+def test_documents_opened_as_saved_are_each_linted_once(client, tmp_path):
+    """An editor restoring its tabs: a buffer equal to its file changes nothing for the others."""
+    from tests.test_project_context import MODELS, TRAIN
+
+    (tmp_path / "pyproject.toml").write_text("")
+    texts = {"models.py": MODELS, "train.py": TRAIN, "unrelated.py": BUGGY}
+    seen = []
+    for name, text in texts.items():
+        (tmp_path / name).write_text(text)
+        _open(client, (tmp_path / name).as_uri(), text)
+        seen += _published_until(client, (tmp_path / name).as_uri())[0]
+    time.sleep(1)
+    seen += [m["params"]["uri"] for m in list(client.messages.queue) if "params" in m]
+    assert seen == [(tmp_path / name).as_uri() for name in texts]
+
+
+def _open_project(client, tmp_path, texts):
+    """Write and open the files in order; returns their uris, once each has shown its diagnostics."""
+    uris = {name: (tmp_path / name).as_uri() for name in texts}
+    for name, text in texts.items():
+        (tmp_path / name).write_text(text)
+        _open(client, uris[name], text)
+        client.diagnostics(uris[name])
+    return uris
+
+
+def _published_until(client, uri):
+    """The messages up to the first diagnostics published for `uri`, and those diagnostics."""
     published = []
     client.wait_for(lambda m: published.append(m) or (m.get("method") == "textDocument/publishDiagnostics"
-                                                      and m["params"]["uri"] == uris["train.py"]))
-    assert published[-1]["params"]["diagnostics"] == []  # the model returns logits now
-    assert uris["unrelated.py"] not in [m["params"]["uri"] for m in published if "params" in m]
+                                                      and m["params"]["uri"] == uri))
+    return [m["params"]["uri"] for m in published if "params" in m], published[-1]["params"]["diagnostics"]
+
+
+def test_a_file_changed_on_disk_relints_only_the_open_documents_linked_to_it(client, tmp_path):
+    """A pull or a branch switch changes files that are not open: only the training loop that uses the
+    changed model is linted again, not every open document."""
+    from tests.test_project_context import LOGITS_MODELS, MODELS, TRAIN
+
+    (tmp_path / "pyproject.toml").write_text("")
+    (tmp_path / "models.py").write_text(LOGITS_MODELS)
+    # The unrelated script is opened first: the server lints documents in open order.
+    uris = _open_project(client, tmp_path, {"unrelated.py": BUGGY, "train.py": TRAIN})
+    models = tmp_path / "models.py"
+    models.write_text(MODELS)  # forward returns softmax now
+    client.send("workspace/didChangeWatchedFiles", {"changes": [{"uri": models.as_uri(), "type": 2}]})
+    seen, diagnostics = _published_until(client, uris["train.py"])
+    assert [d["code"] for d in diagnostics] == ["DL201"] and uris["unrelated.py"] not in seen
+    models.unlink()  # deleted: train.py no longer knows what Net returns
+    client.send("workspace/didChangeWatchedFiles", {"changes": [{"uri": models.as_uri(), "type": 3}]})
+    seen, diagnostics = _published_until(client, uris["train.py"])
+    assert diagnostics == [] and uris["unrelated.py"] not in seen
+    # A file that nothing open imports changes nothing shown: no document is linted again.
+    (tmp_path / "notes.py").write_text(BUGGY)
+    client.send("workspace/didChangeWatchedFiles", {"changes": [{"uri": (tmp_path / "notes.py").as_uri(),
+                                                                 "type": 1}]})
+    time.sleep(2)
+    assert not [m for m in list(client.messages.queue) if m.get("method") == "textDocument/publishDiagnostics"]
+
+
+def test_closing_an_unsaved_buffer_shows_the_other_documents_what_is_on_disk(client, tmp_path):
+    """Changes to the model discarded (closed without saving): the training loop's findings follow the file."""
+    from tests.test_project_context import LOGITS_MODELS, MODELS, TRAIN
+
+    (tmp_path / "pyproject.toml").write_text("")
+    uris = _open_project(client, tmp_path, {"models.py": LOGITS_MODELS, "train.py": TRAIN})
+    client.send("textDocument/didChange", {"textDocument": {"uri": uris["models.py"], "version": 2},
+                                           "contentChanges": [{"text": MODELS}]})
+    assert [d["code"] for d in _published_until(client, uris["train.py"])[1]] == ["DL201"]
+    client.send("textDocument/didClose", {"textDocument": {"uri": uris["models.py"]}})
+    assert _published_until(client, uris["train.py"])[1] == []
+
+
+def test_while_a_model_file_does_not_parse_the_training_loop_keeps_its_findings(client, tmp_path):
+    """Typing in models.py passes through text that does not parse: train.py's lint keeps seeing the
+    model as it last parsed, instead of losing what its forward returns."""
+    from tests.test_project_context import MODELS, TRAIN
+
+    (tmp_path / "pyproject.toml").write_text("")
+    uris = _open_project(client, tmp_path, {"models.py": MODELS, "train.py": TRAIN})
+    half_typed = MODELS + "\n    def extra(self, x:\n"
+    client.send("textDocument/didChange", {"textDocument": {"uri": uris["models.py"], "version": 2},
+                                           "contentChanges": [{"text": half_typed}]})
+    assert [d["code"] for d in client.diagnostics(uris["models.py"])] == ["DL000"]
+    client.send("textDocument/didChange", {"textDocument": {"uri": uris["train.py"], "version": 2},
+                                           "contentChanges": [{"text": TRAIN + "\n# tuned\n"}]})
+    assert [(d["code"], d["range"]["start"]["line"]) for d in client.diagnostics(uris["train.py"])] == \
+        [("DL201", 13)]

@@ -129,12 +129,17 @@ def linked_files(path: str, config_path: Optional[str] = None, exclude: Sequence
     directly or not: only their findings can change when `path` changes (a file's lint consults
     what it imports and is reported into by its importers). None when the file is not analysed
     (it may just have stopped or started being so): then any file may have changed."""
-    from dllint.index.catalogue import build_catalogue, path_key
-
     absolute = os.path.abspath(path)
     text = buffers.get(absolute) if buffers else None
     item = load_source(path, display_path(path), None if text is None else text.encode("utf-8"))
     items, roots = with_project([item], [path], config_path, exclude, base, respect_gitignore, buffers)
+    return files_linked_to(path, items, roots)
+
+
+def files_linked_to(path: str, items: Sequence[SourceFile], roots: Sequence[str]) -> Optional[Set[str]]:
+    """linked_files within a project already loaded (`items` and `roots` from with_project)."""
+    from dllint.index.catalogue import build_catalogue, path_key
+
     ordered = sorted(items, key=lambda i: path_key(i.path))
     catalogue = build_catalogue(ordered, roots)
     start = catalogue.index_of.get(path_key(path))

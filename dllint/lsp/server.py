@@ -52,10 +52,15 @@ class DllintServer(LanguageServer):
         super().__init__("dllint", __version__, protocol_cls=DllintProtocol, notebook_document_sync=NOTEBOOK_SYNC)
         self.findings: Dict[str, List[Finding]] = {}  # what each document shows now
         self.last_good: Dict[str, List[Finding]] = {}  # its findings when it last parsed
+        self.last_good_text: Dict[str, str] = {}  # its text then: what other documents' lints see of it
+        self.broken: set = set()  # documents that do not parse now
         self.versions: Dict[str, int] = {}
         self.settings_cache: Dict[str, object] = {}
         self.config_errors: set = set()  # configuration files showing an error diagnostic
-        self.linked: Dict[str, set] = {}  # the files linked to each document through imports, at its last change
+        # The files linked to each open document through imports (a superset: what it was linked to at its
+        # last change, and since): a file changed on disk re-lints only the documents it is linked to.
+        self.linked: Dict[str, set] = {}
+        self.unsaved: set = set()  # documents whose buffer differed from their file when last linted
         # One thread: lints never run concurrently, and the message loop stays free.
         self.lint_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dllint-lint")
 
@@ -114,41 +119,71 @@ def diagnostic(finding: Finding, document=None) -> types.Diagnostic:
         data={"name": finding.name})
 
 
-def _lint(ls: DllintServer, uri: str, path: str, text: str, buffers: Dict[str, str], version) -> Optional[list]:
-    """On the lint thread; None when a newer version of the document made this lint stale."""
-    from dllint.pipeline import lint_buffer
+def _lint(ls: DllintServer, uri: str, path: str, text: str, buffers: Dict[str, str], version):
+    """On the lint thread: the findings and the files linked to the document through imports (see
+    lint_buffer_and_links); None when a newer version of the document made this lint stale."""
+    from dllint.pipeline import lint_buffer_and_links
 
     if ls.versions.get(uri, version) != version:
         return None
-    return lint_buffer(path, text, _settings_for(ls, path), buffers)
+    if _matches_disk(path, text):
+        ls.unsaved.discard(uri)
+    else:
+        ls.unsaved.add(uri)
+    return lint_buffer_and_links(path, text, _settings_for(ls, path), buffers)
 
 
-async def lint_document(ls: DllintServer, uri: str) -> None:
+def _matches_disk(path: str, text: str) -> bool:
+    """Whether a buffer holds what its file on disk holds (then other files' lints already see it)."""
+    try:
+        with open(path, encoding="utf-8", newline="") as handle:
+            return handle.read() == text
+    except (OSError, UnicodeDecodeError, ValueError):
+        return False
+
+
+async def lint_document(ls: DllintServer, uri: str) -> set:
+    """Lint an open document and publish its findings. Returns the files whose findings its change
+    can have changed: those linked to it through imports now or at its previous lint (an import it
+    just dropped still tells which file its lint used to report into; a document that is not
+    analysed now is linked to nothing now)."""
     from dllint.config import ConfigError
 
     document = ls.workspace.text_documents.get(uri)
     if document is None or _is_cell(ls, uri):
-        return  # a notebook's cells are linted together, as the notebook
+        return set()  # a notebook's cells are linted together, as the notebook
     path, text, version = _path(uri), document.source, document.version
     buffers = _open_buffers(ls, uri)
     try:
-        findings = await asyncio.get_running_loop().run_in_executor(
+        linted = await asyncio.get_running_loop().run_in_executor(
             ls.lint_executor, _lint, ls, uri, path, text, buffers, version)
     except ConfigError as error:
         # Shown on the configuration file itself; the document keeps what it showed until it is fixed.
         publish_config_error(ls, path, str(error))
-        return
+        return set()
     current = ls.workspace.text_documents.get(uri)
-    if findings is None or current is None or current.version != version:
-        return  # stale: the newer version's lint publishes
-    if any(f.code == "DL000" for f in findings):
-        # While the buffer does not parse, keep showing what it had when it last did, beside the error.
+    if linted is None or current is None or current.version != version:
+        return set()  # stale: the newer version's lint publishes, and re-lints what is linked to it
+    findings, now = linted
+    before = ls.linked.get(uri, set())
+    broken = any(f.code == "DL000" for f in findings)
+    if broken:
+        # While the buffer does not parse, keep showing what it had when it last did, beside the error;
+        # the other documents' lints keep seeing its last text that parsed, so theirs stay too.
         findings = sorted({*findings, *(f for f in ls.last_good.get(uri, []) if f.code != "DL000")})
+        ls.broken.add(uri)
+        changed: set = set()
     else:
-        ls.last_good[uri] = findings
+        ls.last_good[uri], ls.last_good_text[uri] = findings, text
+        ls.broken.discard(uri)
+        now = now or set()
+        _record_links(ls, now)
+        ls.linked[uri] = now
+        changed = now | before
     ls.findings[uri] = findings
     ls.text_document_publish_diagnostics(types.PublishDiagnosticsParams(
         uri=uri, version=version, diagnostics=[diagnostic(f, current) for f in findings]))
+    return changed
 
 
 _CONFIG_ERROR = re.compile(r"^.*?:(\d+): (.*)$")
@@ -174,40 +209,53 @@ def publish_config_error(ls: DllintServer, path: str, message: str) -> None:
         code="config")]))
 
 
-async def lint_with_dependents(ls: DllintServer, uri: str) -> None:
+async def lint_with_dependents(ls: DllintServer, uri: str, relint_others: bool = True) -> None:
     """Lint a document, then the other open documents linked to it through imports: a change to one
-    file (a model's forward) can change another's findings (the training loop that calls it)."""
-    await lint_document(ls, uri)
-    others = [other for other in ls.workspace.text_documents if other != uri and not _is_cell(ls, other)]
-    if not others:
-        return
-    linked = await asyncio.get_running_loop().run_in_executor(ls.lint_executor, _linked, ls, uri)
-    for other in others:
-        if linked is None or os.path.abspath(_path(other)) in linked:
+    file (a model's forward) can change another's findings (the training loop that calls it). The
+    links are recorded either way, for when a file changes on disk."""
+    linked = await lint_document(ls, uri)
+    if relint_others:
+        await relint_open_documents(ls, linked, skip={uri})
+
+
+async def relint_open_documents(ls: DllintServer, files: Optional[set], skip=()) -> None:
+    """Lint again the open documents whose files are among `files` (None: all of them), then the
+    open notebooks (they are not in the import links)."""
+    for other in list(ls.workspace.text_documents):
+        if other not in skip and not _is_cell(ls, other) and \
+                (files is None or os.path.abspath(_path(other)) in files):
             await lint_document(ls, other)
     for notebook_uri in list(ls.workspace.notebook_documents):
         await lint_notebook(ls, notebook_uri)
 
 
-def _linked(ls: DllintServer, uri: str) -> Optional[set]:
-    """On the lint thread: the files linked to a document now or at its previous change (an import
-    it just dropped still tells which file its lint used to report into); None: all of them."""
-    from dllint.config import ConfigError
+def _links_of(ls: DllintServer, path: str) -> Optional[set]:
+    """On the lint thread: the files linked to `path` through imports now, with the open buffers
+    standing for their files; None when it is not analysed now (it links to nothing now, but may
+    have just stopped being analysed). Raises ConfigError or OSError when that cannot be told."""
     from dllint.index.project_context import linked_files
 
-    path = _path(uri)
+    settings = _settings_for(ls, path)
+    return linked_files(path, settings.config_path, settings.exclude, settings.base_directory,
+                        settings.respect_gitignore, _open_buffers(ls))
+
+
+def _links_of_changed_file(ls: DllintServer, path: str) -> Optional[set]:
+    """On the lint thread: the files linked to a file changed on disk now (none when it is not
+    analysed now: what it was linked to before, the open documents' links tell); None: unknown."""
+    from dllint.config import ConfigError
+
     try:
-        settings = _settings_for(ls, path)
-        now = linked_files(path, settings.config_path, settings.exclude, settings.base_directory,
-                           settings.respect_gitignore, _open_buffers(ls))
+        return _links_of(ls, path) or set()
     except (ConfigError, OSError):
-        now = None
-    before = ls.linked.get(uri, set())
-    if now is None:
-        ls.linked.pop(uri, None)
         return None
-    ls.linked[uri] = now
-    return now | (before or set())
+
+
+def _record_links(ls: DllintServer, files: set) -> None:
+    """Files linked to each other now: each open document among them is linked to all of them."""
+    for uri in list(ls.workspace.text_documents):
+        if uri in ls.linked and os.path.abspath(_path(uri)) in files:
+            ls.linked[uri] = ls.linked[uri] | files
 
 
 def _is_cell(ls: DllintServer, uri: str) -> bool:
@@ -215,15 +263,20 @@ def _is_cell(ls: DllintServer, uri: str) -> bool:
 
 
 def _open_buffers(ls: DllintServer, except_uri: Optional[str] = None) -> Dict[str, str]:
-    """Every open document (not a notebook's cell) by absolute path: it stands for its file on disk."""
-    return {os.path.abspath(_path(u)): d.source for u, d in ls.workspace.text_documents.items()
-            if u != except_uri and not _is_cell(ls, u)}
+    """Every open document (not a notebook's cell) by absolute path: it stands for its file on disk;
+    one that does not parse now by its last text that did."""
+    return {os.path.abspath(_path(u)): ls.last_good_text.get(u, d.source) if u in ls.broken else d.source
+            for u, d in ls.workspace.text_documents.items() if u != except_uri and not _is_cell(ls, u)}
 
 
 @server.feature(types.TEXT_DOCUMENT_DID_OPEN)
 async def did_open(ls: DllintServer, params: types.DidOpenTextDocumentParams) -> None:
-    ls.versions[params.text_document.uri] = params.text_document.version
-    await lint_with_dependents(ls, params.text_document.uri)
+    document = params.text_document
+    ls.versions[document.uri] = document.version
+    # A buffer opened as saved changes nothing for the other documents (their lints read the same
+    # file), so an editor restoring many tabs lints each once.
+    unchanged = _matches_disk(_path(document.uri), document.text)
+    await lint_with_dependents(ls, document.uri, relint_others=not unchanged)
 
 
 @server.feature(types.TEXT_DOCUMENT_DID_SAVE)
@@ -317,11 +370,17 @@ async def notebook_did_save(ls: DllintServer, params: types.DidSaveNotebookDocum
 
 
 @server.feature(types.TEXT_DOCUMENT_DID_CLOSE)
-def did_close(ls: DllintServer, params: types.DidCloseTextDocumentParams) -> None:
-    for held in (ls.findings, ls.last_good, ls.versions, ls.linked):
-        held.pop(params.text_document.uri, None)
-    ls.text_document_publish_diagnostics(types.PublishDiagnosticsParams(uri=params.text_document.uri,
-                                                                        diagnostics=[]))
+async def did_close(ls: DllintServer, params: types.DidCloseTextDocumentParams) -> None:
+    uri = params.text_document.uri
+    linked = ls.linked.get(uri)
+    for held in (ls.findings, ls.last_good, ls.last_good_text, ls.versions, ls.linked):
+        held.pop(uri, None)
+    ls.broken.discard(uri)
+    ls.text_document_publish_diagnostics(types.PublishDiagnosticsParams(uri=uri, diagnostics=[]))
+    if uri in ls.unsaved:
+        # Changes discarded: the documents linked to it saw its buffer, and now see its file again.
+        ls.unsaved.discard(uri)
+        await relint_open_documents(ls, linked)
 
 
 @server.feature(types.WORKSPACE_DID_CHANGE_WATCHED_FILES)
@@ -332,10 +391,34 @@ async def did_change_watched_files(ls: DllintServer, params: types.DidChangeWatc
         for config_uri in ls.config_errors:  # published again below if still wrong
             ls.text_document_publish_diagnostics(types.PublishDiagnosticsParams(uri=config_uri, diagnostics=[]))
         ls.config_errors.clear()
-    # A source file changed on disk (a pull, another editor): open documents may depend on it.
-    if settings_changed or any(change.uri.endswith((".py", ".ipynb")) for change in params.changes):
-        for uri in list(ls.workspace.text_documents):
-            await lint_document(ls, uri)
+    if settings_changed:
+        await relint_open_documents(ls, None)
+        return
+    # A source file changed on disk (a pull, another editor, a branch switch): the open documents
+    # linked to it before or after the change may have other findings. An open document's own file
+    # changes nothing: its buffer stands for it.
+    open_files = {os.path.abspath(_path(uri)) for uri in ls.workspace.text_documents}
+    changed = {os.path.abspath(_path(change.uri)) for change in params.changes
+               if change.uri.endswith((".py", ".ipynb"))} - open_files
+    if not changed:
+        return
+    affected: Optional[set] = set(changed)
+    for uri in list(ls.workspace.text_documents):
+        if _is_cell(ls, uri):
+            continue
+        links = ls.linked.get(uri)
+        if links is None or links & changed:  # unknown links: it may depend on anything
+            affected.add(os.path.abspath(_path(uri)))
+    for path in sorted(changed):
+        if not os.path.exists(path):
+            continue  # deleted: only the documents linked to it before can tell
+        now = await asyncio.get_running_loop().run_in_executor(ls.lint_executor, _links_of_changed_file, ls, path)
+        if now is None:
+            affected = None
+            break
+        _record_links(ls, now)
+        affected |= now
+    await relint_open_documents(ls, affected)
 
 
 @server.feature(types.TEXT_DOCUMENT_CODE_ACTION,
