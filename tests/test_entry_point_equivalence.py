@@ -15,7 +15,7 @@ from dllint.runner import lint_paths
 from tests.conftest import FIXTURES
 from tests.expectations import linted_files, python_files
 from tests.invoke import invoke
-from tests.test_project_context import ALL_CODES, LOGITS_MODELS, MODELS, PACKAGES, TRAIN
+from tests.test_project_context import MODELS, PACKAGES, TRAIN
 
 NOTEBOOKS = os.path.join(FIXTURES, "notebooks")
 
@@ -77,3 +77,72 @@ def test_the_language_server_shows_each_open_file_the_findings_of_the_whole_run(
             closed |= expected.keys()
     finally:
         lsp.close()
+
+
+@pytest.fixture(scope="module")
+def packages_copy(tmp_path_factory):
+    """Every multi-file fixture package and the notebooks, side by side in one project of their own
+    (where a cache may be written), with every rule selected."""
+    root = tmp_path_factory.mktemp("packages")
+    for unit in (*PACKAGES, NOTEBOOKS):
+        shutil.copytree(unit, root / os.path.basename(unit))
+    (root / "pyproject.toml").write_text('[tool.dllint]\nselect = ["ALL"]\n')
+    return root
+
+
+def _reported(result):
+    assert result.returncode in (0, 1), result.stdout + result.stderr
+    return {(f["path"], f["line"], f["column"], f["code"], f["message"]) for f in json.loads(result.stdout)}
+
+
+def _hook_arguments():
+    """The arguments pre-commit gives dllint before the file names, from .pre-commit-hooks.yaml."""
+    import yaml
+
+    from tests.conftest import ROOT
+
+    with open(os.path.join(ROOT, ".pre-commit-hooks.yaml"), encoding="utf-8") as handle:
+        hook = next(h for h in yaml.safe_load(handle) if h["id"] == "dllint")
+    command, *arguments = hook["entry"].split()
+    assert command == "dllint"
+    return arguments, hook
+
+
+def test_pre_commit_batches_jobs_and_the_cache_leave_each_files_findings_as_the_whole_run(packages_copy):
+    """pre-commit names the staged files and, without require_serial, splits them between processes:
+    each process lints its batch in parallel workers, with a cache filled by the other or by nothing.
+    The union is what one serial run over the whole project without a cache reports."""
+    arguments, hook = _hook_arguments()
+    assert hook["types_or"] == ["python", "jupyter"]  # notebooks are linted, so the hook takes them
+    whole = _reported(invoke("--format", "json", "--no-cache", "--jobs", "1", ".", cwd=packages_copy))
+    assert len({path for path, *_ in whole}) >= 20 and any(p.endswith(".ipynb") for p, *_ in whole)
+    files = [os.path.relpath(path, packages_copy) for path in linted_files(str(packages_copy))]
+    # Interleaved, so that every package has files in both batches.
+    batches = [files[0::2], files[1::2]]
+    assert min(map(len, batches)) >= 8  # enough files for worker processes
+
+    def hook_run(batch):
+        return _reported(invoke(*arguments, "--format", "json", "--jobs", "2", *batch, cwd=packages_copy))
+
+    cold = set().union(*map(hook_run, batches))
+    assert cold == whole
+    assert os.path.isdir(packages_copy / ".dllint_cache")
+    warm = set().union(*map(hook_run, reversed(batches)))  # answered from what both batches cached
+    assert warm == whole
+    assert _reported(invoke("--format", "json", "--jobs", "2", ".", cwd=packages_copy)) == whole
+
+
+def test_stdin_gets_the_project_of_its_name_from_any_working_directory(tmp_path):
+    """An editor integration pipes the buffer from wherever it runs: the name alone places it in its
+    project (models.py next to it says what the model returns)."""
+    project = tmp_path / "digits"
+    project.mkdir()
+    (project / "pyproject.toml").write_text("[project]\nname = 'digits'\n")
+    (project / "models.py").write_text(MODELS)
+    (project / "train.py").write_text("import torch\n")  # the saved file is a stub
+    elsewhere = tmp_path / "editor"
+    elsewhere.mkdir()
+    for name, cwd in ((str(project / "train.py"), elsewhere), (os.path.join("digits", "train.py"), tmp_path),
+                      ("train.py", project)):
+        result = invoke("--format", "json", "--stdin-filename", name, "-", cwd=cwd, input=TRAIN)
+        assert [(f["line"], f["code"]) for f in json.loads(result.stdout)] == [(14, "DL201")], (name, cwd)

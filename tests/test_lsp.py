@@ -360,3 +360,30 @@ def test_while_a_model_file_does_not_parse_the_training_loop_keeps_its_findings(
                                            "contentChanges": [{"text": TRAIN + "\n# tuned\n"}]})
     assert [(d["code"], d["range"]["start"]["line"]) for d in client.diagnostics(uris["train.py"])] == \
         [("DL201", 13)]
+
+
+def test_each_workspace_folder_is_its_own_project(tmp_path):
+    """Two projects open in one editor window, each with its own models.py: a training loop sees the
+    model of its own project (the index is kept per project, not per server)."""
+    from tests.test_project_context import LOGITS_MODELS, MODELS, TRAIN
+
+    folders = {"softmax_project": MODELS, "logits_project": LOGITS_MODELS}
+    for folder, models in folders.items():
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "pyproject.toml").write_text("")
+        (tmp_path / folder / "models.py").write_text(models)
+        (tmp_path / folder / "train.py").write_text(TRAIN)
+    lsp = Client(tmp_path)
+    try:
+        lsp.request("initialize", {"processId": os.getpid(), "rootUri": None, "capabilities": {
+            "workspace": {"workspaceFolders": True}}, "workspaceFolders": [
+            {"uri": (tmp_path / folder).as_uri(), "name": folder} for folder in folders]})
+        lsp.send("initialized", {})
+        shown = {}
+        for folder in folders:
+            uri = (tmp_path / folder / "train.py").as_uri()
+            _open(lsp, uri, TRAIN)
+            shown[folder] = [d["code"] for d in lsp.diagnostics(uri)]
+        assert shown == {"softmax_project": ["DL201"], "logits_project": []}
+    finally:
+        lsp.close()

@@ -12,7 +12,7 @@ from dllint.runner import lint_paths
 from dllint.pipeline import lint_buffer
 from dllint.index.project_context import project_root
 from tests.conftest import FIXTURES
-from tests.expectations import expected_findings, python_files
+from tests.expectations import expected_findings, linted_files, python_files
 from tests.invoke import invoke
 
 MODELS = '''\
@@ -110,7 +110,17 @@ PACKAGES = sorted(os.path.join(FIXTURES, n) for n in os.listdir(FIXTURES)
 
 
 def _keys(findings):
-    return sorted({(os.path.abspath(f.path), f.line, f.column, f.code, f.message) for f in findings})
+    return sorted({(os.path.abspath(f.path), _line(f.path, f.line), f.column, f.code, f.message) for f in findings})
+
+
+def _line(path, line):
+    """A finding's line; in a notebook (cell, line within it), as JSON gives it."""
+    from dllint.notebook import read_notebook
+
+    if not path.endswith(".ipynb"):
+        return line
+    with open(path, encoding="utf-8") as handle:
+        return read_notebook(handle.read()).cell_position(line)
 
 
 def test_most_fixture_packages_have_findings_to_compare():
@@ -118,17 +128,22 @@ def test_most_fixture_packages_have_findings_to_compare():
     assert len(annotated) >= len(PACKAGES) // 2
 
 
-@pytest.mark.parametrize("package", PACKAGES, ids=os.path.basename)
+# The directories of more than one file: the packages, and the notebooks side by side.
+MULTI_FILE_UNITS = [*PACKAGES, os.path.join(FIXTURES, "notebooks")]
+
+
+@pytest.mark.parametrize("package", MULTI_FILE_UNITS, ids=os.path.basename)
 def test_every_entry_point_gives_a_file_the_findings_of_the_whole_run(package):
     whole = _keys(lint_paths([package], ALL_CODES).findings)
     per_file, buffers, stdin = [], [], []
-    for path in python_files(package):
+    for path in linted_files(package):
         per_file += _keys(lint_paths([path], ALL_CODES).findings)
         with open(path, encoding="utf-8") as handle:
             text = handle.read()
         buffers += _keys(lint_buffer(path, text))
         result = invoke("--format", "json", "--isolated", "--stdin-filename", path, "-", cwd=package, input=text)
-        stdin += sorted((os.path.abspath(os.path.join(package, f["path"])), f["line"], f["column"], f["code"],
+        stdin += sorted((os.path.abspath(os.path.join(package, f["path"])),
+                         (f["cell"], f["line"]) if "cell" in f else f["line"], f["column"], f["code"],
                          f["message"]) for f in json.loads(result.stdout))
     assert sorted(per_file) == whole
     assert sorted(buffers) == whole
