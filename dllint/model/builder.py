@@ -147,7 +147,7 @@ class _Builder:
     def define(self, target: cst.BaseExpression, value: Optional[cst.BaseExpression], kind: str,
                order: int, path: Tuple[int, ...] = (), node: Optional[cst.CSTNode] = None) -> None:
         if isinstance(target, cst.Name):
-            definition = Definition(target.value, value, order, kind, path, self.loops, node)
+            definition = Definition(target.value, value, order, kind, path, self.loops, node, self.conditions)
             self.scope.definitions.setdefault(target.value, []).append(definition)
         elif isinstance(target, (cst.Tuple, cst.List)):
             for index, element in enumerate(target.elements):
@@ -180,7 +180,7 @@ class _Builder:
             base = target.target.value if isinstance(target.target, cst.Subscript) else None
             if isinstance(base, cst.Name):
                 self.scope.item_assignments.setdefault(base.value, []).append(
-                    Definition(base.value, node.value, order, "item", (), self.loops, node))
+                    Definition(base.value, node.value, order, "item", (), self.loops, node, self.conditions))
 
     def on_ann_assign(self, node: cst.AnnAssign) -> None:
         if node.value is not None:
@@ -505,7 +505,8 @@ _HANDLERS = {
     cst.FunctionDef: _Builder.on_function,
     # Nothing inside these matters to any check.
     cst.SimpleString: lambda self, node: None,
-    cst.ConcatenatedString: lambda self, node: None,
+    # `f"acc {evaluate(model):.3f} " f"loss {val_loss:.3f}"`: the parts may be f-strings that call things.
+    cst.ConcatenatedString: lambda self, node: self.visit_all((node.left, node.right)),
     cst.FormattedString: lambda self, node: self.visit_all(
         p.expression for p in node.parts if isinstance(p, cst.FormattedStringExpression)),
     cst.Integer: lambda self, node: None,

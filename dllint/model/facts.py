@@ -51,6 +51,7 @@ class Definition:
     unpack_path: Tuple[int, ...] = ()
     loops: Tuple[Loop, ...] = ()
     node: Optional[cst.CSTNode] = None
+    conditions: Tuple[cst.CSTNode, ...] = ()  # the `if` bodies and `else` branches around it
 
 
 @dataclass(eq=False)

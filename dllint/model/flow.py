@@ -27,12 +27,13 @@ ORIGIN_BUDGET = 256
 class _Walk:
     """The state of one origins() query: what was visited, and how much budget is left."""
 
-    __slots__ = ("seen", "left", "items")
+    __slots__ = ("seen", "left", "items", "any_branch")
 
-    def __init__(self, items: bool = False) -> None:
+    def __init__(self, items: bool = False, any_branch: bool = False) -> None:
         self.seen: Set[Tuple[int, Tuple[int, ...]]] = set()
         self.left = ORIGIN_BUDGET
         self.items = items  # also yield values assigned into part of a tensor (`out[:, 4:] = ...`)
+        self.any_branch = any_branch  # also follow definitions on an `if` branch another branch redefines
 
     def enter(self, key: Tuple[int, Tuple[int, ...]]) -> bool:
         if key in self.seen or self.left <= 0:
@@ -121,7 +122,7 @@ class Analysis:
         self._class_info: Dict[int, "ClassSummary"] = {}
         self._losses: Dict[int, List[LossCall]] = {}
         self._call_index: Dict[int, Dict[int, CallSite]] = {}
-        self._instances: Dict[Tuple[int, int, int], List[Instance]] = {}
+        self._instances: Dict[Tuple[int, int, int, bool], List[Instance]] = {}
         self._sources: Dict[Tuple[int, int, int], Optional[Source]] = {}
         self._memo: Dict[Tuple[str, int], object] = {}
 
@@ -159,16 +160,35 @@ class Analysis:
             walk = walk.parent
         return []
 
+    def reaching_on_any_branch(self, scope: Scope, name: str, order: int) -> List[Tuple[Scope, Definition]]:
+        """`reaching`, and the definitions on other branches of an `if` that the later ones do not replace
+        on every path: `sampler = DistributedSampler(ds)` in `if distributed:` as well as the
+        `sampler = None` of its `else`."""
+        from dllint.model.loops import mutually_exclusive  # loops imports this module
+
+        found = self.reaching(scope, name, order)
+        earlier = [d for d in scope.definitions.get(name, ()) if d.order < order]
+        for index, definition in enumerate(earlier):
+            if any(d is definition for _, d in found):
+                continue
+            later = earlier[index + 1:]
+            if later and all(mutually_exclusive(definition.conditions, d.conditions) for d in later):
+                found.append((scope, definition))
+        return found
+
     def origins(self, expr: Optional[cst.BaseExpression], scope: Scope, order: int,
-                path: Tuple[int, ...] = (), depth: int = 0, items: bool = False) -> Iterator[Origin]:
+                path: Tuple[int, ...] = (), depth: int = 0, items: bool = False,
+                any_branch: bool = False) -> Iterator[Origin]:
         """The expressions that produce the value of `expr`, following names, `self.x` and parameters.
 
         `items`: also the values assigned into part of a tensor between its definition and the use
         (`out[:, 4:] = torch.sigmoid(out[:, 4:])`), marked `mixed_in`; the object itself is unchanged.
+        `any_branch`: a name may hold what any branch of an `if` gave it (`reaching_on_any_branch`), not
+        only what the last definition before the use gave it.
         Each expression is visited once per query, and a query visits at most ORIGIN_BUDGET of them,
         so recursive helpers and long call chains stay linear.
         """
-        yield from self._origins(expr, scope, order, path, depth, _Walk(items))
+        yield from self._origins(expr, scope, order, path, depth, _Walk(items, any_branch))
 
     def _origins(self, expr: Optional[cst.BaseExpression], scope: Scope, order: int,
                  path: Tuple[int, ...], depth: int, walk: "_Walk") -> Iterator[Origin]:
@@ -178,7 +198,8 @@ class Analysis:
             if expr.value in ("None", "True", "False"):
                 yield Origin(expr, scope, order, path)
                 return
-            reaching = self.reaching(scope, expr.value, order)
+            reaching = self.reaching_on_any_branch(scope, expr.value, order) if walk.any_branch else \
+                self.reaching(scope, expr.value, order)
             for def_scope, definition in reaching:
                 if definition.kind == "param":
                     yield from self._parameter_origins(def_scope, definition, path, depth, walk)
@@ -223,6 +244,11 @@ class Analysis:
                 for return_order, value in target.returns:
                     yield from self._origins(value, target, return_order, path, depth + 1, walk)
                 return
+        if isinstance(expr, cst.DictComp) and path and isinstance(path[0], str):
+            # `{task: DistributedSampler(ds) for task, ds in sets.items()}["detection"]`: every entry is the
+            # comprehension's value.
+            yield from self._origins(expr.value, scope, order, path[1:], depth + 1, walk)
+            return
         if isinstance(expr, cst.Dict) and path and isinstance(path[0], str):
             for element in expr.elements:
                 if isinstance(element, cst.DictElement) and isinstance(element.key, cst.SimpleString) and \
@@ -327,18 +353,19 @@ class Analysis:
 
     # -- what an object is -------------------------------------------------------
     def instances(self, expr: Optional[cst.BaseExpression], scope: Scope, order: int,
-                  depth: int = 0) -> List[Instance]:
-        """The classes `expr` may be an instance of (empty when nothing is known)."""
+                  depth: int = 0, any_branch: bool = False) -> List[Instance]:
+        """The classes `expr` may be an instance of (empty when nothing is known). `any_branch`: also
+        what a definition on any branch of an `if` gives it (see `reaching_on_any_branch`)."""
         if depth == 0:
-            key = (id(expr), id(scope), order)
+            key = (id(expr), id(scope), order, any_branch)
             cached = self._instances.get(key)
             if cached is None:
-                cached = self._instances[key] = self.instances(expr, scope, order, 1)
+                cached = self._instances[key] = self.instances(expr, scope, order, 1, any_branch)
             return cached
         found: List[Instance] = []
         if depth > MAX_DEPTH:
             return found
-        for origin in self.origins(expr, scope, order):
+        for origin in self.origins(expr, scope, order, any_branch=any_branch):
             if origin.path:
                 continue
             value = origin.expr
@@ -349,12 +376,12 @@ class Analysis:
                 value, moved = value.func.value, True
             if moved and not isinstance(value, cst.Call):
                 # `model = model.to(device)`: the object the name held before.
-                found.extend(self.instances(value, origin.scope, origin.order, depth + 1))
+                found.extend(self.instances(value, origin.scope, origin.order, depth + 1, any_branch))
                 continue
             if isinstance(value, cst.Call):
                 wrapped = self._unwrap_parallel(value, origin.scope)
                 if wrapped is not None:
-                    found.extend(self.instances(wrapped, origin.scope, origin.order, depth + 1))
+                    found.extend(self.instances(wrapped, origin.scope, origin.order, depth + 1, any_branch))
                     continue
                 target = self.project.resolve_name(value.func, origin.scope.file) \
                     if isinstance(value.func, (cst.Name, cst.Attribute)) else None

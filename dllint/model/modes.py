@@ -11,7 +11,7 @@ import libcst.matchers as m
 from dllint.model import torch_api as api
 from dllint.model.builder import dotted_name
 from dllint.model.facts import ClassFacts, Loop, Scope
-from dllint.model.flow import Analysis, bound_argument
+from dllint.model.flow import Analysis, Event, bound_argument
 from dllint.model.loops import argument_for, collection_iterated, mode_switch_before, related_receivers
 
 
@@ -405,6 +405,48 @@ def is_evaluation(analysis: Analysis, scope: Scope, loop: Loop) -> bool:
     if analysis.memo("scores_outputs", scope, lambda s: _scores_outputs(analysis, s)):
         return True
     return not analysis.memo("file_trains", scope.file, lambda f: _file_trains(analysis, f))
+
+
+def single_pass_evaluations(analysis: Analysis, scope: Scope, events: List[Event]) -> List[Event]:
+    """Forward passes outside any loop of a function that evaluates in one pass (`preds = model(x_val)`;
+    `return accuracy(preds, y_val)`): the function is named as an evaluation, trains nothing, is called
+    by the project (a framework's hook keeps its own mode), and each pass is given evaluation data or
+    has its outputs scored (a loss, a metric, argmax / topk)."""
+    if not api.is_eval_function_name(scope.name) or not analysis.project.callers(scope):
+        return []
+    if any(e.kind in ("backward", "step") for e in events) or analysis.backpropagated_losses(scope):
+        return []
+    passes = [e for e in events if e.kind == "forward" and not e.loops and not e.helpers]
+    return [forward for forward in passes if _given_evaluation_data(forward) or _outputs_scored(analysis, scope, forward)]
+
+
+def _given_evaluation_data(forward: Event) -> bool:
+    return any(api.looks_like_eval_data(dotted_name(_subscripted(argument.value)))
+               for argument in forward.call.node.args)
+
+
+def _subscripted(value: cst.BaseExpression) -> cst.BaseExpression:
+    while isinstance(value, cst.Subscript):
+        value = value.value
+    return value
+
+
+def _outputs_scored(analysis: Analysis, scope: Scope, forward: Event) -> bool:
+    """Is what the forward returned given to a loss or a metric later in the function?"""
+    for call in scope.calls:
+        if call.order <= forward.site_order:
+            continue
+        last = (call.callee_text or "").rsplit(".", 1)[-1]
+        scoring = last in ("argmax", "topk") or api.looks_like_metric(last) or analysis.loss_kind(call) is not None
+        if not scoring:
+            continue
+        inputs = [a.value for a in call.node.args]
+        if isinstance(call.node.func, cst.Attribute):
+            inputs.append(call.node.func.value)  # `logits.argmax(1)`
+        if any(node is forward.node for value in inputs
+               for node, _, _ in analysis.dependencies(value, scope, call.order)):
+            return True
+    return False
 
 
 def _file_trains(analysis: Analysis, facts) -> bool:

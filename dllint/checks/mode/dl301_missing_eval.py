@@ -27,27 +27,37 @@ def check(ctx: CheckContext) -> None:
             if scope.cls is not None and scope.name.startswith(_EVAL_MODE_HOOKS):
                 continue  # Lightning runs these callback hooks with the module already in eval mode
             for forward in in_loop(events, loop):
-                if forward.kind != "forward" or forward.helpers or _is_own_method(analysis, scope, forward):
-                    continue
-                callee = forward.call.node.func
-                if analysis.has_dropout_or_batchnorm(callee, scope, forward.site_order) is False:
-                    continue
-                switch = _last_switch(analysis, scope, events, forward)
-                if switch is not None and switch[1] == modes.EVAL:
-                    continue
-                # train() right before a no-grad loop is deliberate (recomputing batch-norm statistics);
-                # train() for a training loop that has run since is a leftover.
-                if switch is not None and not trains_between(events, switch[0], loop.start):
-                    continue
-                # With no switch in sight, only evidence that the model is in training mode counts.
-                if switch is None and (every_caller_sets_eval(analysis, scope, forward.receiver) or
-                                       _kept_in_eval_by_its_class(analysis, scope, forward.receiver) or
-                                       _mode_from_origin(analysis, scope, forward) != modes.TRAIN):
-                    continue
-                ctx.report(forward.node, f"{forward.receiver} runs in evaluation code but is still in training mode "
-                                         f"(no {_owner(forward.receiver)}.eval() before it), so dropout and "
-                                         f"batch-norm behave as in training; call {_owner(forward.receiver)}.eval() "
-                                         f"before evaluating and .train() after.")
+                if forward.kind == "forward":
+                    _report_if_training(ctx, scope, events, forward, loop.start)
+        if not ctx.in_test_module:
+            for forward in modes.single_pass_evaluations(analysis, scope, events):
+                _report_if_training(ctx, scope, events, forward, forward.site_order)
+
+
+def _report_if_training(ctx: CheckContext, scope: Scope, events: List[Event], forward: Event, start: int) -> None:
+    """Report an evaluation's forward pass (starting at `start`) whose model is in training mode."""
+    analysis = ctx.analysis
+    if forward.helpers or _is_own_method(analysis, scope, forward):
+        return
+    callee = forward.call.node.func
+    if analysis.has_dropout_or_batchnorm(callee, scope, forward.site_order) is False:
+        return
+    switch = _last_switch(analysis, scope, events, forward)
+    if switch is not None and switch[1] == modes.EVAL:
+        return
+    # train() right before a no-grad loop is deliberate (recomputing batch-norm statistics);
+    # train() for a training loop that has run since is a leftover.
+    if switch is not None and not trains_between(events, switch[0], start):
+        return
+    # With no switch in sight, only evidence that the model is in training mode counts.
+    if switch is None and (every_caller_sets_eval(analysis, scope, forward.receiver) or
+                           _kept_in_eval_by_its_class(analysis, scope, forward.receiver) or
+                           _mode_from_origin(analysis, scope, forward) != modes.TRAIN):
+        return
+    ctx.report(forward.node, f"{forward.receiver} runs in evaluation code but is still in training mode "
+                             f"(no {_owner(forward.receiver)}.eval() before it), so dropout and "
+                             f"batch-norm behave as in training; call {_owner(forward.receiver)}.eval() "
+                             f"before evaluating and .train() after.")
 
 
 def _last_switch(analysis: Analysis, scope: Scope, events: List[Event], forward: Event) -> Optional[Tuple[int, str]]:

@@ -36,7 +36,9 @@ def check(ctx: CheckContext) -> None:
 
 
 def _has_distributed_sampler(analysis, loader, scope, order) -> bool:
-    for instance in analysis.instances(loader, scope, order):
+    # A loader or sampler chosen on one branch (`if args.distributed: sampler = DistributedSampler(ds)`,
+    # `else: sampler = None`) is distributed on the runs that take that branch.
+    for instance in analysis.instances(loader, scope, order, any_branch=True):
         if instance.torch_name not in api.DATALOADER_CLASSES or instance.ctor is None:
             continue
         ctor_call = analysis.call_site(instance.ctor, instance.scope)
@@ -51,7 +53,7 @@ def _has_distributed_sampler(analysis, loader, scope, order) -> bool:
 def _distributed_sampler_within(analysis, sampler, scope, order, depth=0) -> bool:
     """A DistributedSampler that shuffles, given directly or wrapped in a batch sampler
     (`BatchSampler(DistributedSampler(ds), 32, drop_last=True)`)."""
-    for found in analysis.instances(sampler, scope, order):
+    for found in analysis.instances(sampler, scope, order, any_branch=True):
         # set_epoch only re-seeds the shuffle: a sampler built with shuffle=False has nothing to re-seed.
         if found.torch_name in api.DISTRIBUTED_SAMPLERS and not _shuffle_off(found.ctor):
             return True
