@@ -60,6 +60,7 @@ class LintResult:
     files_checked: int = 0
     notices: List[str] = field(default_factory=list)  # warnings for stderr, e.g. files too large to analyse
     files_analysed: int = 0  # files analysed in this run, not answered from the cache
+    catalogue: Optional[object] = None  # the project's catalogue, where the run built one
 
     @property
     def files_with_findings(self) -> int:

@@ -58,4 +58,4 @@ def _lint_buffer(path: str, text: str, settings, buffers: Optional[Mapping[str, 
                                 settings.respect_gitignore, buffers)
     result = lint_items(items, settings.active_codes, roots)
     reported, _ = apply_settings(result.findings, {shown: item.source}, settings)
-    return reported, files_linked_to(path, items, roots) if with_links else None
+    return reported, files_linked_to(path, result.catalogue) if with_links and result.catalogue else None

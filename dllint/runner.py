@@ -63,7 +63,7 @@ def lint_items(items: Sequence[SourceFile], codes: Sequence[str], roots: Sequenc
     if cache is not None:
         cache.put(whole_run, findings, notices)
     return LintResult(findings, files_checked=named_count(ordered), notices=notices,
-                      files_analysed=sum(map(len, pending)))
+                      files_analysed=sum(map(len, pending)), catalogue=catalogue)
 
 
 def _lint_pending(catalogue, pending: List[List[int]], codes: List[str], jobs: int) -> List[FileOutcome]:

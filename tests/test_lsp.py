@@ -387,3 +387,35 @@ def test_each_workspace_folder_is_its_own_project(tmp_path):
         assert shown == {"softmax_project": ["DL201"], "logits_project": []}
     finally:
         lsp.close()
+
+
+def test_the_server_asks_a_client_that_allows_it_to_watch_python_files_and_settings(tmp_path):
+    """File events reach the server only for the globs someone registered: the server registers its
+    own (Neovim and other clients with dynamic registration send nothing otherwise)."""
+    from tests.test_project_context import LOGITS_MODELS, MODELS, TRAIN
+
+    (tmp_path / "pyproject.toml").write_text("")
+    (tmp_path / "models.py").write_text(LOGITS_MODELS)
+    lsp = Client(tmp_path)
+    try:
+        lsp.request("initialize", {"processId": os.getpid(), "rootUri": tmp_path.as_uri(), "capabilities": {
+            "workspace": {"didChangeWatchedFiles": {"dynamicRegistration": True}}}})
+        lsp.send("initialized", {})
+        request = lsp.wait_for(lambda m: m.get("method") == "client/registerCapability")
+        (registration,) = request["params"]["registrations"]
+        assert registration["method"] == "workspace/didChangeWatchedFiles"
+        globs = [w["globPattern"] for w in registration["registerOptions"]["watchers"]]
+        assert set(globs) == {"**/*.py", "**/*.ipynb", "**/pyproject.toml"}
+        body = json.dumps({"jsonrpc": "2.0", "id": request["id"], "result": None}).encode()
+        lsp.process.stdin.write(b"Content-Length: %d\r\n\r\n" % len(body) + body)
+        lsp.process.stdin.flush()
+        uri = (tmp_path / "train.py").as_uri()
+        (tmp_path / "train.py").write_text(TRAIN)
+        _open(lsp, uri, TRAIN)
+        assert lsp.diagnostics(uri) == []
+        (tmp_path / "models.py").write_text(MODELS)
+        lsp.send("workspace/didChangeWatchedFiles", {"changes": [{"uri": (tmp_path / "models.py").as_uri(),
+                                                                  "type": 2}]})
+        assert [d["code"] for d in lsp.diagnostics(uri)] == ["DL201"]
+    finally:
+        lsp.close()

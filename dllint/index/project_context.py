@@ -132,16 +132,16 @@ def linked_files(path: str, config_path: Optional[str] = None, exclude: Sequence
     absolute = os.path.abspath(path)
     text = buffers.get(absolute) if buffers else None
     item = load_source(path, display_path(path), None if text is None else text.encode("utf-8"))
-    items, roots = with_project([item], [path], config_path, exclude, base, respect_gitignore, buffers)
-    return files_linked_to(path, items, roots)
-
-
-def files_linked_to(path: str, items: Sequence[SourceFile], roots: Sequence[str]) -> Optional[Set[str]]:
-    """linked_files within a project already loaded (`items` and `roots` from with_project)."""
     from dllint.index.catalogue import build_catalogue, path_key
 
-    ordered = sorted(items, key=lambda i: path_key(i.path))
-    catalogue = build_catalogue(ordered, roots)
+    items, roots = with_project([item], [path], config_path, exclude, base, respect_gitignore, buffers)
+    return files_linked_to(path, build_catalogue(sorted(items, key=lambda i: path_key(i.path)), roots))
+
+
+def files_linked_to(path: str, catalogue) -> Optional[Set[str]]:
+    """linked_files within a project already catalogued (a lint's LintResult.catalogue)."""
+    from dllint.index.catalogue import path_key
+
     start = catalogue.index_of.get(path_key(path))
     if start is None or start not in catalogue.module_names:
         return None
@@ -155,7 +155,7 @@ def files_linked_to(path: str, items: Sequence[SourceFile], roots: Sequence[str]
         fresh = neighbours.get(frontier.pop(), set()) - seen
         seen |= fresh
         frontier.extend(fresh)
-    return {path_key(ordered[n].path) for n in seen}
+    return {path_key(catalogue.items[n].path) for n in seen}
 
 
 def _real_paths():

@@ -383,6 +383,24 @@ async def did_close(ls: DllintServer, params: types.DidCloseTextDocumentParams) 
         await relint_open_documents(ls, linked)
 
 
+# The files whose change on disk can change what open documents show.
+WATCHED_GLOBS = ("**/*.py", "**/*.ipynb", "**/pyproject.toml")
+
+
+@server.feature(types.INITIALIZED)
+def initialized(ls: DllintServer, params: types.InitializedParams) -> None:
+    """Ask a client that lets servers register file watchers to report changes of the files that
+    matter (a pull, a branch switch, another editor), so the index and the open documents follow."""
+    workspace = ls.client_capabilities.workspace
+    watched = workspace.did_change_watched_files if workspace is not None else None
+    if watched is None or not watched.dynamic_registration:
+        return  # the client watches what it was configured to watch, if anything
+    ls.client_register_capability(types.RegistrationParams(registrations=[types.Registration(
+        id="dllint-watched-files", method=types.WORKSPACE_DID_CHANGE_WATCHED_FILES,
+        register_options=types.DidChangeWatchedFilesRegistrationOptions(
+            watchers=[types.FileSystemWatcher(glob_pattern=glob) for glob in WATCHED_GLOBS]))]))
+
+
 @server.feature(types.WORKSPACE_DID_CHANGE_WATCHED_FILES)
 async def did_change_watched_files(ls: DllintServer, params: types.DidChangeWatchedFilesParams) -> None:
     settings_changed = any(change.uri.endswith("pyproject.toml") for change in params.changes)
