@@ -146,3 +146,56 @@ def test_stdin_gets_the_project_of_its_name_from_any_working_directory(tmp_path)
                       ("train.py", project)):
         result = invoke("--format", "json", "--stdin-filename", name, "-", cwd=cwd, input=TRAIN)
         assert [(f["line"], f["code"]) for f in json.loads(result.stdout)] == [(14, "DL201")], (name, cwd)
+
+
+def test_the_language_server_shows_each_fixture_notebook_the_findings_of_the_command_line():
+    """Notebooks opened as notebook documents (cells sent one by one): each cell shows the findings
+    `dllint NOTEBOOK` reports in it, at the same line of the cell."""
+    pytest.importorskip("pygls", reason="the language server needs pygls (pip install 'dllint[lsp]')")
+    from pygls.uris import from_fs_path
+
+    from dllint.notebook import read_notebook
+    from tests.expectations import notebook_cells
+    from tests.test_lsp import Client
+
+    notebooks = linted_files(NOTEBOOKS)
+    codes = load_settings([NOTEBOOKS], command_line_layer(None, [], [], [], [], [], None)).active_codes
+    expected = {}
+    for path in notebooks:
+        cells = notebook_cells(path)
+        uris = [f"vscode-notebook-cell:{path}#cell{number}" for number, _, _ in cells]
+        expected.update({uri: [] for uri in uris})
+        with open(path, encoding="utf-8") as handle:
+            joined = read_notebook(handle.read())
+        for f in lint_paths([path], codes).findings:
+            number, line = joined.cell_position(f.line)
+            text = cells[number - 1][2].split("\n")[line - 1]
+            expected[uris[number - 1]].append(
+                (line - 1, len(text[:f.column - 1].encode("utf-16-le")) // 2, f.code, f.message))
+    assert sum(map(len, expected.values())) >= 2
+    lsp = Client(NOTEBOOKS)
+    try:
+        lsp.request("initialize", {"processId": os.getpid(), "rootUri": from_fs_path(NOTEBOOKS), "capabilities": {}})
+        lsp.send("initialized", {})
+        for path in notebooks:
+            cells = notebook_cells(path)
+            uris = [f"vscode-notebook-cell:{path}#cell{number}" for number, _, _ in cells]
+            lsp.send("notebookDocument/didOpen", {
+                "notebookDocument": {"uri": from_fs_path(path), "notebookType": "jupyter-notebook", "version": 1,
+                                     "cells": [{"kind": 2 if kind == "code" else 1, "document": uri}
+                                               for (_, kind, _), uri in zip(cells, uris)]},
+                "cellTextDocuments": [{"uri": uri, "languageId": "python" if kind == "code" else "markdown",
+                                       "version": 1, "text": text} for (_, kind, text), uri in zip(cells, uris)]})
+        shown = {}
+
+        def all_shown(message):
+            if message.get("method") == "textDocument/publishDiagnostics":
+                shown[message["params"]["uri"]] = sorted(
+                    (d["range"]["start"]["line"], d["range"]["start"]["character"], d["code"], d["message"])
+                    for d in message["params"]["diagnostics"])
+            return shown.keys() >= expected.keys()
+
+        lsp.wait_for(all_shown, timeout=60)
+        assert {uri: shown[uri] for uri in expected} == {uri: sorted(keys) for uri, keys in expected.items()}
+    finally:
+        lsp.close()
