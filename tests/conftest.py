@@ -33,3 +33,35 @@ def run_dllint(*args, cwd=None, input=None, env=None):
 @pytest.fixture
 def dllint():
     return run_dllint
+
+
+@pytest.fixture(scope="session")
+def fixture_findings():
+    """The findings of one lint of the whole fixtures directory with every rule (the README's first
+    command), for the tests that each read them differently."""
+    from dllint import registry
+    from dllint.runner import lint_paths
+
+    return tuple(lint_paths([FIXTURES], [r.code for r in registry.all_rules()]).findings)
+
+
+def _background_runs(session):
+    """tests/test_runtime.py's runs of `dllint confirm` when a selected test uses them, else None."""
+    for item in getattr(session, "items", ()):
+        if "confirm_runs" in getattr(item, "fixturenames", ()):
+            return item.module.BACKGROUND_RUNS
+    return None
+
+
+def pytest_collection_finish(session):
+    # A minute of child processes: they start on one thread now, beside the tests that come first (mostly
+    # one process at a time), instead of all at once when the first runtime test asks.
+    runs = _background_runs(session)
+    if runs is not None and not session.config.option.collectonly:
+        runs.start(threads=1)
+
+
+def pytest_sessionfinish(session):
+    runs = _background_runs(session)
+    if runs is not None:
+        runs.stop()

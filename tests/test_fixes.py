@@ -6,7 +6,7 @@ import textwrap
 
 import pytest
 
-from tests.conftest import run_dllint
+from tests.invoke import invoke
 
 HEADER = "import torch\nimport torch.nn as nn\nimport torch.nn.functional as F\n\n"
 
@@ -101,7 +101,7 @@ BYSTANDER = "\n\ndef bystander(m):\n    return m.forward(torch.zeros(1))\n"
 
 
 def _findings(path, cwd):
-    result = run_dllint("--format", "json", "--no-cache", path, cwd=cwd)
+    result = invoke("--format", "json", "--no-cache", path, cwd=cwd)
     return json.loads(result.stdout)
 
 
@@ -119,10 +119,10 @@ def test_fix_removes_the_finding_and_nothing_else(code, tmp_path):
     assert all({"line", "column", "end_line", "end_column", "content"} <= set(e) for e in fix["edits"])
 
     if applicability == "unsafe":
-        run_dllint("--fix", "--no-cache", "--select", code, "train.py", cwd=tmp_path)
+        invoke("--fix", "--no-cache", "--select", code, "train.py", cwd=tmp_path)
         assert path.read_text() == original, "an unsafe fix was applied without --unsafe-fixes"
     flags = ["--fix", "--unsafe-fixes"] if applicability == "unsafe" else ["--fix"]
-    run_dllint(*flags, "--no-cache", "--select", code, "train.py", cwd=tmp_path)
+    invoke(*flags, "--no-cache", "--select", code, "train.py", cwd=tmp_path)
     fixed = path.read_text()
     ast.parse(fixed)
     assert expected in fixed
@@ -132,7 +132,7 @@ def test_fix_removes_the_finding_and_nothing_else(code, tmp_path):
     strip = lambda found: sorted((f["code"], f["message"]) for f in found if f["code"] != code)  # noqa: E731
     assert strip(after) == strip(before)
 
-    again = run_dllint(*flags, "--no-cache", "--select", code, "train.py", cwd=tmp_path)
+    again = invoke(*flags, "--no-cache", "--select", code, "train.py", cwd=tmp_path)
     assert path.read_text() == fixed
     assert "Fixed 0 problems." in again.stderr
 
@@ -147,7 +147,7 @@ def test_dl303_fix_is_unsafe_where_a_comment_explains_the_dropout(tmp_path):
     path.write_text(original)
     found = [f for f in _findings("train.py", tmp_path) if f["code"] == "DL303"]
     assert len(found) == 1 and found[0]["fix"]["applicability"] == "unsafe"
-    run_dllint("--fix", "--no-cache", "--select", "DL303", "train.py", cwd=tmp_path)
+    invoke("--fix", "--no-cache", "--select", "DL303", "train.py", cwd=tmp_path)
     assert path.read_text() == original
 
 
@@ -160,7 +160,7 @@ def test_dl104_fix_is_unsafe_where_the_total_is_still_used_as_a_tensor(use, tmp_
     path.write_text(original)
     found = [f for f in _findings("train.py", tmp_path) if f["code"] == "DL104"]
     assert len(found) == 1 and found[0]["fix"]["applicability"] == "unsafe"
-    run_dllint("--fix", "--no-cache", "--select", "DL104", "train.py", cwd=tmp_path)
+    invoke("--fix", "--no-cache", "--select", "DL104", "train.py", cwd=tmp_path)
     assert path.read_text() == original
 
 
@@ -168,12 +168,12 @@ def test_diff_prints_changes_and_writes_nothing(tmp_path):
     path = tmp_path / "train.py"
     original = HEADER + textwrap.dedent(CASES["DL104"][1])
     path.write_text(original)
-    result = run_dllint("--diff", "--no-cache", "train.py", cwd=tmp_path)
+    result = invoke("--diff", "--no-cache", "train.py", cwd=tmp_path)
     assert result.returncode == 1
     assert "-        total += loss\n+        total += loss.item()" in result.stdout
     assert path.read_text() == original
     path.write_text(HEADER + "x = torch.zeros(1)\n")
-    clean = run_dllint("--diff", "--no-cache", "train.py", cwd=tmp_path)
+    clean = invoke("--diff", "--no-cache", "train.py", cwd=tmp_path)
     assert clean.returncode == 0 and clean.stdout == ""
 
 
@@ -184,7 +184,7 @@ def test_fixes_land_in_place_whatever_the_line_endings(newline, tmp_path):
     original = (HEADER + textwrap.dedent(body) + BYSTANDER).replace("\n", newline)
     path = tmp_path / "train.py"
     path.write_bytes(original.encode())
-    result = run_dllint("--fix", "--no-cache", "--select", "DL303", "train.py", cwd=tmp_path)
+    result = invoke("--fix", "--no-cache", "--select", "DL303", "train.py", cwd=tmp_path)
     assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr
     fixed = path.read_bytes().decode()
     assert fixed == original.replace("F.dropout(x, 0.5)", expected)

@@ -93,9 +93,8 @@ def test_every_rule_has_three_buggy_and_three_clean_fixtures():
         assert clean_count[rule.code] >= 3, f"{rule.code}: {clean_count[rule.code]} clean near-miss fixtures"
 
 
-def test_linting_the_whole_fixtures_directory_reports_exactly_every_annotation():
+def test_linting_the_whole_fixtures_directory_reports_exactly_every_annotation(fixture_findings):
     """The README's first command: packages side by side must not leak facts into each other."""
     expected = set().union(*(expected_findings(f) for f in linted_files(FIXTURES)))
-    result = lint_paths([FIXTURES], [r.code for r in registry.all_rules()])
-    actual = _reported(result.findings)
+    actual = _reported(fixture_findings)
     assert actual == {(os.path.abspath(p), line, code) for p, line, code in expected}

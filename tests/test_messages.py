@@ -16,9 +16,7 @@ import pytest
 
 from dllint import registry
 from dllint.config import ENGINE_CODES
-from dllint.runner import lint_paths
 from dllint.notebook import read_notebook
-from tests.conftest import FIXTURES
 from tests.invoke import invoke
 
 # Spans that are code or positions, not prose: masked before the grammar is looked at.
@@ -123,14 +121,9 @@ def test_the_sentence_check_rejects_what_is_not_one_sentence(message, problem):
     assert problem in sentence_problems(message)
 
 
-@functools.lru_cache(maxsize=None)
-def _fixture_findings():
-    return lint_paths([FIXTURES], [r.code for r in registry.all_rules()]).findings
-
-
-def test_every_message_of_every_rule_on_the_fixtures_is_one_sentence():
+def test_every_message_of_every_rule_on_the_fixtures_is_one_sentence(fixture_findings):
     bad = []
-    for finding in _fixture_findings():
+    for finding in fixture_findings:
         problems = sentence_problems(finding.message, _identifiers(os.path.abspath(finding.path)))
         if problems:
             bad.append(f"{finding.code} {os.path.basename(finding.path)}:{finding.line}: {'; '.join(problems)}"
@@ -138,10 +131,10 @@ def test_every_message_of_every_rule_on_the_fixtures_is_one_sentence():
     assert not bad, "\n".join(bad)
 
 
-def test_every_rule_with_a_check_has_a_finding_on_the_fixtures():
+def test_every_rule_with_a_check_has_a_finding_on_the_fixtures(fixture_findings):
     """So the sentence check above reads every rule's messages; the engine's own codes (a parse error,
     an unused suppression, a crashed rule) have no check and are exercised by their own tests."""
-    reported = {finding.code for finding in _fixture_findings()}
+    reported = {finding.code for finding in fixture_findings}
     checked = {rule.code for rule in registry.all_rules() if rule.code not in ENGINE_CODES}
     assert checked - reported == set()
 

@@ -8,8 +8,9 @@ import shutil
 import pytest
 
 from dllint.notebook import mask_ipython, read_notebook
-from tests.conftest import FIXTURES, run_dllint
+from tests.conftest import FIXTURES, ROOT, run_dllint
 from tests.expectations import expected_findings, notebook_cells
+from tests.invoke import invoke
 
 NOTEBOOKS = os.path.join(FIXTURES, "notebooks")
 CIFAR = os.path.join(NOTEBOOKS, "cifar_training_split_over_cells.ipynb")
@@ -39,7 +40,7 @@ LOOP_CELL = """for x, y in loader:
 
 
 def test_text_output_names_the_cell_and_the_line_within_it():
-    result = run_dllint(CIFAR, "--no-cache")
+    result = invoke(CIFAR, "--no-cache", cwd=ROOT)
     assert result.returncode == 1
     shown = [line for line in result.stdout.splitlines() if line]
     expected = sorted(expected_findings(CIFAR), key=lambda e: e[1])
@@ -55,12 +56,12 @@ def test_text_output_names_the_cell_and_the_line_within_it():
 
 
 def test_show_source_prints_the_cell_line():
-    result = run_dllint(CIFAR, "--no-cache", "--show-source", "--select", "DL101")
+    result = invoke(CIFAR, "--no-cache", "--show-source", "--select", "DL101", cwd=ROOT)
     assert "  9 |         optimizer.step()  # expect: DL101" in result.stdout
 
 
 def test_json_has_the_cell_and_lines_counted_within_it():
-    findings = json.loads(run_dllint(CIFAR, "--no-cache", "--format", "json").stdout)
+    findings = json.loads(invoke(CIFAR, "--no-cache", "--format", "json", cwd=ROOT).stdout)
     by_code = {f["code"]: f for f in findings}
     assert (by_code["DL101"]["cell"], by_code["DL101"]["line"], by_code["DL101"]["end_line"]) == (9, 9, 9)
     assert by_code["DL301"]["cell"] == by_code["DL301"]["end_cell"] == 11
@@ -74,7 +75,7 @@ def test_json_has_the_cell_and_lines_counted_within_it():
 def test_code_host_formats_point_into_the_notebook_file(output_format):
     """SARIF, GitHub, GitLab and JUnit give lines of the .ipynb file itself (what code hosts show):
     the JSON line holding the flagged code, at the flagged column inside that string."""
-    result = run_dllint(CIFAR, "--no-cache", "--format", output_format, "--select", "DL101")
+    result = invoke(CIFAR, "--no-cache", "--format", output_format, "--select", "DL101", cwd=ROOT)
     with open(CIFAR, encoding="utf-8") as handle:
         file_lines = handle.read().split("\n")
     if output_format == "sarif":
@@ -100,9 +101,9 @@ def test_fix_writes_back_into_the_notebook_and_changes_nothing_else(tmp_path):
     target = tmp_path / "gnn.ipynb"
     shutil.copy(GNN, target)
     original = target.read_bytes()
-    diff = run_dllint(str(target), "--no-cache", "--diff")
+    diff = invoke(str(target), "--no-cache", "--diff", cwd=ROOT)
     assert diff.returncode == 1
-    fixed = run_dllint(str(target), "--no-cache", "--fix")
+    fixed = invoke(str(target), "--no-cache", "--fix", cwd=ROOT)
     assert "Fixed 2 problems." in fixed.stderr and fixed.returncode == 0, fixed.stdout + fixed.stderr
     expected = original.replace(b"self.heads = [nn.Linear(dim, 1) for _ in range(levels)]",
                                 b"self.heads = nn.ModuleList([nn.Linear(dim, 1) for _ in range(levels)])") \
@@ -126,7 +127,7 @@ def test_fix_keeps_the_files_own_style(tmp_path):
     text = "\ufeff" + json.dumps(document, indent=2, ensure_ascii=True).replace("\n", "\r\n")
     target = tmp_path / "styled.ipynb"
     target.write_bytes(text.encode("utf-8"))
-    result = run_dllint(str(target), "--no-cache", "--fix", "--unsafe-fixes")
+    result = invoke(str(target), "--no-cache", "--fix", "--unsafe-fixes", cwd=ROOT)
     assert "Fixed 1 problem." in result.stderr, result.stdout + result.stderr
     written = target.read_bytes().decode("utf-8")
     inserted = '        "    optimizer.zero_grad()\\n",\r\n'
@@ -141,7 +142,7 @@ def test_fix_next_to_magics_maps_offsets_back_to_the_cell_as_written(tmp_path):
     cell = "%time setup()\n!nvidia-smi\ntotal = 0.0\nfor x, y in loader:\n    !echo step\n" \
            "    loss = F.mse_loss(model(x), y)\n    loss.backward()\n    optimizer.step()\n    total += loss\n"
     target = _write(tmp_path / "magics.ipynb", _notebook(["import torch\nimport torch.nn.functional as F\n", cell]))
-    result = run_dllint(str(target), "--no-cache", "--fix", "--unsafe-fixes")
+    result = invoke(str(target), "--no-cache", "--fix", "--unsafe-fixes", cwd=ROOT)
     assert result.returncode == 0, result.stdout + result.stderr
     source = "".join(json.loads(target.read_text())["cells"][1]["source"])
     assert source == "%time setup()\n!nvidia-smi\ntotal = 0.0\nfor x, y in loader:\n    !echo step\n" \
@@ -152,14 +153,14 @@ def test_fix_next_to_magics_maps_offsets_back_to_the_cell_as_written(tmp_path):
 def test_suppression_comments_in_cells(tmp_path):
     cells = ["import torch\n", LOOP_CELL.replace("optimizer.step()", "optimizer.step()  # dllint: ignore[DL101]")]
     target = _write(tmp_path / "quiet.ipynb", _notebook(cells))
-    result = run_dllint(str(target), "--no-cache", "--show-suppressed")
+    result = invoke(str(target), "--no-cache", "--show-suppressed", cwd=ROOT)
     assert result.returncode == 0
     assert "quiet.ipynb:cell 2:4:5: DL101 [missing-zero-grad]" in result.stdout
     assert "(suppressed by `# dllint: ignore[DL101]` on line" in result.stdout
     skipped = _write(tmp_path / "skipped.ipynb", _notebook(["# dllint: skip-file\nimport torch\n", LOOP_CELL]))
-    assert run_dllint(str(skipped), "--no-cache").returncode == 0
+    assert invoke(str(skipped), "--no-cache", cwd=ROOT).returncode == 0
     loud = _write(tmp_path / "loud.ipynb", _notebook(["import torch\n", LOOP_CELL]))
-    assert "loud.ipynb:cell 2:4:5: DL101" in run_dllint(str(loud), "--no-cache").stdout
+    assert "loud.ipynb:cell 2:4:5: DL101" in invoke(str(loud), "--no-cache", cwd=ROOT).stdout
 
 
 def test_directory_walk_lints_notebooks_beside_python_files(tmp_path):
@@ -167,7 +168,7 @@ def test_directory_walk_lints_notebooks_beside_python_files(tmp_path):
     _write(tmp_path / "train.ipynb", _notebook(["import torch\n", LOOP_CELL]))
     _write(tmp_path / "notes.ipynb", {"cells": [{"cell_type": "markdown", "metadata": {}, "source": ["# torch"]}],
                                       "metadata": {}, "nbformat": 4, "nbformat_minor": 5})
-    result = run_dllint(str(tmp_path), "--no-cache")
+    result = invoke(str(tmp_path), "--no-cache", cwd=ROOT)
     assert "train.ipynb:cell 2:4:5: DL101" in result.stdout
     assert "train.py:5:5: DL101" in result.stdout
     assert "(3 files checked)" in result.stderr
@@ -175,7 +176,7 @@ def test_directory_walk_lints_notebooks_beside_python_files(tmp_path):
 
 def test_syntax_error_in_a_cell_is_placed_in_the_cell(tmp_path):
     target = _write(tmp_path / "broken.ipynb", _notebook(["import torch\n", "x = (1,\n", "y = 2\n"]))
-    result = run_dllint(str(target), "--no-cache")
+    result = invoke(str(target), "--no-cache", cwd=ROOT)
     assert result.returncode == 1
     assert "broken.ipynb:cell 2:" in result.stdout and "DL000" in result.stdout
 
@@ -190,7 +191,7 @@ def test_syntax_error_in_a_cell_is_placed_in_the_cell(tmp_path):
 def test_a_notebook_that_cannot_be_read_is_reported_not_passed(tmp_path, content, message):
     target = tmp_path / "bad.ipynb"
     target.write_text(content)
-    result = run_dllint(str(target), "--no-cache")
+    result = invoke(str(target), "--no-cache", cwd=ROOT)
     assert result.returncode == 1, result.stdout + result.stderr
     assert "DL000" in result.stdout and message in result.stdout
     assert "All checks passed" not in result.stderr
@@ -220,22 +221,22 @@ def test_a_notebook_in_another_language_is_skipped_never_passed(tmp_path):
     _write(tmp_path / "flux.ipynb", _notebook([JULIA_TRAINING_CELL], {"language_info": {"name": "julia"}}))
     _write(tmp_path / "train.ipynb", _notebook(["import torch\n", LOOP_CELL],
                                                {"kernelspec": {"language": "python", "name": "python3"}}))
-    alone = run_dllint("analysis.ipynb", "--no-cache", cwd=tmp_path)
+    alone = invoke("analysis.ipynb", "--no-cache", cwd=tmp_path)
     assert alone.returncode == 0 and alone.stdout == ""
     assert "All checks passed" not in alone.stderr
     assert alone.stderr.splitlines() == ["dllint: warning: analysis.ipynb is a notebook in R, not Python: skipped",
                                          "No problems found (0 files checked; 1 file skipped: not Python)."]
     # In a directory walk the Python notebook is linted, the other two are skipped (not parsed: no DL000).
-    walk = run_dllint(".", "--no-cache", cwd=tmp_path)
+    walk = invoke(".", "--no-cache", cwd=tmp_path)
     assert walk.returncode == 1
     assert [line.split(": ")[1].split()[0] for line in walk.stdout.splitlines()] == ["DL101"]
     assert walk.stdout.startswith("train.ipynb:cell 2:")
     assert "flux.ipynb is a notebook in julia, not Python: skipped" in walk.stderr
     assert "Found 1 problem in 1 file (1 file checked; 2 files skipped: not Python).\n" in walk.stderr
     # Reports that list files show it as skipped, as they show a file too large to analyse.
-    junit = run_dllint("--format", "junit", "--no-cache", "analysis.ipynb", cwd=tmp_path).stdout
+    junit = invoke("--format", "junit", "--no-cache", "analysis.ipynb", cwd=tmp_path).stdout
     assert 'skipped="1"' in junit and '<skipped message="a notebook in R, not Python: not analysed" />' in junit
-    sarif = json.loads(run_dllint("--format", "sarif", "--no-cache", "analysis.ipynb", cwd=tmp_path).stdout)
+    sarif = json.loads(invoke("--format", "sarif", "--no-cache", "analysis.ipynb", cwd=tmp_path).stdout)
     notes = sarif["runs"][0]["invocations"][0]["toolExecutionNotifications"]
     assert [n["message"]["text"] for n in notes] == ["analysis.ipynb: a notebook in R, not Python: not analysed"]
 

@@ -7,6 +7,8 @@ import shutil
 import subprocess
 import sys
 
+import pytest
+
 from tests.conftest import FIXTURES, ROOT, run_dllint
 
 MODELS = """\
@@ -46,9 +48,17 @@ def _lint(cwd, *args):
     return json.loads(result.stdout)
 
 
-def test_jobs_and_cache_give_identical_output(tmp_path):
+@pytest.fixture(scope="module")
+def serial_output(tmp_path_factory):
+    """The fixtures linted in one process without a cache: the output every other way must give."""
+    directory = tmp_path_factory.mktemp("serial")
+    shutil.copytree(FIXTURES, directory / "fixtures")
+    return _lint(directory, "--jobs", "1", "--no-cache", "fixtures")
+
+
+def test_jobs_and_cache_give_identical_output(tmp_path, serial_output):
     shutil.copytree(FIXTURES, tmp_path / "fixtures")
-    serial = _lint(tmp_path, "--jobs", "1", "--no-cache", "fixtures")
+    serial = serial_output
     assert len(serial) > 20
     assert _lint(tmp_path, "--jobs", "2", "--no-cache", "fixtures") == serial
     assert _lint(tmp_path, "--jobs", "3", "fixtures") == serial  # fills the cache
@@ -94,9 +104,9 @@ def test_corrupt_or_foreign_cache_entries_are_ignored(tmp_path):
     assert _lint(tmp_path, ".") == expected
 
 
-def test_concurrent_runs_share_the_cache_safely(tmp_path):
+def test_concurrent_runs_share_the_cache_safely(tmp_path, serial_output):
     shutil.copytree(FIXTURES, tmp_path / "fixtures")
-    expected = _lint(tmp_path, "--no-cache", "fixtures")
+    expected = serial_output
     command = [sys.executable, "-m", "dllint", "--format", "json", "fixtures"]
     runs = [subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
             for _ in range(3)]

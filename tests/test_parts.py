@@ -207,15 +207,16 @@ def test_findings_and_fixes_are_the_same_however_files_are_loaded(monkeypatch):
     assert _lint_fixtures(monkeypatch, "consulted", jobs=2) == whole
 
 
-def test_findings_and_fixes_do_not_depend_on_how_many_files_the_store_holds(monkeypatch):
+def test_findings_and_fixes_do_not_depend_on_how_many_files_the_store_holds(monkeypatch, fixture_findings):
     # With room for one file, every chunk drops what the previous one parsed and parses it again;
-    # the files a chunk is using stay until it ends (its analysis compares their objects).
+    # the files a chunk is using stay until it ends (its analysis compares their objects). The findings
+    # are those of an ordinary run (default chunks and store).
     import dllint.engine
     import dllint.runner
 
+    whole = [finding.to_dict() for finding in fixture_findings]
     # Small chunks, so that the packages among the fixtures surely span several of them.
     monkeypatch.setattr(dllint.engine, "CHUNK_FILES", 3)
-    whole = _lint_fixtures(monkeypatch, "never")
     monkeypatch.setattr(dllint.runner, "_PARALLEL_THRESHOLD", 10 ** 9)  # in this process, to count parses
     parsed = []
     real_parse_facts = dllint.engine.parse_facts

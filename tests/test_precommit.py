@@ -1,4 +1,4 @@
-"""The pre-commit hooks, run by real pre-commit against this repository (`pre-commit try-repo`)."""
+"""The pre-commit hooks, run by real pre-commit, installed from this checkout as a hook repository."""
 
 import json
 import os
@@ -53,6 +53,21 @@ def _pre_commit():
     return found if os.path.exists(found) else None
 
 
+def _checkout_as_a_commit(destination, env):
+    """A clone of this repository whose HEAD also holds the uncommitted changes of its tracked files, as
+    `pre-commit try-repo` makes one: the hook is installed from the code under test."""
+    subprocess.run(["git", "clone", "-q", ROOT, str(destination)], check=True, env=env)
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    subprocess.run(["git", "checkout", "-q", head.strip()], cwd=destination, check=True, env=env)
+    changes = subprocess.run(["git", "diff", "HEAD", "--binary"], cwd=ROOT, capture_output=True, check=True).stdout
+    if changes:
+        subprocess.run(["git", "apply", "--index"], cwd=destination, input=changes, check=True, env=env)
+        subprocess.run(["git", "commit", "-q", "-m", "uncommitted changes"], cwd=destination, check=True, env=env)
+    revision = subprocess.run(["git", "rev-parse", "HEAD"], cwd=destination, capture_output=True, text=True,
+                              check=True).stdout
+    return destination, revision.strip()
+
+
 @pytest.mark.skipif(_pre_commit() is None, reason="pre-commit is not installed (pip install 'dllint[dev]')")
 def test_hook_fails_on_a_buggy_file_and_passes_on_a_clean_one(tmp_path):
     project = tmp_path / "project"
@@ -80,25 +95,29 @@ def test_hook_fails_on_a_buggy_file_and_passes_on_a_clean_one(tmp_path):
            "GIT_AUTHOR_EMAIL": "t@example.com", "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.com"}
     subprocess.run(["git", "init", "-q"], cwd=project, check=True, env=env)
     subprocess.run(["git", "add", "."], cwd=project, check=True, env=env)
+    hook_repository, revision = _checkout_as_a_commit(tmp_path / "hook-repository", env)
+    config = tmp_path / "hooks.yaml"
+    config.write_text(f"repos:\n-   repo: {hook_repository}\n    rev: {revision}\n    hooks:\n    -   id: dllint\n")
 
-    def try_repo(*names):
-        return subprocess.run([_pre_commit(), "try-repo", ROOT, "dllint", "--files", *names], cwd=project,
-                              capture_output=True, text=True, env=env, timeout=600)
+    def run_hook(*names):
+        # One hook environment (PRE_COMMIT_HOME) serves every run: pre-commit installs it on the first.
+        return subprocess.run([_pre_commit(), "run", "--config", str(config), "dllint", "--files", *names],
+                              cwd=project, capture_output=True, text=True, env=env, timeout=600)
 
-    buggy = try_repo("buggy.py")
+    buggy = run_hook("buggy.py")
     if buggy.returncode != 0 and "DL101" not in buggy.stdout and "error" in (buggy.stdout + buggy.stderr).lower() \
             and ("network" in buggy.stdout.lower() or "could not" in buggy.stdout.lower()):
         pytest.skip("pre-commit could not install the hook environment (no network?)")
     assert buggy.returncode == 1, buggy.stdout + buggy.stderr
     assert "buggy.py:8:9: DL101 [missing-zero-grad]" in buggy.stdout
-    in_notebook = try_repo("buggy.ipynb")
+    in_notebook = run_hook("buggy.ipynb")
     assert in_notebook.returncode == 1, in_notebook.stdout + in_notebook.stderr
     assert "buggy.ipynb:cell 1:8:9: DL101 [missing-zero-grad]" in in_notebook.stdout
-    clean = try_repo("clean.py", "finetune.py")
+    clean = run_hook("clean.py", "finetune.py")
     assert clean.returncode == 0, clean.stdout + clean.stderr
     assert "Passed" in clean.stdout
-    excluded = try_repo("generated/exported_train.py")
+    excluded = run_hook("generated/exported_train.py")
     assert excluded.returncode == 0 and "DL101" not in excluded.stdout, excluded.stdout + excluded.stderr
-    scripts = try_repo(*(f"train_{number:02d}.py" for number in range(21)))
+    scripts = run_hook(*(f"train_{number:02d}.py" for number in range(21)))
     reported = sorted(line.split(":")[0] for line in scripts.stdout.splitlines() if ": DL201 " in line)
     assert reported == [f"train_{number:02d}.py" for number in range(21)], scripts.stdout + scripts.stderr

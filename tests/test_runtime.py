@@ -1,7 +1,9 @@
 """`dllint confirm` as users run it, on the scripts in tests/runtime_scripts (synthetic data).
 
-Every run is a real child process running a real script. The runs start together in the background on
-first use (a torch import dominates each run) and each test waits for its own.
+Every run is a real child process running a real script. The runs go in the background (a torch import
+dominates each run): on one thread from the start of a session that selected any of these tests, beside
+the tests that come before them (mostly one process at a time), then on more threads once the first of
+them asks; each test waits for its own.
 
 The scripts pick CUDA when it is available, like most training scripts. CI runs them on the CPU; on a
 machine with a GPU, `DLLINT_TEST_DEVICE=cuda pytest tests/test_runtime.py` runs every script and model
@@ -14,7 +16,9 @@ import subprocess
 import sys
 import tempfile
 import time
-from concurrent.futures import ThreadPoolExecutor
+import threading
+from collections import deque
+from concurrent.futures import Future
 
 import pytest
 
@@ -28,66 +32,71 @@ RUN_TIMEOUT = 60
 WORKER_PIDS = os.path.join(tempfile.gettempdir(), f"dllint-test-workers-{os.getpid()}.txt")
 NETWORK_ROUTES = os.path.join(tempfile.gettempdir(), f"dllint-test-network-{os.getpid()}.json")
 
+# In the order the tests below ask for them, so that a test waits for little more than its own runs.
 RUNS = {
     "softmax_no_zero_grad": ["no_zero_grad_softmax.py"],
     "clear_before_step": ["clear_before_step_with_workers.py", "--", "--epochs", "1", "--workers", "2"],
     "clear_before_step_long": ["clear_before_step_with_workers.py", "--steps", "40", "--", "--epochs", "8",
                                "--workers", "0"],
-    "sigmoid_clamp_broadcast": ["sigmoid_bce_clamp_broadcast.py"],
-    "evaluation_modes": ["evaluation_mode_bugs.py", "--steps", "3"],
-    "eval_in_training_loop": ["eval_inside_training_loop.py"],
-    "module_structure": ["module_structure_bugs.py"],
-    "detached_loss_crash": ["detached_loss_crash.py", "--format", "text"],
-    "shape_error_crash": ["shape_error_crash.py"],
-    "download": ["dataset_download.py", "--format", "text"],
-    "infinite_loop": ["infinite_loop.py", "--timeout", "5"],
-    "inference_only": ["inference_without_eval.py"],
-    "exploding_loss": ["exploding_loss.py"],
-    "batch_mixing": ["batch_mixing_view.py"],
-    "one_feature_view": ["batch_mixing_view.py", "--", "--layout", "one-feature"],
-    "gpu_script_on_cpu": ["gpu_ddp_compile.py", "--device", "cpu"],
     "package_module": ["-m", "recsys.train", "--", "--epochs", "3"],
-    "clean_training_loops": ["clean_training_loops.py"],
-    "clean_models": ["clean_models.py"],
-    "exit_status": ["exit_with_status.py"],
-    "model_clean": ["--model", "toy_models:small_classifier", "--input-shape", "8,12", "--classes", "5"],
-    "model_buggy": ["--model", "toy_models:batch_mixer", "--input-shape", "8,6,4", "--classes", "3"],
-    "hung_with_workers": ["stuck_with_workers.py", "--timeout", "15", "--", WORKER_PIDS],
-    "gan": ["gan_two_optimizers.py"],
-    "network_routes": ["network_routes.py", "--", NETWORK_ROUTES],
-    "head_replaced": ["head_replaced_after_optimizer.py"],
-    "head_frozen": ["head_replaced_after_optimizer.py", "--", "--layout", "frozen"],
-    "head_only_optimized": ["head_replaced_after_optimizer.py", "--", "--layout", "head-only"],
-    "pixels_raw": ["image_pixels_not_scaled.py"],
-    "pixels_scaled": ["image_pixels_not_scaled.py", "--", "--layout", "scaled"],
-    "lr_too_high": ["learning_rate_too_high.py"],
-    "epoch_running_total": ["running_total_reset_each_epoch.py"],
-    "dead_relu": ["dead_relu_units.py"],
-    "shared_layers": ["shared_layers.py"],
-    "loss_term_number": ["loss_term_added_as_number.py"],
-    "step_no_backward": ["step_without_backward.py"],
-    "backward_no_step": ["step_without_backward.py", "--", "--layout", "no-step"],
-    "lbfgs_closure": ["step_without_backward.py", "--", "--layout", "lbfgs"],
-    "loss_term_tensor": ["loss_term_added_as_number.py", "--", "--layout", "tensor"],
-    "live_relu": ["dead_relu_units.py", "--", "--bias", "0"],
-    "lr_fine": ["learning_rate_too_high.py", "--", "--lr", "0.02"],
-    "rebuilt_optimizer_flat": ["optimizer_rebuilt_each_iteration.py"],
-    "rebuilt_optimizer_in_function": ["optimizer_rebuilt_each_iteration.py", "--", "--layout", "function"],
+    "eval_in_training_loop": ["eval_inside_training_loop.py"],
+    "sigmoid_clamp_broadcast": ["sigmoid_bce_clamp_broadcast.py"],
     "softmax_over_batch": ["softmax_over_batch.py"],
     "softmax_contrastive": ["softmax_over_batch.py", "--", "--layout", "contrastive"],
     "regression_column": ["regression_column_target.py"],
     "regression_squeezed": ["regression_column_target.py", "--", "--layout", "squeezed"],
     "graph_cut": ["graph_cut_in_forward.py"],
     "graph_cut_torch": ["graph_cut_in_forward.py", "--", "--layout", "torch"],
-    "pixels_padded_gray": ["image_pixels_not_scaled.py", "--", "--layout", "padded-gray"],
+    "exploding_loss": ["exploding_loss.py"],
+    "batch_mixing": ["batch_mixing_view.py"],
+    "one_feature_view": ["batch_mixing_view.py", "--", "--layout", "one-feature"],
+    "evaluation_modes": ["evaluation_mode_bugs.py", "--steps", "3"],
+    "inference_only": ["inference_without_eval.py"],
+    "module_structure": ["module_structure_bugs.py"],
+    "clean_training_loops": ["clean_training_loops.py"],
+    "clean_models": ["clean_models.py"],
+    "gpu_script_on_cpu": ["gpu_ddp_compile.py", "--device", "cpu"],
+    "cuda_asked_for_script": ["--device", "cuda", "no_zero_grad_softmax.py"],
+    "cuda_asked_for_model": ["--device", "cuda", "--model", "toy_models:small_classifier", "--input-shape", "4,12"],
+    "model_clean": ["--model", "toy_models:small_classifier", "--input-shape", "8,12", "--classes", "5"],
+    "detached_loss_crash": ["detached_loss_crash.py", "--format", "text"],
+    "shape_error_crash": ["shape_error_crash.py"],
+    "download": ["dataset_download.py", "--format", "text"],
+    "network_routes": ["network_routes.py", "--", NETWORK_ROUTES],
+    "infinite_loop": ["infinite_loop.py", "--timeout", "5"],
+    "exit_status": ["exit_with_status.py"],
+    "rebuilt_optimizer_flat": ["optimizer_rebuilt_each_iteration.py"],
+    "rebuilt_optimizer_in_function": ["optimizer_rebuilt_each_iteration.py", "--", "--layout", "function"],
+    "gan": ["gan_two_optimizers.py"],
     "rnn_tbptt": ["rnn_truncated_bptt.py"],
     "ddp_gloo": ["ddp_gloo_cpu.py"],
     "torchscript": ["torchscript_parts.py"],
+    "epoch_running_total": ["running_total_reset_each_epoch.py"],
+    "head_replaced": ["head_replaced_after_optimizer.py"],
+    "head_frozen": ["head_replaced_after_optimizer.py", "--", "--layout", "frozen"],
+    "head_only_optimized": ["head_replaced_after_optimizer.py", "--", "--layout", "head-only"],
+    "pixels_raw": ["image_pixels_not_scaled.py"],
+    "pixels_scaled": ["image_pixels_not_scaled.py", "--", "--layout", "scaled"],
+    "pixels_padded_gray": ["image_pixels_not_scaled.py", "--", "--layout", "padded-gray"],
+    "lr_too_high": ["learning_rate_too_high.py"],
+    "lr_fine": ["learning_rate_too_high.py", "--", "--lr", "0.02"],
+    "step_no_backward": ["step_without_backward.py"],
+    "backward_no_step": ["step_without_backward.py", "--", "--layout", "no-step"],
+    "lbfgs_closure": ["step_without_backward.py", "--", "--layout", "lbfgs"],
+    "loss_term_number": ["loss_term_added_as_number.py"],
+    "loss_term_tensor": ["loss_term_added_as_number.py", "--", "--layout", "tensor"],
+    "shared_layers": ["shared_layers.py"],
+    "dead_relu": ["dead_relu_units.py"],
+    "live_relu": ["dead_relu_units.py", "--", "--bias", "0"],
+    "model_buggy": ["--model", "toy_models:batch_mixer", "--input-shape", "8,6,4", "--classes", "3"],
+    "hung_with_workers": ["stuck_with_workers.py", "--timeout", "15", "--", WORKER_PIDS],
 }
 TEST_DEVICE = os.environ.get("DLLINT_TEST_DEVICE", "")
 if TEST_DEVICE == "cuda":
     # The GPU script itself, this time on its GPU (one process, nccl, compile bypassed).
     RUNS["gpu_script_on_gpu"] = ["gpu_ddp_compile.py", "--device", "cuda"]
+    # Asking for the GPU is a failure only on a machine without one.
+    del RUNS["cuda_asked_for_script"], RUNS["cuda_asked_for_model"]
 # Runs whose parent kills the hung child one second after the timeout instead of ten.
 SHORT_KILL_MARGIN = {"hung_with_workers"}
 
@@ -110,6 +119,16 @@ class Run:
     def runtime(self, code):
         return [f for f in self.data["runtime_findings"] if f["code"] == code]
 
+    def lone_runtime_finding(self, code):
+        """The one runtime finding `code` of a run that reports it (exit status 1)."""
+        assert self.returncode == 1, self
+        (finding,) = self.runtime(code)
+        return finding
+
+    def assert_quiet(self):
+        """A clean twin: exit status 0 and no runtime finding."""
+        assert self.returncode == 0 and not self.data["runtime_findings"], self
+
     def __repr__(self):
         return f"<confirm {' '.join(self.args)}: exit {self.returncode}\n{self.stdout}\n{self.stderr}>"
 
@@ -120,8 +139,8 @@ def _env():
     return dict(os.environ, PYTHONPATH=os.pathsep.join(paths))
 
 
-def _confirm(name, args):
-    env = _env()
+def _confirm(name, args, env):
+    env = dict(env)
     # One thread per child: the runs go in parallel, and oversubscribed intra-op threads spin for seconds.
     env.update({"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"})
     started = time.monotonic()
@@ -137,16 +156,61 @@ def _confirm(name, args):
     return Run(args, completed, time.monotonic() - started)
 
 
+class BackgroundRuns:
+    """The runs of RUNS on background threads, the mostly waiting ones first; `result(name)` waits for one."""
+
+    def __init__(self):
+        self.futures = {name: Future() for name in RUNS}
+        self.pending = deque(sorted(RUNS, key=lambda name: name not in ("hung_with_workers", "infinite_loop")))
+        self.lock = threading.Lock()
+        self.threads = []
+        self.env = None
+
+    def start(self, threads):
+        with self.lock:
+            if self.env is None:
+                self.env = _env()  # as the session began: tests running beside the runs may change os.environ
+            while len(self.threads) < threads:
+                thread = threading.Thread(target=self._work, name="dllint-confirm-runs")
+                thread.start()
+                self.threads.append(thread)
+
+    def _work(self):
+        while True:
+            with self.lock:
+                if not self.pending:
+                    return
+                name = self.pending.popleft()
+            future = self.futures[name]
+            try:
+                future.set_result(_confirm(name, RUNS[name], self.env))
+            except BaseException as error:  # the test that reads this run reports it
+                future.set_exception(error)
+
+    def result(self, name):
+        return self.futures[name].result()
+
+    def stop(self):
+        """Drop the runs not started (a session that ends early) and wait for the others."""
+        with self.lock:
+            for name in self.pending:
+                self.futures[name].cancel()
+            self.pending.clear()
+        for thread in self.threads:
+            thread.join()
+
+
+BACKGROUND_RUNS = BackgroundRuns()
+
+
 @pytest.fixture(scope="session")
 def confirm_runs():
-    # One more worker than cores: the hung run mostly waits. It and the timeout run go first.
-    pool = ThreadPoolExecutor(max_workers=(os.cpu_count() or 2) + 1)
-    order = sorted(RUNS, key=lambda name: name not in ("hung_with_workers", "infinite_loop"))
-    futures = {name: pool.submit(_confirm, name, RUNS[name]) for name in order}
-    yield lambda name: futures[name].result()
-    pool.shutdown(wait=True)
+    # One more thread than cores: the hung run mostly waits.
+    BACKGROUND_RUNS.start(threads=(os.cpu_count() or 2) + 1)
+    yield BACKGROUND_RUNS.result
+    BACKGROUND_RUNS.stop()
     if os.environ.get("DLLINT_TEST_RECORD"):
-        _record(os.environ["DLLINT_TEST_RECORD"], {name: future.result() for name, future in futures.items()})
+        _record(os.environ["DLLINT_TEST_RECORD"], {name: BACKGROUND_RUNS.result(name) for name in RUNS})
 
 
 def _record(path, runs):
@@ -236,8 +300,7 @@ def test_a_softmax_over_the_batch_is_confirmed_at_the_loss_and_the_prediction_an
     assert "argmax(dim=1) read a (128, 5) tensor that holds a softmax over dim 0" in by_line[56]
     # The batch-independence replay sees the same softmax: its evidence is not a second finding.
     assert run.data["runtime_findings"] == [], run
-    contrastive = confirm_runs("softmax_contrastive")
-    assert contrastive.returncode == 0 and not contrastive.data["runtime_findings"], contrastive
+    confirm_runs("softmax_contrastive").assert_quiet()
 
 
 def test_a_column_prediction_against_a_vector_target_is_confirmed_with_both_loss_values(confirm_runs):
@@ -247,8 +310,7 @@ def test_a_column_prediction_against_a_vector_target_is_confirmed_with_both_loss
     evidence = column.confirmed()[0]["evidence"]
     assert "(32, 1) with a target of shape (32,) in 20 calls" in evidence and "(32, 32)" in evidence
     assert "the same loss on matched shapes" in evidence
-    squeezed = confirm_runs("regression_squeezed")
-    assert squeezed.returncode == 0 and not squeezed.data["runtime_findings"], squeezed
+    confirm_runs("regression_squeezed").assert_quiet()
 
 
 def test_graph_cuts_starve_the_encoder_and_a_data_penalty_adds_no_gradient(confirm_runs):
@@ -262,7 +324,7 @@ def test_graph_cuts_starve_the_encoder_and_a_data_penalty_adds_no_gradient(confi
     # The encoder that gets no gradient is the cut's evidence, not a DL402 finding of its own.
     assert cut.data["runtime_findings"] == [], cut
     torch_ops = confirm_runs("graph_cut_torch")
-    assert torch_ops.returncode == 0 and not torch_ops.data["runtime_findings"], torch_ops
+    torch_ops.assert_quiet()
     assert {f["verdict"] for f in torch_ops.data["findings"]} == {"NOT REACHED"}
 
 
@@ -286,7 +348,7 @@ def test_a_view_that_mixes_the_batch_is_confirmed_as_view_as_permute_with_the_re
     assert run.data["run"]["status"] == "finished" and not run.data["run"]["notes"]
     # The same static finding on a view that only moves an axis of size 1: nothing is scrambled.
     one_feature = confirm_runs("one_feature_view")
-    assert one_feature.returncode == 0 and not one_feature.data["runtime_findings"], one_feature
+    one_feature.assert_quiet()
     assert one_feature.verdicts() == {("DL508", 32): "NOT REACHED", ("DL508", 44): "NOT REPRODUCED"}
     kept = next(f for f in one_feature.data["findings"] if f["line"] == 44)["evidence"]
     assert "(16, 1, 5) tensor into (16, 5, 1) keeps the order of its sizes other than 1" in kept
@@ -361,14 +423,13 @@ def test_every_script_ran_on_the_gpu(confirm_runs):
 
 
 @pytest.mark.skipif(TEST_DEVICE == "cuda", reason="this machine is meant to have CUDA")
-def test_device_cuda_without_a_gpu_is_a_clear_failure():
+def test_device_cuda_without_a_gpu_is_a_clear_failure(confirm_runs):
     import torch
 
     if torch.cuda.is_available():
         pytest.skip("this machine has CUDA")
-    env = _env()
-    for target in (["no_zero_grad_softmax.py"], ["--model", "toy_models:small_classifier", "--input-shape", "4,12"]):
-        result = _dllint("confirm", "--device", "cuda", *target, env=env)
+    for name in ("cuda_asked_for_script", "cuda_asked_for_model"):
+        result = confirm_runs(name)
         assert result.returncode == 2, result
         assert "--device cuda was asked for, but torch.cuda.is_available() is false" in result.stdout + result.stderr
 
@@ -499,8 +560,7 @@ def test_a_head_replaced_after_the_optimizer_was_built_confirms_dl109_and_its_ne
     assert replaced.verdicts() == {("DL109", 28): "CONFIRMED"}
     evidence = replaced.confirmed()[0]["evidence"]
     assert "SmallNet.fc was assigned after the optimizer was built" in evidence and "SmallNet.fc.weight" in evidence
-    frozen = confirm_runs("head_frozen")
-    assert frozen.returncode == 0 and not frozen.data["runtime_findings"], frozen
+    confirm_runs("head_frozen").assert_quiet()
     head_only = confirm_runs("head_only_optimized")
     assert head_only.returncode == 0, head_only
     assert [(f["line"], f["severity"]) for f in head_only.runtime("RT103")] == [(57, "info")]
@@ -509,12 +569,10 @@ def test_a_head_replaced_after_the_optimizer_was_built_confirms_dl109_and_its_ne
 def test_raw_pixels_and_constant_channels_reaching_the_model_are_found_and_normalized_images_are_not(
         confirm_runs):
     raw = confirm_runs("pixels_raw")
-    assert raw.returncode == 1, raw
-    (finding,) = raw.runtime("RT203")
+    finding = raw.lone_runtime_finding("RT203")
     assert finding["line"] == 44 and "from 0 to 255" in finding["message"]
     assert not raw.runtime("RT204")
-    scaled = confirm_runs("pixels_scaled")
-    assert scaled.returncode == 0 and not scaled.data["runtime_findings"], scaled
+    confirm_runs("pixels_scaled").assert_quiet()
     padded = confirm_runs("pixels_padded_gray")
     assert padded.returncode == 1, padded
     (constant,) = padded.data["runtime_findings"]
@@ -525,12 +583,10 @@ def test_raw_pixels_and_constant_channels_reaching_the_model_are_found_and_norma
 
 def test_exploding_gradient_norms_are_found_before_anything_is_nan_and_a_converging_run_is_quiet(confirm_runs):
     high = confirm_runs("lr_too_high")
-    assert high.returncode == 1, high
-    (finding,) = high.runtime("RT104")
+    finding = high.lone_runtime_finding("RT104")
     assert finding["line"] == 22 and "the gradient norm grew from" in finding["message"]
     assert not high.runtime("RT101") and not high.runtime("RT102")  # nothing was NaN yet
-    fine = confirm_runs("lr_fine")
-    assert fine.returncode == 0 and not fine.data["runtime_findings"], fine
+    confirm_runs("lr_fine").assert_quiet()
 
 
 def test_steps_without_backward_and_backward_without_steps_confirm_dl108_and_a_closure_does_not(confirm_runs):
@@ -545,11 +601,9 @@ def test_steps_without_backward_and_backward_without_steps_confirm_dl108_and_a_c
 
 def test_a_loss_term_added_as_a_number_leaves_its_head_without_gradients(confirm_runs):
     number = confirm_runs("loss_term_number")
-    assert number.returncode == 1, number
-    (finding,) = number.runtime("DL402")
+    finding = number.lone_runtime_finding("DL402")
     assert finding["line"] == 31 and "MultiTask.side (Linear, 33 parameters)" in finding["message"]
-    tensor = confirm_runs("loss_term_tensor")
-    assert tensor.returncode == 0 and not tensor.data["runtime_findings"], tensor
+    confirm_runs("loss_term_tensor").assert_quiet()
 
 
 def test_a_shared_normalization_layer_is_reuse_and_a_shared_linear_is_a_design(confirm_runs):
@@ -563,11 +617,9 @@ def test_a_shared_normalization_layer_is_reuse_and_a_shared_linear_is_a_design(c
 
 def test_relu_layers_whose_units_are_dead_for_the_whole_batch_are_found(confirm_runs):
     dead = confirm_runs("dead_relu")
-    assert dead.returncode == 1, dead
-    (finding,) = dead.runtime("RT105")
+    finding = dead.lone_runtime_finding("RT105")
     assert finding["line"] == 22 and "64 of the 64 units of Sequential.1 (ReLU)" in finding["message"]
-    live = confirm_runs("live_relu")
-    assert live.returncode == 0 and not live.data["runtime_findings"], live
+    confirm_runs("live_relu").assert_quiet()
 
 
 # -- model-only checks ------------------------------------------------------------------------------

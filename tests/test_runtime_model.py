@@ -9,6 +9,8 @@ from tests.conftest import ROOT
 
 torch = pytest.importorskip("torch")
 nn = torch.nn
+# Models this small gain nothing from intra-op threads, which on a busy machine spin for seconds.
+torch.set_num_threads(1)
 
 from dllint.runtime import check_model  # noqa: E402
 
