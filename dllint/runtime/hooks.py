@@ -11,6 +11,7 @@ import os
 import sys
 import time
 import weakref
+from dataclasses import dataclass
 from typing import Any, Dict, List, Optional, Set, Tuple
 
 from dllint.runtime.observations import Observation, Site
@@ -25,6 +26,40 @@ MAX_CACHED_CHAINS = 4096
 PROGRESS_SECONDS = 0.2
 # Optimizers that may step in the iteration that reaches the step budget (GANs and the like).
 MAX_OPTIMIZERS_AFTER_BUDGET = 8
+
+
+@dataclass(eq=False)
+class LineRecord:
+    """What a check saw at one line of the user's code: the function called there and the user frames of
+    its first call (the line first). Checks subclass it with their counters."""
+
+    function: str
+    sites: List[Site]
+
+
+class LineCheck:
+    """A runtime check that keeps one RECORD (a LineRecord class) per line of the user's code it observes."""
+
+    RECORD = LineRecord
+
+    def __init__(self, probe):
+        self.probe = probe
+        self.torch = probe.torch
+        self.lines: Dict[Site, LineRecord] = {}
+
+    def record_at(self, function: str, sites: List[Site]):
+        """The record of the line sites[0], made on the first call there."""
+        record = self.lines.get(sites[0])
+        if record is None:
+            record = self.lines[sites[0]] = self.RECORD(function, sites)
+        return record
+
+    def record_of_frame(self, function: str, frame, limit: Optional[int] = None):
+        """The record of the line `frame` runs; the user frames that led there are read on its first call."""
+        site = self.probe.sources.site_of(frame)
+        if site in self.lines:
+            return self.lines[site]
+        return self.record_at(function, [site] + self.probe.sources.user_sites(frame.f_back, limit))
 
 
 def wrap_calls(probe, owner, names, observe) -> None:

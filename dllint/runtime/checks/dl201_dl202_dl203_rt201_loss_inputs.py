@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import math
 import weakref
+from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Tuple
 
+from dllint.runtime.hooks import LineCheck, LineRecord
 from dllint.runtime.observations import Observation, Site
 
 # A row is a probability distribution when its entries are >= -NEGATIVE_TOLERANCE and sum to 1 within
@@ -43,27 +45,25 @@ PRODUCER_NODES = {"SoftmaxBackward0": "softmax", "SigmoidBackward0": "sigmoid"}
 JOINING_NODES = {"CatBackward0", "StackBackward0"}
 
 
-class LossSite:
+@dataclass(eq=False)
+class LossSite(LineRecord):
     """Everything seen at one loss call line."""
 
-    def __init__(self, function: str, sites: List[Site]):
-        self.function = function
-        self.sites = sites
-        self.calls = 0
-        self.checked = 0
-        self.probability_calls = 0
-        self.rows = 0
-        self.max_deviation = 0.0
-        self.min_value = math.inf
-        self.max_value = -math.inf
-        self.unit_range_calls = 0
-        self.producers: Dict[str, int] = {}
-        self.classes: Optional[int] = None
-        self.initial_loss: Optional[float] = None
-        self.grad_calls = 0
+    calls: int = 0
+    checked: int = 0
+    probability_calls: int = 0
+    rows: int = 0
+    max_deviation: float = 0.0
+    min_value: float = math.inf
+    max_value: float = -math.inf
+    unit_range_calls: int = 0
+    producers: Dict[str, int] = field(default_factory=dict)
+    classes: Optional[int] = None
+    initial_loss: Optional[float] = None
+    grad_calls: int = 0
 
 
-class LossCheck:
+class LossCheck(LineCheck):
     ATTRIBUTE = "loss"
     ORDER = 20
     CODES = ("DL201", "DL202", "DL203")
@@ -72,10 +72,10 @@ class LossCheck:
                   "the loss at initialisation is far above -log(1/C), its value for an untrained C-class model"),
     }
 
+    RECORD = LossSite
+
     def __init__(self, probe):
-        self.probe = probe
-        self.torch = probe.torch
-        self.sites: Dict[Site, LossSite] = {}
+        super().__init__(probe)
         self._last_output = None
         self._last_output_site: Optional[List[Site]] = None
         self._outputs: List[Tuple[Any, List[Site]]] = []  # (weakref, sites) of recent loss outputs
@@ -111,9 +111,7 @@ class LossCheck:
         sites = self.probe.user_sites(depth=3)
         if not sites:
             return
-        record = self.sites.get(sites[0])
-        if record is None:
-            record = self.sites[sites[0]] = LossSite(function, sites)
+        record = self.record_at(function, sites)
         record.calls += 1
         grad_enabled = torch.is_grad_enabled()
         if isinstance(output, torch.Tensor) and output.requires_grad:
@@ -194,14 +192,14 @@ class LossCheck:
         return []
 
     def training_sites(self) -> List[Site]:
-        ranked = sorted(self.sites.values(), key=lambda r: -r.grad_calls)
+        ranked = sorted(self.lines.values(), key=lambda r: -r.grad_calls)
         return [r.sites[0] for r in ranked if r.grad_calls]
 
     # -- results ------------------------------------------------------------------------------------
 
     def finish(self) -> List[Observation]:
         found: List[Observation] = []
-        for record in self.sites.values():
+        for record in self.lines.values():
             if record.function in PROBABILITY_LOSSES:
                 found.extend(self._probability_observations(record))
                 found.extend(self._initial_loss_observations(record))

@@ -15,11 +15,12 @@ not.
 from __future__ import annotations
 
 import sys
-from typing import Dict, List, Optional
+from dataclasses import dataclass
+from typing import List, Optional
 
 from dllint.runtime.checks.dl201_dl202_dl203_rt201_loss_inputs import PASS_THROUGH_NODES
-from dllint.runtime.hooks import wrap_calls
-from dllint.runtime.observations import Observation, Site, shape_text as _shape
+from dllint.runtime.hooks import LineCheck, LineRecord, wrap_calls
+from dllint.runtime.observations import Observation, shape_text as _shape
 
 CLASSIFICATION_LOSSES = ("cross_entropy", "nll_loss", "kl_div")
 PREDICTIONS = ("argmax", "max", "topk")
@@ -33,29 +34,27 @@ CHECKED_CALLS = 8
 GRAPH_DEPTH = 8
 
 
-class SoftmaxSite:
-    def __init__(self, function: str, sites: List[Site]):
-        self.function = function
-        self.sites = sites
-        self.checked = 0
-        self.over_batch = 0
-        self.producer = ""
-        self.shape: tuple = ()
-        self.sample_sums = (float("inf"), float("-inf"))
-        self.prediction = False  # read by argmax/max/topk, not by a loss
+@dataclass(eq=False)
+class SoftmaxSite(LineRecord):
+    checked: int = 0
+    over_batch: int = 0
+    producer: str = ""
+    shape: tuple = ()
+    sample_sums: tuple = (float("inf"), float("-inf"))
+    prediction: bool = False  # read by argmax/max/topk, not by a loss
 
 
-class SoftmaxOverBatchCheck:
+class SoftmaxOverBatchCheck(LineCheck):
     ATTRIBUTE = "softmax_dim"
     ORDER = 24
     CODES = ("DL208",)
     UNOBSERVABLE = {"DL208": "no softmax over the batch dimension reached a cross_entropy, nll_loss or kl_div "
                              "with gradients on at this line, and no argmax/max/topk along dim 1 read one here"}
 
+    RECORD = SoftmaxSite
+
     def __init__(self, probe):
-        self.probe = probe
-        self.torch = probe.torch
-        self.lines: Dict[Site, SoftmaxSite] = {}
+        super().__init__(probe)
         self.targets = set()
 
     def install(self) -> None:
@@ -79,10 +78,7 @@ class SoftmaxOverBatchCheck:
         path = self.probe.sources.real_path(caller.f_code.co_filename)
         if (path, caller.f_lineno) not in self.targets:
             return
-        site = self.probe.sources.site_of(caller)
-        record = self.lines.get(site)
-        if record is None:
-            record = self.lines[site] = SoftmaxSite(function, [site] + self.probe.sources.user_sites(caller.f_back))
+        record = self.record_of_frame(function, caller)
         if record.checked >= CHECKED_CALLS:
             return
         record.checked += 1
@@ -110,9 +106,7 @@ class SoftmaxOverBatchCheck:
         sites = self.probe.user_sites(depth=3)
         if not sites:
             return
-        record = self.lines.get(sites[0])
-        if record is None:
-            record = self.lines[sites[0]] = SoftmaxSite(function, sites)
+        record = self.record_at(function, sites)
         if record.checked >= CHECKED_CALLS:
             return
         record.checked += 1

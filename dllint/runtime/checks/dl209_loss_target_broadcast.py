@@ -11,34 +11,29 @@ from __future__ import annotations
 
 import inspect
 import math
-from typing import Dict, List, Optional
+from dataclasses import dataclass
+from typing import List, Optional
 
-from dllint.runtime.hooks import wrap_calls
-from dllint.runtime.observations import Observation, Site, shape_text as _shape
+from dllint.runtime.hooks import LineCheck, LineRecord, wrap_calls
+from dllint.runtime.observations import Observation, shape_text as _shape
 
 REGRESSION_LOSSES = ("mse_loss", "l1_loss", "smooth_l1_loss", "huber_loss")
 
 
-class BroadcastSite:
-    def __init__(self, function: str, sites: List[Site]):
-        self.function = function
-        self.sites = sites
-        self.calls = 0
-        self.broadcast_calls = 0
-        self.first: Optional[tuple] = None  # (prediction shape, target shape, combined shape)
-        self.values: Optional[tuple] = None  # (loss as computed, loss on matched shapes)
+@dataclass(eq=False)
+class BroadcastSite(LineRecord):
+    calls: int = 0
+    broadcast_calls: int = 0
+    first: Optional[tuple] = None  # (prediction shape, target shape, combined shape)
+    values: Optional[tuple] = None  # (loss as computed, loss on matched shapes)
 
 
-class LossBroadcastCheck:
+class LossBroadcastCheck(LineCheck):
     ATTRIBUTE = "broadcast"
     ORDER = 22
     CODES = ("DL209",)
     UNOBSERVABLE = {"DL209": "the loss ran with prediction and target of the same shape"}
-
-    def __init__(self, probe):
-        self.probe = probe
-        self.torch = probe.torch
-        self.lines: Dict[Site, BroadcastSite] = {}
+    RECORD = BroadcastSite
 
     def install(self) -> None:
         wrap_calls(self.probe, self.torch.nn.functional, REGRESSION_LOSSES, self.on_call)
@@ -61,9 +56,7 @@ class LossBroadcastCheck:
         sites = self.probe.user_sites(depth=4)
         if not sites:
             return
-        record = self.lines.get(sites[0])
-        if record is None:
-            record = self.lines[sites[0]] = BroadcastSite(function, sites)
+        record = self.record_at(function, sites)
         record.broadcast_calls += 1
         if record.first is None:
             record.first = (tuple(prediction.shape), tuple(target.shape), combined)

@@ -8,9 +8,11 @@ the end of the run, so the training loop is never synchronised.
 from __future__ import annotations
 
 import sys
-from typing import Any, Dict, List
+from dataclasses import dataclass, field
+from typing import Any, List
 
-from dllint.runtime.observations import Observation, Site
+from dllint.runtime.hooks import LineCheck, LineRecord
+from dllint.runtime.observations import Observation
 
 # DL401 is confirmed when at least this share of the elements that passed through the call was clipped.
 CLIPPED_SHARE = 0.2
@@ -21,25 +23,19 @@ CLAMP_FUNCTIONS = ("clamp", "clip", "clamp_min", "clamp_max")
 BINARY_FUNCTIONS = ("max", "min", "maximum", "minimum", "fmax", "fmin")
 
 
-class ClampSite:
-    def __init__(self, function: str, sites: List[Site]):
-        self.function = function
-        self.sites = sites
-        self.calls = 0
-        self.counts: List[Any] = []  # (clipped count tensor, elements)
+@dataclass(eq=False)
+class ClampSite(LineRecord):
+    calls: int = 0
+    counts: List[Any] = field(default_factory=list)  # (clipped count tensor, elements)
 
 
-class GradientCheck:
+class GradientCheck(LineCheck):
     ATTRIBUTE = "gradient"
     ORDER = 40
     CODES = ("DL401",)
     UNOBSERVABLE = {"DL401": "no torch clamp/min/max call carrying gradient was seen on this line "
                              "(Python's built-in min()/max() cannot be observed)"}
-
-    def __init__(self, probe):
-        self.probe = probe
-        self.torch = probe.torch
-        self.sites: Dict[Site, ClampSite] = {}
+    RECORD = ClampSite
 
     def install(self) -> None:
         torch = self.torch
@@ -125,10 +121,7 @@ class GradientCheck:
         return clipped.sum(), clipped.numel()
 
     def record(self, name: str, caller, clipped_count, elements: int) -> None:
-        site = self.probe.sources.site_of(caller)
-        record = self.sites.get(site)
-        if record is None:
-            record = self.sites[site] = ClampSite(name, [site] + self.probe.sources.user_sites(caller.f_back, 2))
+        record = self.record_of_frame(name, caller, 2)
         record.calls += 1
         if len(record.counts) < KEPT_COUNTS or record.calls % 10 == 0:
             record.counts.append((clipped_count, elements))
@@ -139,7 +132,7 @@ class GradientCheck:
 
     def finish(self) -> List[Observation]:
         found = []
-        for record in self.sites.values():
+        for record in self.lines.values():
             if not record.counts:
                 continue
             clipped = sum(int(count) for count, _ in record.counts)

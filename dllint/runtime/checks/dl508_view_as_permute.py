@@ -13,39 +13,39 @@ from __future__ import annotations
 
 import itertools
 import sys
-from typing import Dict, List, Optional, Set, Tuple
+from dataclasses import dataclass, field
+from typing import List, Optional, Set, Tuple
 
-from dllint.runtime.observations import Observation, Site, shape_text
+from dllint.runtime.hooks import LineCheck, LineRecord
+from dllint.runtime.observations import Observation, shape_text
 
 CHECKED_CALLS = 4
 # Tensors with more axes than this are not compared (the orders to try grow as n!).
 MAX_AXES = 6
 
 
-class ViewSite:
-    def __init__(self, function: str, sites: List[Site]):
-        self.function = function
-        self.sites = sites
-        self.checked = 0
-        self.scrambled = 0
-        self.evidence: Optional[Tuple[tuple, tuple, tuple, int, int]] = None  # old, new, order, differing, total
-        self.kept_order: Optional[Tuple[tuple, tuple]] = None
-        self.equal_to_permute: Optional[Tuple[tuple, tuple, tuple]] = None
-        self.model_ids: Set[int] = set()  # the models in whose forward the line ran
-        self.batch_mixing = ""  # the batch-independence replay's evidence, when the view mixes the batch
+@dataclass(eq=False)
+class ViewSite(LineRecord):
+    checked: int = 0
+    scrambled: int = 0
+    evidence: Optional[Tuple[tuple, tuple, tuple, int, int]] = None  # old, new, order, differing, total
+    kept_order: Optional[Tuple[tuple, tuple]] = None
+    equal_to_permute: Optional[Tuple[tuple, tuple, tuple]] = None
+    model_ids: Set[int] = field(default_factory=set)  # the models in whose forward the line ran
+    batch_mixing: str = ""  # the batch-independence replay's evidence, when the view mixes the batch
 
 
-class ViewAsPermuteCheck:
+class ViewAsPermuteCheck(LineCheck):
     ATTRIBUTE = "views"
     ORDER = 60
     CODES = ("DL508",)
     UNOBSERVABLE = {"DL508": "no view or reshape of a tensor with two or more elements ran on this line"}
 
+    RECORD = ViewSite
+
     def __init__(self, probe):
-        self.probe = probe
-        self.torch = probe.torch
+        super().__init__(probe)
         self.targets = probe.finding_lines("DL508")
-        self.lines: Dict[Site, ViewSite] = {}
 
     def install(self) -> None:
         if not self.targets:
@@ -77,10 +77,7 @@ class ViewAsPermuteCheck:
         return viewing_function
 
     def on_view(self, function: str, caller, tensor, result) -> None:
-        site = self.probe.sources.site_of(caller)
-        record = self.lines.get(site)
-        if record is None:
-            record = self.lines[site] = ViewSite(function, [site] + self.probe.sources.user_sites(caller.f_back))
+        record = self.record_of_frame(function, caller)
         if record.checked >= CHECKED_CALLS or tensor.numel() < 2 or tensor.dim() > MAX_AXES:
             return
         record.checked += 1
