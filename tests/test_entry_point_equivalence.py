@@ -6,7 +6,6 @@ any working directory. (test_project_context.py compares single-file runs, buffe
 import json
 import os
 import shutil
-import time
 
 import pytest
 
@@ -27,29 +26,44 @@ def _utf16_column(path, line, column):
     return len(text[:column - 1].encode("utf-16-le")) // 2
 
 
-def test_the_language_server_shows_each_open_file_the_findings_of_the_whole_run():
+@pytest.fixture(scope="module")
+def packages_copy(tmp_path_factory):
+    """Every multi-file fixture package and the notebooks, side by side in one project of their own
+    (where a cache may be written), with every rule selected."""
+    root = tmp_path_factory.mktemp("packages")
+    for unit in (*PACKAGES, NOTEBOOKS):
+        shutil.copytree(unit, root / os.path.basename(unit))
+    (root / "pyproject.toml").write_text('[tool.dllint]\nselect = ["ALL"]\n')
+    return root
+
+
+@pytest.fixture(scope="module")
+def whole_run(packages_copy):
+    """{(path, line, column, code, message)} of one serial run over the whole copy, without a cache."""
+    whole = _reported(invoke("--format", "json", "--no-cache", "--jobs", "1", ".", cwd=packages_copy))
+    assert len({path for path, *_ in whole}) >= 20 and any(p.endswith(".ipynb") for p, *_ in whole)
+    return whole
+
+
+def test_the_language_server_shows_each_open_file_the_findings_of_the_whole_run(packages_copy, whole_run):
     """One server, every file of every fixture package open at once (package by package), as an
-    editor restoring its tabs: each file's diagnostics are those of `dllint PACKAGE`."""
+    editor restoring its tabs: each file's diagnostics are those of the run over the whole project."""
     pytest.importorskip("pygls", reason="the language server needs pygls (pip install 'dllint[lsp]')")
     from pygls.uris import from_fs_path
 
     from tests.test_lsp import Client
 
-    codes = load_settings([FIXTURES], command_line_layer(None, [], [], [], [], [], None)).active_codes
-    # One run over every package: side by side they share nothing (test_fixtures.py proves it).
     whole = {}
-    for f in lint_paths(PACKAGES, codes).findings:
-        path = os.path.abspath(f.path)
-        whole.setdefault(from_fs_path(path), []).append(
-            (f.line - 1, _utf16_column(path, f.line, f.column), f.code, f.message))
-    assert len(whole) >= len(PACKAGES) // 2  # most packages have findings to compare
-    lsp = Client(FIXTURES)
+    for path, line, column, code, message in whole_run:
+        path = str(packages_copy / path)
+        whole.setdefault(from_fs_path(path), []).append((line - 1, _utf16_column(path, line, column), code, message))
+    lsp = Client(packages_copy)
     try:
-        lsp.request("initialize", {"processId": os.getpid(), "rootUri": from_fs_path(FIXTURES), "capabilities": {}})
+        lsp.request("initialize", {"processId": os.getpid(), "rootUri": packages_copy.as_uri(), "capabilities": {}})
         lsp.send("initialized", {})
         closed = set()
         for package in PACKAGES:
-            files = python_files(package)
+            files = python_files(str(packages_copy / os.path.basename(package)))
             expected = {uri: sorted(whole.get(uri, [])) for uri in map(from_fs_path, files)}
             for path in files:
                 with open(path, encoding="utf-8") as handle:
@@ -67,7 +81,7 @@ def test_the_language_server_shows_each_open_file_the_findings_of_the_whole_run(
                 keys = sorted((d["range"]["start"]["line"], d["range"]["start"]["character"], d["code"],
                                d["message"]) for d in diagnostics)
                 # Every publish, not only the last: the files' buffers equal the disk, so none may differ.
-                assert keys == expected[uri], f"{uri}: shown {keys}, the package run gives {expected[uri]}"
+                assert keys == expected[uri], f"{uri}: shown {keys}, the whole run gives {expected[uri]}"
                 shown[uri] = keys
                 return shown.keys() == expected.keys()
 
@@ -77,17 +91,6 @@ def test_the_language_server_shows_each_open_file_the_findings_of_the_whole_run(
             closed |= expected.keys()
     finally:
         lsp.close()
-
-
-@pytest.fixture(scope="module")
-def packages_copy(tmp_path_factory):
-    """Every multi-file fixture package and the notebooks, side by side in one project of their own
-    (where a cache may be written), with every rule selected."""
-    root = tmp_path_factory.mktemp("packages")
-    for unit in (*PACKAGES, NOTEBOOKS):
-        shutil.copytree(unit, root / os.path.basename(unit))
-    (root / "pyproject.toml").write_text('[tool.dllint]\nselect = ["ALL"]\n')
-    return root
 
 
 def _reported(result):
@@ -108,14 +111,13 @@ def _hook_arguments():
     return arguments, hook
 
 
-def test_pre_commit_batches_jobs_and_the_cache_leave_each_files_findings_as_the_whole_run(packages_copy):
+def test_pre_commit_batches_jobs_and_the_cache_leave_each_files_findings_as_the_whole_run(packages_copy, whole_run):
     """pre-commit names the staged files and, without require_serial, splits them between processes:
     each process lints its batch in parallel workers, with a cache filled by the other or by nothing.
     The union is what one serial run over the whole project without a cache reports."""
     arguments, hook = _hook_arguments()
     assert hook["types_or"] == ["python", "jupyter"]  # notebooks are linted, so the hook takes them
-    whole = _reported(invoke("--format", "json", "--no-cache", "--jobs", "1", ".", cwd=packages_copy))
-    assert len({path for path, *_ in whole}) >= 20 and any(p.endswith(".ipynb") for p, *_ in whole)
+    whole = whole_run
     files = [os.path.relpath(path, packages_copy) for path in linted_files(str(packages_copy))]
     # Interleaved, so that every package has files in both batches.
     batches = [files[0::2], files[1::2]]
