@@ -73,7 +73,8 @@ def _is_live_loss(analysis, value, scope, order, backpropagated=frozenset()) -> 
     """A tensor computed from a loss with its graph attached (not .item(), .detach(), float(...)): a
     torch loss, or a variable this scope backpropagates (whatever criterion computed it)."""
     for node, node_scope, node_order in analysis.dependencies(value, scope, order, stop=analysis.is_gradient_barrier):
-        if isinstance(node, cst.Name) and node_scope is scope and node.value in backpropagated:
+        if isinstance(node, (cst.Name, cst.Attribute)) and node_scope is scope and \
+                dotted_name(node) in backpropagated:
             return True
         if isinstance(node, cst.Call) and not analysis.is_gradient_barrier(node, node_scope) and \
                 analysis.loss_kind_of_node(node, node_scope, node_order):
@@ -82,8 +83,9 @@ def _is_live_loss(analysis, value, scope, order, backpropagated=frozenset()) -> 
 
 
 def _backpropagated_names(analysis, scope):
-    """`loss` for `loss.backward()` in this scope."""
-    return {loss.value for loss, _, _ in analysis.backpropagated_losses(scope) if isinstance(loss, cst.Name)}
+    """`loss` for `loss.backward()` in this scope; `outputs.loss` for `outputs.loss.backward()`."""
+    return {dotted_name(loss) for loss, _, _ in analysis.backpropagated_losses(scope)
+            if isinstance(loss, (cst.Name, cst.Attribute)) and dotted_name(loss)}
 
 
 def _names_behind_backward(analysis, scope):
