@@ -419,3 +419,23 @@ def test_the_server_asks_a_client_that_allows_it_to_watch_python_files_and_setti
         assert [d["code"] for d in lsp.diagnostics(uri)] == ["DL201"]
     finally:
         lsp.close()
+
+
+def test_saving_the_text_already_linted_lints_nothing_again(client, tmp_path):
+    """Editors save right after the edit the server just linted: nothing changed for any document."""
+    from tests.test_project_context import LOGITS_MODELS, MODELS, TRAIN
+
+    (tmp_path / "pyproject.toml").write_text("")
+    uris = _open_project(client, tmp_path, {"models.py": MODELS, "train.py": TRAIN})
+    client.send("textDocument/didChange", {"textDocument": {"uri": uris["models.py"], "version": 2},
+                                           "contentChanges": [{"text": LOGITS_MODELS}]})
+    assert _published_until(client, uris["train.py"])[1] == []
+    (tmp_path / "models.py").write_text(LOGITS_MODELS)
+    client.send("textDocument/didSave", {"textDocument": {"uri": uris["models.py"]}})
+    time.sleep(1.5)
+    assert not [m for m in list(client.messages.queue) if m.get("method") == "textDocument/publishDiagnostics"]
+    # Closing it now discards nothing: the training loop is not linted again either.
+    client.send("textDocument/didClose", {"textDocument": {"uri": uris["models.py"]}})
+    assert client.diagnostics(uris["models.py"]) == []
+    time.sleep(1.5)
+    assert not [m for m in list(client.messages.queue) if m.get("method") == "textDocument/publishDiagnostics"]

@@ -54,6 +54,7 @@ class DllintServer(LanguageServer):
         self.last_good: Dict[str, List[Finding]] = {}  # its findings when it last parsed
         self.last_good_text: Dict[str, str] = {}  # its text then: what other documents' lints see of it
         self.broken: set = set()  # documents that do not parse now
+        self.linted_text: Dict[str, str] = {}  # the text each document's diagnostics were published for
         self.versions: Dict[str, int] = {}
         self.settings_cache: Dict[str, object] = {}
         self.config_errors: set = set()  # configuration files showing an error diagnostic
@@ -180,7 +181,7 @@ async def lint_document(ls: DllintServer, uri: str) -> set:
         _record_links(ls, now)
         ls.linked[uri] = now
         changed = now | before
-    ls.findings[uri] = findings
+    ls.findings[uri], ls.linted_text[uri] = findings, text
     ls.text_document_publish_diagnostics(types.PublishDiagnosticsParams(
         uri=uri, version=version, diagnostics=[diagnostic(f, current) for f in findings]))
     return changed
@@ -281,7 +282,14 @@ async def did_open(ls: DllintServer, params: types.DidOpenTextDocumentParams) ->
 
 @server.feature(types.TEXT_DOCUMENT_DID_SAVE)
 async def did_save(ls: DllintServer, params: types.DidSaveTextDocumentParams) -> None:
-    await lint_with_dependents(ls, params.text_document.uri)
+    uri = params.text_document.uri
+    document = ls.workspace.text_documents.get(uri)
+    if document is not None and ls.linted_text.get(uri) == document.source:
+        # Saving the text already linted changes no findings: the other documents' lints read this
+        # buffer before, and read the same text from the file now.
+        ls.unsaved.discard(uri)
+        return
+    await lint_with_dependents(ls, uri)
 
 
 @server.feature(types.TEXT_DOCUMENT_DID_CHANGE)
@@ -373,7 +381,7 @@ async def notebook_did_save(ls: DllintServer, params: types.DidSaveNotebookDocum
 async def did_close(ls: DllintServer, params: types.DidCloseTextDocumentParams) -> None:
     uri = params.text_document.uri
     linked = ls.linked.get(uri)
-    for held in (ls.findings, ls.last_good, ls.last_good_text, ls.versions, ls.linked):
+    for held in (ls.findings, ls.last_good, ls.last_good_text, ls.linted_text, ls.versions, ls.linked):
         held.pop(uri, None)
     ls.broken.discard(uri)
     ls.text_document_publish_diagnostics(types.PublishDiagnosticsParams(uri=uri, diagnostics=[]))
