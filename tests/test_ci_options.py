@@ -52,6 +52,15 @@ def test_the_pre_commit_hooks_force_the_excludes():
     assert entries and all("--force-exclude" in entry.split() for entry in entries)
 
 
+def test_a_hook_that_rewrites_files_runs_in_one_process():
+    # pre-commit splits the staged files between processes unless require_serial is set; a batch that
+    # applies fixes would then rewrite files that another batch reads as project context.
+    with open(os.path.join(ROOT, ".pre-commit-hooks.yaml")) as handle:
+        hooks = re.split(r"^- id:", handle.read(), flags=re.MULTILINE)[1:]
+    fixing = [hook for hook in hooks if "--fix" in re.search(r"entry:\s*(.+)", hook).group(1).split()]
+    assert fixing and all(re.search(r"require_serial:\s*true", hook) for hook in fixing)
+
+
 def test_exit_zero_keeps_the_report_but_not_a_configuration_error(tmp_path):
     _project(tmp_path)
     result = invoke("--exit-zero", "--no-cache", "train.py", cwd=tmp_path)
