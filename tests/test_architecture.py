@@ -109,3 +109,33 @@ def test_layers_import_only_downwards():
                     above = _layer_of(name)
                     assert above is None or above <= level, \
                         f"{os.path.relpath(module_path, PACKAGE)} ({layer}) imports {name} ({LAYERS[above][0]})"
+
+
+def _is_name_list(value):
+    """A literal collection of names (`{"view", "reshape"}`, `{"StepLR": "step_size"}`) or a regular
+    expression over names (`re.compile(...)`)."""
+    def is_text(node):
+        return isinstance(node, ast.Constant) and isinstance(node.value, str)
+
+    if isinstance(value, (ast.Set, ast.List, ast.Tuple)):
+        return len(value.elts) >= 2 and all(is_text(e) for e in value.elts)
+    if isinstance(value, ast.Dict):
+        return bool(value.keys) and all(k is not None and is_text(k) and is_text(v)
+                                        for k, v in zip(value.keys, value.values))
+    return isinstance(value, ast.Call) and isinstance(value.func, ast.Attribute) and value.func.attr == "compile" \
+        and isinstance(value.func.value, ast.Name) and value.func.value.id == "re"
+
+
+def test_checks_keep_no_name_lists_of_their_own():
+    """Every torch name and every name-based guess lives in dllint/model/torch_api.py: a check module
+    defines no module-level list of names and no regular expression over names."""
+    offenders = []
+    for path in _modules("checks"):
+        with open(path, encoding="utf-8") as handle:
+            tree = ast.parse(handle.read())
+        for node in tree.body:
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target] \
+                if isinstance(node, ast.AnnAssign) and node.value is not None else []
+            if len(targets) == 1 and isinstance(targets[0], ast.Name) and _is_name_list(node.value):
+                offenders.append(f"{os.path.relpath(path, ROOT)}: {targets[0].id}")
+    assert not offenders, "move these to dllint/model/torch_api.py:\n" + "\n".join(offenders)

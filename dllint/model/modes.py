@@ -6,10 +6,9 @@ from __future__ import annotations
 from typing import Iterable, List, Optional, Set
 
 import libcst as cst
-import libcst.matchers as m
 
 from dllint.model import torch_api as api
-from dllint.model.builder import dotted_name
+from dllint.model.builder import descendants, dotted_name
 from dllint.model.facts import ClassFacts, Loop, Scope
 from dllint.model.flow import Analysis, Event, bound_argument
 from dllint.model.loops import argument_for, collection_iterated, mode_switch_before, related_receivers
@@ -487,7 +486,8 @@ def _scores_outputs(analysis: Analysis, scope: Scope) -> bool:
 
 
 def _has_equality(node: cst.CSTNode) -> bool:
-    for comparison in m.findall(node, m.Comparison()):
+    # A walk of its own, not libcst.matchers: importing the matchers costs every dllint process 0.15 s.
+    for comparison in (n for n in descendants(node) if isinstance(n, cst.Comparison)):
         # `predicted == labels`, not a step counter tested against a constant (`i % 10 == 0`)
         operands = [comparison.left] + [target.comparator for target in comparison.comparisons]
         if any(isinstance(target.operator, (cst.Equal, cst.NotEqual)) for target in comparison.comparisons) and \

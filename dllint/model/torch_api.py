@@ -294,3 +294,104 @@ GRADIENT_BARRIER_FUNCTIONS = {"tensor", "as_tensor", "from_numpy", "argmax", "ar
 WEIGHT_NAME = re.compile(r"(^|_)(weight|weights|bias|kernel|embedding|embeddings|w|b|W)(_|$|\d)")
 DYNAMIC_MODULE_ACCESS = {"children", "modules", "named_children", "named_modules", "_modules", "__dict__",
                          "apply"}
+
+
+# ---------------------------------------------------------------- names the checks match
+# (Every name a check looks for lives here, so that a check reads as the evidence it needs.)
+
+# Training loops.
+# How a scheduler's length is sized: in steps/iterations (stepped per batch on purpose) or in epochs.
+PER_STEP_SIZING_NAME = re.compile(r"step|iter|len\(|batch|total", re.IGNORECASE)
+# Sized in iterations, for schedulers whose own argument names say "step" (StepLR(step_size=...)).
+ITERATION_SIZING_NAME = re.compile(r"iter|len\(|batch|total_steps|num_steps|max_steps|steps_per", re.IGNORECASE)
+# The argument that says how long the schedule is, and in which unit.
+SCHEDULER_HORIZON_ARGUMENTS = {"CosineAnnealingLR": "T_max", "StepLR": "step_size", "MultiStepLR": "milestones"}
+# Optimizer attributes and methods that neither step nor need gradients (an optimizer only touched
+# through these was never stepped).
+OPTIMIZER_BOOKKEEPING = {"zero_grad", "param_groups", "state_dict", "load_state_dict", "add_param_group", "defaults"}
+# Gradients written by hand (`p.grad = g` after torch.autograd.grad, meta-learning) replace backward().
+MANUAL_GRADIENT_WRITE = re.compile(r"\.grad\s*=[^=]|\.grad\.(copy_|add_|set_)|\.grad\.data\s*=|autograd\.grad\(")
+# Functions that reset a global random generator (qualified names, after import resolution).
+SEED_FUNCTIONS = {
+    "torch.manual_seed", "torch.random.manual_seed", "torch.cuda.manual_seed", "torch.cuda.manual_seed_all",
+    "numpy.random.seed", "random.seed", "pytorch_lightning.seed_everything", "lightning.seed_everything",
+    "lightning.pytorch.seed_everything", "lightning_fabric.seed_everything", "transformers.set_seed",
+    "accelerate.utils.set_seed",
+}
+# Calls that keep a seed constant when their argument is: int(args.seed).
+CONSTANT_PRESERVING_BUILTINS = {"int", "abs", "hash", "str"}
+# Attributes that count iterations: a guard reading them changes with the loop.
+LOOP_COUNTER_NAME = re.compile(r"epoch|step|iter|batch|idx|index|count|round")
+
+# Losses and activations.
+STABLE_LOG_REPLACEMENTS = {"softmax": "log_softmax", "sigmoid": "F.logsigmoid"}
+# A hand-written softmax that subtracts one of these first cannot overflow.
+MAX_SHIFT_FUNCTIONS = {"max", "amax", "logsumexp"}
+SOFTMAX_FUNCTIONS = {"softmax", "log_softmax", "softmin"}
+SOFTMAX_MODULES = {"Softmax", "LogSoftmax", "Softmin"}
+# Loss kinds (the values of LOSS_CLASSES / FUNCTIONAL_LOSSES) that read classes along dim 1.
+CLASS_LOSS_KINDS = ("cross_entropy", "nll", "kl_div")
+REGRESSION_LOSS_KINDS = ("mse", "l1", "smooth_l1", "huber")
+# Methods a trainer or Lightning calls once per batch.
+BATCH_STEP_METHODS = ("training_step", "validation_step", "test_step", "train_step", "eval_step")
+# Factories whose shape is their size arguments, conversions that keep a shape, methods that keep it.
+SHAPED_TENSOR_FACTORIES = {"randn", "rand", "zeros", "ones", "empty"}
+TENSOR_CONVERSIONS = {"tensor", "as_tensor", "from_numpy", "FloatTensor", "Tensor"}
+SHAPE_KEEPING_METHODS = {"float", "double", "half", "to", "cuda", "cpu", "contiguous", "detach", "clone"}
+
+# Train and eval modes.
+LIGHTNING_EVAL_HOOK_PREFIXES = ("on_validation_", "on_test_", "on_predict_")
+# alpha_dropout and feature_alpha_dropout default to training=False: without the flag they never apply.
+DROPOUTS_OFF_BY_DEFAULT = {"alpha_dropout", "feature_alpha_dropout"}
+
+# Gradients.
+# Functions whose input is commonly kept off zero with a tiny clamp (log(clamp(p, min=eps))).
+EPS_GUARDED_FUNCTIONS = {"log", "log2", "log10", "sqrt", "rsqrt", "reciprocal"}
+# A round trip out of torch and back, through which no gradient flows and which nobody uses to freeze
+# on purpose (that is spelled .detach() or torch.no_grad()).
+ROUND_TRIP_METHODS = {"numpy", "tolist"}
+ROUND_TRIP_FUNCTIONS = {"tensor", "as_tensor", "from_numpy", "Tensor", "FloatTensor", "LongTensor"}
+PARAMETER_ITERATORS = {"parameters", "named_parameters"}
+
+# Modules.
+# Methods that store an attribute in nn.Module's registries (so need Module.__init__ to have run), and
+# those of them that register something trainable.
+REGISTERING_METHODS = ("add_module", "register_module", "register_buffer", "register_parameter")
+TRAINABLE_REGISTERING_METHODS = ("add_module", "register_module", "register_parameter")
+LAYER_SEQUENCE_CONTAINERS = {"Sequential", "ModuleList"}
+# Methods, by name, that re-initialize a module's weights.
+INIT_METHODS = {"reset_parameters", "_reset_parameters", "init_weights", "_init_weights", "initialize_weights",
+                "_initialize_weights", "weights_init", "init_parameters", "_init_parameters"}
+# A project helper that loads weights: load_checkpoint, load_pretrained, load_model_weights.
+LOAD_HELPER_NAME = re.compile(r"load.*(checkpoint|ckpt|pretrained|weights|state|model)", re.IGNORECASE)
+WEIGHT_ITERATORS = PARAMETER_ITERATORS | {"modules", "named_modules"}
+RESHAPE_METHODS = ("view", "reshape")
+# Nonlinearities as modules and as calls (F.relu, torch.tanh, x.sigmoid()).
+NONLINEARITY_MODULES = {"ReLU", "ReLU6", "LeakyReLU", "ELU", "SELU", "CELU", "GELU", "SiLU", "Mish", "Tanh", "Sigmoid",
+                        "Softplus", "Softsign", "Hardtanh", "Hardswish", "Hardsigmoid", "LogSigmoid"}
+NONLINEARITY_CALLS = {name.lower() for name in NONLINEARITY_MODULES} | {"leaky_relu", "relu_", "relu6", "log_sigmoid"}
+
+# Data: DataLoader arguments and the words of dataset, loader and transform names.
+# A DataLoader given any of these chose its order.
+LOADER_ORDER_ARGUMENTS = {"shuffle", "sampler", "batch_sampler"}
+# Iterable-style datasets cannot be shuffled by the DataLoader (shuffle=True raises).
+ITERABLE_DATASET_WORDS = ("iter", "stream", "pipe", "webdataset", "wds")
+# torchvision's random transforms whose names do not start with Random.
+RANDOM_TORCHVISION_TRANSFORMS = {"ColorJitter", "AutoAugment", "RandAugment", "TrivialAugmentWide", "AugMix",
+                                 "ElasticTransform"}
+# albumentations transforms that fire with probability p (0.5 by default) and are not geometry-neutral.
+RANDOM_ALBUMENTATIONS_TRANSFORMS = {
+    "HorizontalFlip", "VerticalFlip", "Flip", "Transpose", "ShiftScaleRotate", "Rotate", "Affine", "ColorJitter",
+    "HueSaturationValue", "RGBShift", "GaussNoise", "CoarseDropout", "Blur", "MotionBlur", "GaussianBlur",
+    "GridDistortion", "ElasticTransform", "OpticalDistortion", "CLAHE", "ChannelShuffle", "ToGray", "Perspective",
+}
+# Words of a held-out pipeline or dataset name (where augmentation is out of place), and the narrower
+# words of a held-out split whose preprocessing must match training's.
+HELD_OUT_WORDS = {"val", "valid", "validation", "test", "testing", "eval", "evaluation", "evaluate", "inference",
+                  "infer", "predict", "prediction", "holdout", "dev"}
+HELD_OUT_SPLIT_WORDS = {"val", "valid", "validation", "test", "testing", "eval", "evaluation", "inference", "infer",
+                        "predict", "holdout"}
+TRAINING_WORDS = {"train", "training"}
+# Names that say the augmentation is wanted: test-time augmentation, views for self-supervision.
+TTA_WORDS = {"tta", "views", "crops", "multicrop"}
+AUGMENTING_WORDS = TTA_WORDS | TRAINING_WORDS | {"aug", "augment", "augmentation", "augmentations", "augs"}

@@ -9,10 +9,6 @@ from dllint.model.builder import descendants, dotted_name
 from dllint.model.calls import may_be_none, result_bindings, returned_by, spread_keywords
 from dllint.registry import rule
 
-_ORDER_KEYS = {"shuffle", "sampler", "batch_sampler"}
-# Iterable-style datasets cannot be shuffled by the DataLoader (shuffle=True raises).
-_ITERABLE = ("iter", "stream", "pipe", "webdataset", "wds")
-
 
 @rule("DL601")
 def check(ctx: CheckContext) -> None:
@@ -28,7 +24,7 @@ def check(ctx: CheckContext) -> None:
             if len(positional) > 2 or any(a.star == "*" for a in call.node.args):
                 continue  # shuffle or a sampler passed positionally
             spread = spread_keywords(analysis, call.node, scope, call.order)
-            if spread is None or spread & _ORDER_KEYS:
+            if spread is None or spread & api.LOADER_ORDER_ARGUMENTS:
                 continue  # **kwargs that may carry shuffle or a sampler
             if "batch_sampler" in keywords:
                 continue
@@ -123,7 +119,7 @@ def _sampling_replaced(scope, call) -> bool:
 
 def _names_training_data(call, scope, keywords, positional) -> bool:
     dataset = _dataset(keywords, positional)
-    if any(marker in (dotted_name(dataset) or "").lower() for marker in _ITERABLE):
+    if any(marker in (dotted_name(dataset) or "").lower() for marker in api.ITERABLE_DATASET_WORDS):
         return False
     loader_names = [name for name, definitions in scope.definitions.items()
                     if any(d.value is call.node for d in definitions)]

@@ -5,21 +5,9 @@ import re
 import libcst as cst
 
 from dllint.context import CheckContext
+from dllint.model import torch_api as api
 from dllint.model.builder import descendants, dotted_name
 from dllint.registry import rule
-
-_RANDOM_TORCHVISION = {"ColorJitter", "AutoAugment", "RandAugment", "TrivialAugmentWide", "AugMix", "ElasticTransform"}
-# albumentations transforms that fire with probability p (0.5 by default) and are not geometry-neutral.
-_RANDOM_ALBUMENTATIONS = {"HorizontalFlip", "VerticalFlip", "Flip", "Transpose", "ShiftScaleRotate", "Rotate", "Affine",
-                          "ColorJitter", "HueSaturationValue", "RGBShift", "GaussNoise", "CoarseDropout", "Blur",
-                          "MotionBlur", "GaussianBlur", "GridDistortion", "ElasticTransform", "OpticalDistortion",
-                          "CLAHE", "ChannelShuffle", "ToGray", "Perspective"}
-_HELD_OUT = {"val", "valid", "validation", "test", "testing", "eval", "evaluation", "evaluate", "inference", "infer",
-             "predict", "prediction", "holdout", "dev"}
-# Names that say the augmentation is wanted: test-time augmentation, views for self-supervision.
-_TTA = {"tta", "views", "crops", "multicrop"}
-_AUGMENTING = {"tta", "aug", "augment", "augmentation", "augmentations", "augs", "views", "crops", "multicrop",
-               "train", "training"}
 
 
 @rule("DL602")
@@ -44,13 +32,13 @@ def _random_transform(ctx: CheckContext, scope, node: cst.Call):
     qualified = ctx.analysis.qualify(node.func, scope) or ""
     last = qualified.rsplit(".", 1)[-1]
     if qualified.startswith("torchvision.transforms"):
-        return last if last.startswith("Random") or last in _RANDOM_TORCHVISION else None
+        return last if last.startswith("Random") or last in api.RANDOM_TORCHVISION_TRANSFORMS else None
     if qualified.startswith("albumentations"):
         probability = next((a.value for a in node.args if a.keyword is not None and a.keyword.value == "p"), None)
         if isinstance(probability, (cst.Integer, cst.Float)) and float(probability.value) in (0.0, 1.0) and \
                 not last.startswith("Random"):
             return None  # never applied, or always applied the same way (a deterministic flip)
-        return last if last.startswith("Random") or last in _RANDOM_ALBUMENTATIONS else None
+        return last if last.startswith("Random") or last in api.RANDOM_ALBUMENTATIONS_TRANSFORMS else None
     return None
 
 
@@ -77,27 +65,28 @@ def _held_out_role(ctx: CheckContext, scope, pipeline: cst.Call):
                           isinstance(e.key, cst.SimpleString) and isinstance(e.key.evaluated_value, str)]
     if any(_used_as_views(scope, n) for n in names):
         return None, None
-    held_out = [n for n in names if _HELD_OUT & _words(n) and not _AUGMENTING & _words(n)]
+    held_out = [n for n in names if api.HELD_OUT_WORDS & _words(n) and not api.AUGMENTING_WORDS & _words(n)]
     if held_out:
         return f"`{held_out[0]}`", None
     for call in scope.calls:
         for arg in call.node.args:
-            if not (isinstance(arg.value, cst.Name) and arg.value.value in names) or _TTA & _words(arg.value.value):
+            if not (isinstance(arg.value, cst.Name) and arg.value.value in names) or \
+                    api.TTA_WORDS & _words(arg.value.value):
                 continue
             # The parameter it is given as says where it goes: `val_transforms=train_transforms` is
             # evaluation data, `train_transforms=train_transforms` training data whatever else is built.
             keyword = _words(arg.keyword.value) if arg.keyword is not None else set()
-            if _HELD_OUT & keyword and not _AUGMENTING & keyword:
+            if api.HELD_OUT_WORDS & keyword and not api.AUGMENTING_WORDS & keyword:
                 return f"`{arg.value.value}`, given as `{arg.keyword.value}` here", arg.value
-            if not _AUGMENTING & keyword and _held_out_dataset(scope, call):
+            if not api.AUGMENTING_WORDS & keyword and _held_out_dataset(scope, call):
                 return f"`{arg.value.value}`, given to the held-out dataset here", arg.value
     if names:
         return None, None
     for call in scope.calls:
         if any(arg.value is pipeline for arg in call.node.args) and _held_out_dataset(scope, call):
             return f"the held-out dataset built at {ctx.location(call.node)}", None
-    if not names and any(value is pipeline for _, value in scope.returns) and _HELD_OUT & _words(scope.name) \
-            and not _AUGMENTING & _words(scope.name):
+    if not names and any(value is pipeline for _, value in scope.returns) and api.HELD_OUT_WORDS & _words(scope.name) \
+            and not api.AUGMENTING_WORDS & _words(scope.name):
         return f"`{scope.name}()`", None
     return None, None
 
@@ -109,13 +98,13 @@ def _held_out_dataset(scope, call) -> bool:
         if keyword == "train" and isinstance(arg.value, cst.Name) and arg.value.value == "False":
             return True
         if keyword == "split" and isinstance(arg.value, cst.SimpleString) and \
-                _HELD_OUT & _words(str(arg.value.evaluated_value)):
+                api.HELD_OUT_WORDS & _words(str(arg.value.evaluated_value)):
             return True
     assigned = [(name, d) for name, definitions in scope.definitions.items() for d in definitions
                 if d.value is call.node]
     if any(d.unpack_path for _, d in assigned):
         return False  # `train_loader, val_loader = build(...)`: which result an argument reaches is not at hand
-    return any(_HELD_OUT & _words(name) and not _AUGMENTING & _words(name) for name, _ in assigned)
+    return any(api.HELD_OUT_WORDS & _words(name) and not api.AUGMENTING_WORDS & _words(name) for name, _ in assigned)
 
 
 def _used_as_views(scope, name: str) -> bool:

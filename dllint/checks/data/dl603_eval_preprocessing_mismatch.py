@@ -6,12 +6,10 @@ import re
 import libcst as cst
 
 from dllint.context import CheckContext
+from dllint.model import torch_api as api
 from dllint.model.flow import bound_argument
 from dllint.registry import rule
 
-_HELD_OUT = {"val", "valid", "validation", "test", "testing", "eval", "evaluation", "inference", "infer", "predict",
-             "holdout"}
-_TRAIN = {"train", "training"}
 _ALBUMENTATIONS_DEFAULTS = ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
 _UNKNOWN = object()
 
@@ -60,11 +58,11 @@ def _role(scope, call):
                  for name, definitions in scope.definitions.items()
                  if any(d.value is other.node for d in definitions)]
     words = [_words(n) for n in names]
-    if any(w & _TRAIN and not w & _HELD_OUT for w in words):
+    if any(w & api.TRAINING_WORDS and not w & api.HELD_OUT_SPLIT_WORDS for w in words):
         return "train"
-    if any(w & _HELD_OUT and not w & _TRAIN for w in words):
+    if any(w & api.HELD_OUT_SPLIT_WORDS and not w & api.TRAINING_WORDS for w in words):
         return "held_out"
-    flags = [p for p in scope.params if _words(p) & _TRAIN]
+    flags = [p for p in scope.params if _words(p) & api.TRAINING_WORDS]
     if names or not flags or not any(value is call.node for _, value in scope.returns):
         return None
     for condition in call.conditions:

@@ -3,12 +3,10 @@
 import libcst as cst
 
 from dllint.context import CheckContext
+from dllint.model import torch_api as api
 from dllint.model.builder import dotted_name
 from dllint.model.bounds import clamped_value, function_name, lower_bound, two_bounds
 from dllint.registry import rule
-
-# Functions whose input is commonly kept off zero with a tiny clamp (log(clamp(p, min=eps))).
-_EPS_GUARDED = {"log", "log2", "log10", "sqrt", "rsqrt", "reciprocal"}
 
 
 @rule("DL401")
@@ -22,7 +20,7 @@ def check(ctx: CheckContext) -> None:
                 if not isinstance(node, cst.Call):
                     continue
                 name = function_name(node, analysis, node_scope)
-                if name in _EPS_GUARDED:
+                if name in api.EPS_GUARDED_FUNCTIONS:
                     guarded.update(id(a.value) for a in node.args)
                     if isinstance(node.func, cst.Attribute):
                         guarded.add(id(node.func.value))

@@ -8,12 +8,6 @@ from dllint.model.builder import descendants, dotted_name
 from dllint.model.facts import ClassFacts
 from dllint.registry import rule
 
-# Operations whose result no gradient flows back through, and that nobody uses to freeze on purpose
-# (that is spelled .detach() or torch.no_grad()).
-_ROUND_TRIP_METHODS = {"numpy", "tolist"}
-_ROUND_TRIP_FUNCTIONS = {"tensor", "as_tensor", "from_numpy", "Tensor", "FloatTensor", "LongTensor"}
-_PARAMETER_ITERATORS = {"parameters", "named_parameters"}
-
 
 @rule("DL404")
 def check(ctx: CheckContext) -> None:
@@ -58,10 +52,10 @@ def _is_round_trip(analysis, node, scope) -> bool:
         return True
     if not isinstance(node, cst.Call):
         return False
-    if isinstance(node.func, cst.Attribute) and node.func.attr.value in _ROUND_TRIP_METHODS:
+    if isinstance(node.func, cst.Attribute) and node.func.attr.value in api.ROUND_TRIP_METHODS:
         return True
     qualified = analysis.qualify(node.func, scope)
-    return bool(api.torch_member(qualified, _ROUND_TRIP_FUNCTIONS)) or \
+    return bool(api.torch_member(qualified, api.ROUND_TRIP_FUNCTIONS)) or \
         (qualified or "").endswith("autograd.Variable") and bool(node.args) and \
         isinstance(node.args[0].value, cst.Attribute) and node.args[0].value.attr.value == "data"
 
@@ -100,7 +94,7 @@ def _parameter_targets(comprehension) -> set:
     while clause is not None:
         iterated = clause.iter
         if isinstance(iterated, cst.Call) and isinstance(iterated.func, cst.Attribute) and \
-                iterated.func.attr.value in _PARAMETER_ITERATORS:
+                iterated.func.attr.value in api.PARAMETER_ITERATORS:
             target = clause.target
             elements = [e.value for e in target.elements] if isinstance(target, cst.Tuple) else [target]
             names |= {e.value for e in elements[-1:] if isinstance(e, cst.Name)}
@@ -123,7 +117,7 @@ def _is_parameter(scope, expr, order) -> bool:
         loop = definition.node
         if definition.kind == "for" and definition.order < order and isinstance(loop, cst.For) and \
                 isinstance(loop.iter, cst.Call) and isinstance(loop.iter.func, cst.Attribute) and \
-                loop.iter.func.attr.value in _PARAMETER_ITERATORS:
+                loop.iter.func.attr.value in api.PARAMETER_ITERATORS:
             return True
     return False
 

@@ -6,8 +6,6 @@ from dllint.context import CheckContext
 from dllint.model import torch_api as api
 from dllint.registry import rule
 
-_STABLE_REPLACEMENT = {"softmax": "log_softmax", "sigmoid": "F.logsigmoid"}
-
 
 @rule("DL204")
 def check(ctx: CheckContext) -> None:
@@ -20,10 +18,10 @@ def check(ctx: CheckContext) -> None:
             if argument is None:
                 continue
             source = analysis.value_source(argument, scope, call.order)
-            if source is not None and source.kind in _STABLE_REPLACEMENT:
+            if source is not None and source.kind in api.STABLE_LOG_REPLACEMENTS:
+                stable = api.STABLE_LOG_REPLACEMENTS[source.kind]
                 ctx.report(call.node, f"The log of {ctx.describe_source(source)} underflows to -inf for small "
-                                      f"probabilities; use {_STABLE_REPLACEMENT[source.kind]}, which computes the "
-                                      f"same value stably.")
+                                      f"probabilities; use {stable}, which computes the same value stably.")
         for division, order in scope.divisions:
             if _unstable_exp(analysis, division.left, scope, order) and \
                     _is_sum_of_exp(analysis, division.right, scope, order):
@@ -101,10 +99,7 @@ def _is_max(expr) -> bool:
         return False
     func = expr.func
     name = func.attr.value if isinstance(func, cst.Attribute) else func.value if isinstance(func, cst.Name) else ""
-    return name in _SHIFTS
-
-
-_SHIFTS = {"max", "amax", "logsumexp"}
+    return name in api.MAX_SHIFT_FUNCTIONS
 
 
 def _is_sum_of_exp(analysis, expr, scope, order) -> bool:

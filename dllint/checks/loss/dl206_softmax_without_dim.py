@@ -2,14 +2,12 @@
 
 from typing import Optional
 
+from dllint.model import torch_api as api
 from dllint.model.ranks import Shape, tensor_shape
 from dllint.context import CheckContext
 from dllint.fixes import UNSAFE, Fix, with_keyword
 from dllint.model.project import instance_name
 from dllint.registry import rule
-
-_FUNCTIONS = {"softmax", "log_softmax", "softmin"}
-_MODULES = {"Softmax", "LogSoftmax", "Softmin"}
 
 
 @rule("DL206")
@@ -23,14 +21,14 @@ def check(ctx: CheckContext) -> None:
             if any(a.keyword is not None and a.keyword.value == "dim" for a in args) or any(a.star for a in args):
                 continue
             positional = [a for a in args if a.keyword is None]
-            function = analysis.torch_member(call.node.func, scope, _FUNCTIONS)
+            function = analysis.torch_member(call.node.func, scope, api.SOFTMAX_FUNCTIONS)
             if function and len(positional) == 1:
                 shape = _wrong_implicit_dim(analysis, positional[0].value, scope, call.order)
                 if shape:
                     ctx.report(call.node, f"{function}() without dim normalises over dim {_implicit(shape)} of this "
                                           f"{_describe(shape)}; pass dim explicitly (dim=-1 for the last axis).",
                                fix=_add_dim(call.node))
-            module = analysis.torch_member(call.node.func, scope, _MODULES)
+            module = analysis.torch_member(call.node.func, scope, api.SOFTMAX_MODULES)
             if module and not positional:
                 shape = _module_input_wrong(ctx, scope, call)
                 if shape:

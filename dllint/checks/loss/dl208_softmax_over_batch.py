@@ -3,11 +3,9 @@
 import libcst as cst
 
 from dllint.context import CheckContext
+from dllint.model import torch_api as api
 from dllint.model.flow import bound_argument
 from dllint.registry import rule
-
-_CLASS_LOSSES = ("cross_entropy", "nll", "kl_div")
-_BATCH_STEPS = ("training_step", "validation_step", "test_step", "train_step", "eval_step")
 
 
 @rule("DL208")
@@ -16,10 +14,10 @@ def check(ctx: CheckContext) -> None:
         return  # a test's own toy model exercises mechanics (a strategy runs a step), not training quality
     analysis = ctx.analysis
     for scope in ctx.scopes:
-        batched = scope.name in _BATCH_STEPS or any(analysis.is_batch_loop(l) for l in scope.loops)
+        batched = scope.name in api.BATCH_STEP_METHODS or any(analysis.is_batch_loop(l) for l in scope.loops)
         reported = set()
         for loss in analysis.loss_calls(scope):
-            if loss.kind not in _CLASS_LOSSES or not (batched and _in_batch_loop(analysis, loss.call)):
+            if loss.kind not in api.CLASS_LOSS_KINDS or not (batched and _in_batch_loop(analysis, loss.call)):
                 continue
             source = analysis.value_source(loss.input, scope, loss.call.order)
             if source is not None and _over_dim_zero(analysis, source) and id(source.node) not in reported and \
@@ -57,7 +55,7 @@ def _axes_moved(analysis, expr, scope, order) -> bool:
 
 
 def _in_batch_loop(analysis, call) -> bool:
-    return call.scope.name in _BATCH_STEPS or any(analysis.is_batch_loop(l) for l in call.loops)
+    return call.scope.name in api.BATCH_STEP_METHODS or any(analysis.is_batch_loop(l) for l in call.loops)
 
 
 def _over_dim_zero(analysis, source) -> bool:

@@ -8,10 +8,6 @@ from dllint.model.builder import dotted_name
 from dllint.model.flow import bound_argument, strip_device_moves
 from dllint.registry import rule
 
-_REGRESSION = ("mse", "l1", "smooth_l1", "huber")
-_FACTORIES = {"randn", "rand", "zeros", "ones", "empty"}
-_CONVERSIONS = {"tensor", "as_tensor", "from_numpy", "FloatTensor", "Tensor"}
-_KEEP = {"float", "double", "half", "to", "cuda", "cpu", "contiguous", "detach", "clone"}
 _DEPTH = 6
 COLUMN, VECTOR = "(N, 1)", "(N,)"
 
@@ -22,7 +18,7 @@ def check(ctx: CheckContext) -> None:
         return  # a test's own toy model exercises mechanics (a strategy runs a step), not training quality
     for scope in ctx.scopes:
         for loss in ctx.analysis.loss_calls(scope):
-            if loss.kind not in _REGRESSION or loss.target is None:
+            if loss.kind not in api.REGRESSION_LOSS_KINDS or loss.target is None:
                 continue
             prediction = _shape(ctx, loss.input, scope, loss.call.order, 0)
             target = _shape(ctx, loss.target, scope, loss.call.order, 0)
@@ -40,7 +36,7 @@ def _shape(ctx: CheckContext, expr, scope, order, depth):
     if isinstance(expr, cst.Call) and isinstance(expr.func, cst.Attribute):
         method, inner = expr.func.attr.value, expr.func.value
         args = [a.value for a in expr.args]
-        if method in _KEEP:
+        if method in api.SHAPE_KEEPING_METHODS:
             return _shape(ctx, inner, scope, order, depth + 1)
         if method == "flatten" and not args:
             return VECTOR
@@ -53,13 +49,13 @@ def _shape(ctx: CheckContext, expr, scope, order, depth):
                 _shape(ctx, inner, scope, order, depth + 1) == VECTOR:
             return COLUMN
     if isinstance(expr, cst.Call):
-        factory = ctx.analysis.torch_member(expr.func, scope, _FACTORIES)
+        factory = ctx.analysis.torch_member(expr.func, scope, api.SHAPED_TENSOR_FACTORIES)
         if factory:
             sizes = [a.value for a in expr.args if a.keyword is None]
             if len(sizes) == 1 and isinstance(sizes[0], (cst.Tuple, cst.List)):
                 sizes = [e.value for e in sizes[0].elements]
             return VECTOR if len(sizes) == 1 else COLUMN if len(sizes) == 2 and _int(sizes[1]) == 1 else None
-        if ctx.analysis.torch_member(expr.func, scope, _CONVERSIONS) and expr.args:
+        if ctx.analysis.torch_member(expr.func, scope, api.TENSOR_CONVERSIONS) and expr.args:
             return _column_shape(expr.args[0].value)
         return _model_output(ctx, expr, scope, order)
     if isinstance(expr, cst.Name):

@@ -13,9 +13,6 @@ from dllint.model import modes
 from dllint.registry import rule
 
 
-_EVAL_MODE_HOOKS = ("on_validation_", "on_test_", "on_predict_")
-
-
 @rule("DL301")
 def check(ctx: CheckContext) -> None:
     analysis = ctx.analysis
@@ -24,7 +21,7 @@ def check(ctx: CheckContext) -> None:
         for loop in scope.loops:
             if not _is_evaluation_loop(analysis, scope, loop, events):
                 continue
-            if scope.cls is not None and scope.name.startswith(_EVAL_MODE_HOOKS):
+            if scope.cls is not None and scope.name.startswith(api.LIGHTNING_EVAL_HOOK_PREFIXES):
                 continue  # Lightning runs these callback hooks with the module already in eval mode
             for forward in in_loop(events, loop):
                 if forward.kind == "forward":

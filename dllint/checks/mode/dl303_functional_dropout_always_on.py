@@ -12,8 +12,6 @@ from dllint.model.builder import descendants, dotted_name
 from dllint.model.project import instance_name
 from dllint.registry import rule
 
-# alpha_dropout and feature_alpha_dropout default to training=False: without the flag they never apply.
-_OFF_BY_DEFAULT = {"alpha_dropout", "feature_alpha_dropout"}
 # Position of the `training` parameter in F.dropout(input, p, training, inplace) and its siblings.
 _TRAINING_POSITION = 2
 
@@ -45,7 +43,7 @@ def check(ctx: CheckContext) -> None:
             safety = UNSAFE if _commented(ctx, call.node) else SAFE
             fix = Fix(safety, f"pass training={owner}.training", call.node,
                       with_keyword(call.node, "training", f"{owner}.training"))
-            if function in _OFF_BY_DEFAULT:
+            if function in api.DROPOUTS_OFF_BY_DEFAULT:
                 message = (f"F.{function}() defaults to training=False, so it never drops anything, not even in "
                            f"training; pass training={owner}.training (or use an nn.AlphaDropout module).")
             else:

@@ -95,9 +95,6 @@ def _appended_kind(analysis, cls, attribute):
     return None
 
 
-_REGISTERING = ("add_module", "register_module", "register_parameter")
-
-
 def _registers_elements(cls, attribute) -> bool:
     """The list is only an index of submodules registered one by one: `self.add_module(name, layer)`
     next to `self.layers.append(layer)`, or `self.add_module(name, self.layers[-1])`."""
@@ -117,7 +114,7 @@ def _registers_elements(cls, attribute) -> bool:
 
 
 def _registers_on(call, self_name) -> bool:
-    if call.method in _REGISTERING:
+    if call.method in api.TRAINABLE_REGISTERING_METHODS:
         return call.receiver_text == self_name
     return call.callee_text == "setattr" and dotted_name(call.node.args[0].value) == self_name
 

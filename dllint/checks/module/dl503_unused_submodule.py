@@ -55,11 +55,6 @@ def _ancestors(project, cls, depth=0):
     return bases + [a for base in bases for a in _ancestors(project, base, depth + 1)]
 
 
-_ACTIVATIONS = {"ReLU", "ReLU6", "LeakyReLU", "ELU", "SELU", "CELU", "GELU", "SiLU", "Mish", "Tanh", "Sigmoid",
-                "Softplus", "Softsign", "Hardtanh", "Hardswish", "Hardsigmoid", "LogSigmoid"}
-_ACTIVATION_CALLS = {name.lower() for name in _ACTIVATIONS} | {"leaky_relu", "relu_", "relu6", "log_sigmoid"}
-
-
 def _matters(analysis, value, scope, order, activates) -> bool:
     """A layer whose absence changes something: parameters, a dropout with a non-zero rate, or the only
     nonlinearity the block would have. An unused ReLU next to the activations forward does apply, a
@@ -68,7 +63,7 @@ def _matters(analysis, value, scope, order, activates) -> bool:
         name = instance.torch_name
         if instance.project_class is not None or name not in api.STATELESS_MODULES:
             return True
-        if name in _ACTIVATIONS and not activates():
+        if name in api.NONLINEARITY_MODULES and not activates():
             return True
         if name in api.DROPOUT_MODULES and instance.ctor is not None:
             rate = next((a.value for a in instance.ctor.args if a.keyword is None or a.keyword.value == "p"), None)
@@ -82,12 +77,12 @@ def _activates(analysis, cls, family, used) -> bool:
     or an activation function (F.relu, torch.tanh, x.relu()) in its methods?"""
     for member in family:
         for scope in _method_scopes(member):
-            if any((call.callee_text or "").rsplit(".", 1)[-1] in _ACTIVATION_CALLS for call in scope.calls):
+            if any((call.callee_text or "").rsplit(".", 1)[-1] in api.NONLINEARITY_CALLS for call in scope.calls):
                 return True
     for attribute in used:
         for scope, definition in cls.attributes.get(attribute, []):
             nodes = descendants(definition.value) if definition.value is not None else []
-            if any(isinstance(node, cst.Call) and analysis.torch_member(node.func, scope, _ACTIVATIONS)
+            if any(isinstance(node, cst.Call) and analysis.torch_member(node.func, scope, api.NONLINEARITY_MODULES)
                    for node in nodes):
                 return True
     return False

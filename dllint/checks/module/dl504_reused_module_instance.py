@@ -13,8 +13,6 @@ from dllint.model.layers import aliased_layer_calls, layers_shared_by_built_obje
 from dllint.model.loops import mutually_exclusive
 from dllint.registry import rule
 
-_CONTAINERS = {"Sequential", "ModuleList"}
-
 
 @rule("DL504")
 def check(ctx: CheckContext) -> None:
@@ -40,7 +38,7 @@ def check(ctx: CheckContext) -> None:
                 ctx.report(node, f"The comprehension repeats the one object {dotted_name(element)} instead of "
                                  f"creating a new layer per item; construct the layer inside the comprehension.")
         for call in scope.calls:
-            container = analysis.torch_member(call.node.func, scope, _CONTAINERS)
+            container = analysis.torch_member(call.node.func, scope, api.LAYER_SEQUENCE_CONTAINERS)
             if container:
                 _check_container_arguments(ctx, analysis, scope, call, container)
             elif call.method == "append" and call.loops and len(call.node.args) == 1:

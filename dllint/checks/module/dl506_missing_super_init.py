@@ -1,6 +1,7 @@
 """DL506: an nn.Module subclass assigns attributes before calling super().__init__()."""
 
 from dllint.context import CheckContext
+from dllint.model import torch_api as api
 from dllint.registry import rule
 
 
@@ -14,8 +15,8 @@ def check(ctx: CheckContext) -> None:
         assignments = sorted((d for defs in cls.attributes.values() for s, d in defs if s is init),
                              key=lambda d: d.order)
         parent_init = [c for c in init.calls if c.method == "__init__"]
-        registrations = [c for c in init.calls if c.method in _REGISTERING and c.receiver_text == init.self_name
-                         and (not parent_init or c.order < parent_init[0].order)]
+        registrations = [c for c in init.calls if c.method in api.REGISTERING_METHODS and
+                         c.receiver_text == init.self_name and (not parent_init or c.order < parent_init[0].order)]
         if registrations and not any(d.order < registrations[0].order for d in assignments):
             registration = registrations[0]
             problem = "is called only after" if parent_init else "is never called"
@@ -39,9 +40,6 @@ def check(ctx: CheckContext) -> None:
         ctx.report(first.node, f"{cls.name}.__init__ assigns self.{first.name} but super().__init__() {problem}, so "
                                f"nn.Module's registries do not exist yet (AttributeError: cannot assign module "
                                f"before Module.__init__() call); call super().__init__() first.")
-
-
-_REGISTERING = ("add_module", "register_module", "register_buffer", "register_parameter")
 
 
 def _is_module_or_parameter(analysis, definition, scope) -> bool:

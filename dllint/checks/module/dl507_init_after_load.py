@@ -1,20 +1,15 @@
 """DL507: weights are re-initialized after they were loaded, overwriting the checkpoint."""
 
-import re
 
 import libcst as cst
 
 from dllint.context import CheckContext
+from dllint.model import torch_api as api
 from dllint.model.builder import dotted_name
 from dllint.model.facts import Scope
 from dllint.model.flow import strip_device_moves
 from dllint.model.loops import mutually_exclusive
 from dllint.registry import rule
-
-_INIT_METHODS = {"reset_parameters", "_reset_parameters", "init_weights", "_init_weights", "initialize_weights",
-                 "_initialize_weights", "weights_init", "init_parameters", "_init_parameters"}
-_LOAD_HELPER = re.compile(r"load.*(checkpoint|ckpt|pretrained|weights|state|model)", re.IGNORECASE)
-_PARAMETER_ITERATORS = {"parameters", "named_parameters", "modules", "named_modules"}
 
 
 @rule("DL507")
@@ -54,7 +49,7 @@ def _loaded_object(ctx: CheckContext, scope: Scope, call) -> str:
                 return name
         return ""
     name = (call.callee_text or "").rsplit(".", 1)[-1]
-    if _LOAD_HELPER.search(name) and call.node.args and call.node.args[0].keyword is None:
+    if api.LOAD_HELPER_NAME.search(name) and call.node.args and call.node.args[0].keyword is None:
         loaded = dotted_name(call.node.args[0].value)
         if loaded and ctx.analysis.is_model_expr(call.node.args[0].value, scope, call.order):
             return loaded
@@ -63,7 +58,7 @@ def _loaded_object(ctx: CheckContext, scope: Scope, call) -> str:
 
 def _reinitialized_object(ctx: CheckContext, scope: Scope, call):
     """`model` for model.apply(init_fn), model.reset_parameters(), nn.init.*_(p) over model.parameters()."""
-    if call.method in _INIT_METHODS and call.receiver_text:
+    if call.method in api.INIT_METHODS and call.receiver_text:
         return call.receiver_text
     if call.method == "apply" and call.receiver_text and len(call.node.args) == 1 and \
             _is_init_function(ctx, scope, call, call.node.args[0].value):
@@ -72,7 +67,7 @@ def _reinitialized_object(ctx: CheckContext, scope: Scope, call):
     if qualified.startswith("torch.nn.init.") and call.loops:
         iterated = ctx.analysis.loop_iterable(call.loops[-1])
         if isinstance(iterated, cst.Call) and isinstance(iterated.func, cst.Attribute) and \
-                iterated.func.attr.value in _PARAMETER_ITERATORS:
+                iterated.func.attr.value in api.WEIGHT_ITERATORS:
             return dotted_name(iterated.func.value)
     return None
 
@@ -87,7 +82,7 @@ def _is_init_function(ctx: CheckContext, scope: Scope, call, function) -> bool:
     if site is None or not isinstance(target, Scope):
         return False
     return any((ctx.analysis.qualify(inner.node.func, target) or "").startswith("torch.nn.init.") or
-               inner.method in _INIT_METHODS for inner in target.calls)
+               inner.method in api.INIT_METHODS for inner in target.calls)
 
 
 def _holds(definition, call: cst.Call) -> bool:

@@ -3,18 +3,17 @@
 import libcst as cst
 
 from dllint.context import CheckContext
+from dllint.model import torch_api as api
 from dllint.model.builder import dotted_name
 from dllint.registry import rule
-
-_RESHAPES = ("view", "reshape")
 
 
 @rule("DL508")
 def check(ctx: CheckContext) -> None:
     analysis = ctx.analysis
-    for scope in ctx.file.scopes_mentioning(_RESHAPES):
+    for scope in ctx.file.scopes_mentioning(api.RESHAPE_METHODS):
         for call in scope.calls:
-            if call.method not in _RESHAPES or not isinstance(call.node.func, cst.Attribute):
+            if call.method not in api.RESHAPE_METHODS or not isinstance(call.node.func, cst.Attribute):
                 continue
             tensor = call.receiver_text
             if tensor is None or len(call.node.args) < 2 or any(a.keyword or a.star for a in call.node.args):

@@ -1,6 +1,5 @@
 """DL105: an epoch-style learning-rate scheduler stepped once per batch."""
 
-import re
 from typing import Optional
 
 import libcst as cst
@@ -10,10 +9,6 @@ from dllint.model import torch_api as api
 from dllint.model.flow import bound_argument
 from dllint.model.loops import conditional_in_loop, loop_chain
 from dllint.registry import rule
-
-_PER_STEP_SIZING = re.compile(r"step|iter|len\(|batch|total", re.IGNORECASE)
-# Sized in iterations, for schedulers whose own argument names say "step" (StepLR(step_size=...)).
-_ITERATION_SIZING = re.compile(r"iter|len\(|batch|total_steps|num_steps|max_steps|steps_per", re.IGNORECASE)
 
 
 @rule("DL105")
@@ -41,8 +36,6 @@ def check(ctx: CheckContext) -> None:
                                        f"after the batch loop.", file=event.call.scope.file)
 
 
-# The argument that says how long the schedule is, and in which unit.
-_HORIZON = {"CosineAnnealingLR": "T_max", "StepLR": "step_size", "MultiStepLR": "milestones"}
 # Nobody trains for more epochs than this: a larger horizon counts iterations.
 _MAX_EPOCHS = 1000
 
@@ -51,9 +44,9 @@ def _epoch_style(instance) -> Optional[str]:
     name = instance.torch_name
     if name not in api.EPOCH_SCHEDULERS or instance.ctor is None:
         return None
-    if name not in _HORIZON:
+    if name not in api.SCHEDULER_HORIZON_ARGUMENTS:
         return name
-    horizon = bound_argument(instance.ctor, _HORIZON[name], 1)
+    horizon = bound_argument(instance.ctor, api.SCHEDULER_HORIZON_ARGUMENTS[name], 1)
     if horizon is None:
         return None if name == "CosineAnnealingLR" else name
     numbers = [int(n.value) for n in _integers(horizon)]
@@ -62,8 +55,8 @@ def _epoch_style(instance) -> Optional[str]:
     text = cst.Module([]).code_for_node(horizon)
     if name == "CosineAnnealingLR":
         # T_max is as often iterations as epochs: only an explicit epoch count makes it epoch-style.
-        return name if "epoch" in text.lower() and not _PER_STEP_SIZING.search(text) else None
-    return None if _ITERATION_SIZING.search(text) else name  # iterations: stepping per batch is the intent
+        return name if "epoch" in text.lower() and not api.PER_STEP_SIZING_NAME.search(text) else None
+    return None if api.ITERATION_SIZING_NAME.search(text) else name  # iterations: stepping per batch is the intent
 
 
 def _integers(expr):

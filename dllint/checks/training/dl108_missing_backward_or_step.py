@@ -1,17 +1,13 @@
 """DL108: a training loop steps the optimizer without backward(), or backpropagates and never steps."""
 
-import re
 
 import libcst as cst
 
 from dllint.context import CheckContext, scope_source
+from dllint.model import torch_api as api
 from dllint.model.builder import descendants
 from dllint.model.loops import loop_chain
 from dllint.registry import rule
-
-# Gradients written by hand (`p.grad = g` after torch.autograd.grad, meta-learning) replace backward().
-_HARMLESS = {"zero_grad", "param_groups", "state_dict", "load_state_dict", "add_param_group", "defaults"}
-_MANUAL_GRADIENTS = re.compile(r"\.grad\s*=[^=]|\.grad\.(copy_|add_|set_)|\.grad\.data\s*=|autograd\.grad\(")
 
 
 @rule("DL108")
@@ -29,7 +25,7 @@ def check(ctx: CheckContext) -> None:
 def _step_without_backward(ctx: CheckContext, scope, events) -> None:
     if any(e.kind == "backward" for nested in scope.nested_functions.values() for e in ctx.analysis.events(nested)):
         return  # a closure defined here backpropagates
-    if _MANUAL_GRADIENTS.search(scope_source(scope.file, scope)):
+    if api.MANUAL_GRADIENT_WRITE.search(scope_source(scope.file, scope)):
         return
     for step in events:
         if step.kind != "step" or not loop_chain(step):
@@ -94,7 +90,8 @@ def _handed_on(ctx: CheckContext, scope, name: str) -> bool:
         if isinstance(definition.node, cst.Assign):
             harmless.update(id(t.target) for t in definition.node.targets)
     for node in descendants(scope.node):
-        if isinstance(node, cst.Attribute) and isinstance(node.value, cst.Name) and node.attr.value in _HARMLESS:
+        if isinstance(node, cst.Attribute) and isinstance(node.value, cst.Name) and \
+                node.attr.value in api.OPTIMIZER_BOOKKEEPING:
             harmless.add(id(node.value))
         elif isinstance(node, cst.Name) and node.value == name and id(node) not in harmless:
             return True

@@ -1,29 +1,18 @@
 """DL110: the global random seed is reset to the same value on every iteration of the training loop."""
 
-import re
 
 import libcst as cst
 
 from dllint.context import CheckContext
+from dllint.model import torch_api as api
 from dllint.model.builder import descendants
 from dllint.model.facts import Scope
 from dllint.model.loops import conditional_in_loop, in_loop
 from dllint.registry import rule
 
-# Functions that reset a global random generator (qualified names, after import resolution).
-_SEED_FUNCTIONS = {
-    "torch.manual_seed", "torch.random.manual_seed", "torch.cuda.manual_seed", "torch.cuda.manual_seed_all",
-    "numpy.random.seed", "random.seed", "pytorch_lightning.seed_everything", "lightning.seed_everything",
-    "lightning.pytorch.seed_everything", "lightning_fabric.seed_everything", "transformers.set_seed",
-    "accelerate.utils.set_seed",
-}
-# Calls that keep a seed constant when their argument is: int(args.seed).
-_TRANSPARENT = {"int", "abs", "hash", "str"}
 # A training loop steps an optimizer: a loop that only backpropagates (to plot or inspect gradients)
 # trains nothing, and re-seeding it per iteration is how runs are made comparable.
 _TRAINING = ("step",)
-# Attributes that count iterations: a guard reading them changes with the loop.
-_COUNTER = re.compile(r"epoch|step|iter|batch|idx|index|count|round")
 
 
 @rule("DL110")
@@ -57,7 +46,7 @@ def _guard_varies(scope: Scope, call, loop) -> bool:
             return True  # an else branch: its test is not at hand
         for node in descendants(condition.test):
             if isinstance(node, cst.Call) or isinstance(node, cst.Attribute) and \
-                    _COUNTER.search(node.attr.value.lower()) or isinstance(node, cst.Name) and \
+                    api.LOOP_COUNTER_NAME.search(node.attr.value.lower()) or isinstance(node, cst.Name) and \
                     any(loop.contains(d.order) for d in scope.definitions.get(node.value, [])):
                 return True
     return False
@@ -65,11 +54,11 @@ def _guard_varies(scope: Scope, call, loop) -> bool:
 
 def _resets_seed(ctx: CheckContext, call) -> bool:
     """A call of a seeding function, or of a project helper that calls one."""
-    if ctx.analysis.qualify(call.node.func, call.scope) in _SEED_FUNCTIONS:
+    if ctx.analysis.qualify(call.node.func, call.scope) in api.SEED_FUNCTIONS:
         return True
     target = ctx.project.callee(call)
     return isinstance(target, Scope) and any(
-        ctx.analysis.qualify(inner.node.func, target) in _SEED_FUNCTIONS for inner in target.calls)
+        ctx.analysis.qualify(inner.node.func, target) in api.SEED_FUNCTIONS for inner in target.calls)
 
 
 def _same_every_iteration(ctx: CheckContext, seed, scope: Scope, order: int, loop) -> bool:
@@ -87,7 +76,7 @@ def _same_every_iteration(ctx: CheckContext, seed, scope: Scope, order: int, loo
         elif isinstance(node, cst.Attribute):
             return False  # self.epoch, trainer.global_step: may change between iterations
         elif isinstance(node, cst.Call):
-            if not (isinstance(node.func, cst.Name) and node.func.value in _TRANSPARENT):
+            if not (isinstance(node.func, cst.Name) and node.func.value in api.CONSTANT_PRESERVING_BUILTINS):
                 return False  # time.time(), random.randint(...): a different seed each time
         elif isinstance(node, cst.Subscript):
             return False
