@@ -390,20 +390,32 @@ def method_switch_before(analysis: Analysis, scope: Scope, order: int, receiver:
 
 def is_evaluation(analysis: Analysis, scope: Scope, loop: Loop) -> bool:
     """Is a no-grad loop that trains nothing an evaluation, rather than a pass that serves training
-    (filling a memory bank, re-embedding a queue, collecting a rollout)? Evidence: the function is
-    named as an evaluation, the loop draws from evaluation data (a validation or test loader), or
-    the function scores model outputs somewhere (a loss, a comparison or a metric in a loop that
-    trains nothing)."""
+    (filling a memory bank, re-embedding a queue, collecting a rollout to learn from)? Evidence: the
+    function is named as an evaluation, the loop draws from evaluation data (a validation or test
+    loader), collects outputs into lists that no loss of the function learns from, or the function
+    scores model outputs somewhere (a loss, a comparison or a metric in a loop that trains nothing)."""
     if api.is_eval_function_name(scope.name):
         return True
     iterated = dotted_name(analysis.loop_iterable(loop))
     if iterated and api.looks_like_eval_data(iterated):
         return True
-    if any(call.method == "append" and loop.contains(call.order) for call in scope.calls):
-        return True  # outputs collected, as predictions are
+    collected = {call.receiver_text for call in scope.calls if call.method == "append" and loop.contains(call.order)}
+    learned_from = analysis.memo("names_learned_from", scope, lambda s: _names_learned_from(analysis, s))
+    if collected and not collected & learned_from:
+        return True  # outputs collected, as predictions are, and not learned from (a rollout buffer is)
     if analysis.memo("scores_outputs", scope, lambda s: _scores_outputs(analysis, s)):
         return True
     return not analysis.memo("file_trains", scope.file, lambda f: _file_trains(analysis, f))
+
+
+def _names_learned_from(analysis: Analysis, scope: Scope) -> Set[str]:
+    """Local names that a loss backpropagated in the scope is computed from (a rollout's lists)."""
+    names: Set[str] = set()
+    for loss, order, _ in analysis.backpropagated_losses(scope):
+        for node, where, _ in analysis.dependencies(loss, scope, order):
+            if where is scope and isinstance(node, cst.Name):
+                names.add(node.value)
+    return names
 
 
 def single_pass_evaluations(analysis: Analysis, scope: Scope, events: List[Event]) -> List[Event]:
