@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ast
 import contextlib
+import functools
 import gc
 import io
 import os
@@ -28,6 +29,17 @@ MAX_ANALYSED_BYTES = 2_000_000
 # MAX_ANALYSED_BYTES then limits; this only bounds what is read.
 MAX_NOTEBOOK_BYTES = 100_000_000
 _WORD = re.compile(r"\w+")
+# What may stand between the parts of one expression: spaces, line continuations, comments inside
+# brackets, and closing parentheses (`(f)(x)` calls `f`).
+_FILLER = r"(?:\s|\\|#[^\n]*\n|\))*"
+
+
+# Names a file's text defines (`class name`, `def name`), calls (`name(`, `x.name(`), imports under
+# another name (`name as alias`) and reads as attributes (`x.name`): found in one scan of the text each.
+_DEFINED = re.compile(r"(?<!\w)(?:class|def)(?:\s|\\)+(\w+)")
+_CALLED = re.compile(rf"(?<!\w)(\w+){_FILLER}\(")
+_ALIASED = re.compile(rf"(?<!\w)(\w+){_FILLER}as{_FILLER}(\w+)")
+_ATTRIBUTES = re.compile(rf"\.{_FILLER}(\w+)")
 
 
 @dataclass
@@ -370,6 +382,7 @@ class FactsStore:
         self._in_use: Set[int] = set()  # files the current chunk has used
         self._dropped_bytes = 0
         self._words: Dict[int, str] = {}
+        self._text_names: Dict[Tuple[int, str], str] = {}
         self.parsed = 0
 
     def mentions(self, index: int, word: str) -> bool:
@@ -381,6 +394,37 @@ class FactsStore:
             distinct = set(_WORD.findall(self.catalogue.items[index].source or ""))
             words = self._words[index] = "\n" + "\n".join(distinct) + "\n"
         return f"\n{word}\n" in words
+
+    # Cheap tests of a file's text that tell a query it need not parse the file: each is true whenever
+    # the parsed facts could hold what the query looks for (they may be true when they do not).
+    def may_define(self, index: int, name: str) -> bool:
+        """Whether the file can define a class or function `name` (a `class name` or `def name`)."""
+        return index in self._held or f"\n{name}\n" in self._names(index, "defined", _DEFINED)
+
+    def may_call(self, index: int, name: str) -> bool:
+        """Whether the file can call something named `name`: `name(...)`, `x.name(...)`, or a call
+        of what it imports `name` as (`from m import name as alias`, then `alias(...)`)."""
+        if index in self._held:
+            return True
+        called = self._names(index, "called", _CALLED)
+        spellings = [name] + [line.partition(" ")[2] for line in self._names(index, "aliased", _ALIASED).split("\n")
+                              if line.startswith(name + " ")]
+        return any(f"\n{spelled}\n" in called for spelled in spellings)
+
+    def may_read_attribute(self, index: int, attribute: str) -> bool:
+        """Whether the file can read `.attribute` of some object."""
+        return index in self._held or f"\n{attribute}\n" in self._names(index, "attributes", _ATTRIBUTES)
+
+    def _names(self, index: int, kind: str, pattern: "re.Pattern[str]") -> str:
+        """The distinct names `pattern` finds in a file's text, one a line (a pair as "name alias").
+        A file already parsed answers from its facts (the tests above say yes), so its text is not scanned."""
+        key = (index, kind)
+        names = self._text_names.get(key)
+        if names is None:
+            found = {" ".join(m) if isinstance(m, tuple) else m
+                     for m in pattern.findall(self.catalogue.items[index].source or "")}
+            names = self._text_names[key] = "\n" + "\n".join(found) + "\n"
+        return names
 
     def facts(self, index: int, whole: bool = False):
         """A file's facts; `whole` for a file being linted, else it may be loaded in parts."""

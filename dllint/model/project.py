@@ -63,9 +63,14 @@ class Project:
             return None
         return f"{qualified}.{rest}" if rest else qualified
 
-    def _module_for(self, qualified_module: str, facts: FileFacts) -> Optional[FileFacts]:
+    def _module_for(self, qualified_module: str, facts: FileFacts, name: str) -> Optional[FileFacts]:
+        """The file of a module, when it can define `name` (a file without a `class name` or `def name`
+        is not parsed to learn that it does not)."""
         entry = self.modules.resolve(qualified_module, facts.module_name, facts.path)
-        return self.load(entry.index) if entry is not None else None
+        if entry is None:
+            return None
+        self.consulted.add(entry.index)
+        return self.load(entry.index) if self.store.may_define(entry.index, name) else None
 
     def lookup(self, qualified: str, facts: FileFacts) -> Optional[Target]:
         """A class or top-level function of the project by its import-qualified name."""
@@ -73,9 +78,9 @@ class Project:
         if not name:
             return None
         if module in ("", "."):
-            target_file: Optional[FileFacts] = facts if module == "" else self._module_for(".", facts)
+            target_file: Optional[FileFacts] = facts if module == "" else self._module_for(".", facts, name)
         else:
-            target_file = self._module_for(module, facts)
+            target_file = self._module_for(module, facts, name)
         if target_file is not None:
             return target_file.classes.get(name) or target_file.functions.get(name)
         return None
@@ -113,8 +118,9 @@ class Project:
         return None
 
     # -- files that may refer to a file's names ------------------------------------
-    def _referring_files(self, facts: FileFacts, name: str) -> List[FileFacts]:
-        """The file itself and the files importing it whose text mentions `name`."""
+    def _referring_files(self, facts: FileFacts, name: str, may_refer=None) -> List[FileFacts]:
+        """The file itself and the files importing it whose text mentions `name` (or passes the
+        stricter test `may_refer(index, name)`)."""
         found = [facts]
         index = facts.index
         self.consulted_importers.add(index)
@@ -123,7 +129,7 @@ class Project:
             return found
         for importer in importers:
             self.consulted.add(importer)
-            if self.store.mentions(importer, name):
+            if (may_refer or self.store.mentions)(importer, name):
                 loaded = self.load(importer)
                 if loaded is not None:
                     found.append(loaded)
@@ -143,7 +149,7 @@ class Project:
             index = pending.pop()
             self.consulted.add(index)
             self.consulted_importers.add(index)
-            if self.store.mentions(index, attribute):
+            if self.store.may_read_attribute(index, attribute):
                 loaded = self.load(index)
                 if loaded is not None and loaded.reads_attribute(attribute):
                     return True
@@ -192,7 +198,7 @@ class Project:
         if found is None:
             name = target.cls.name if target.name == "__init__" and target.cls is not None else target.name
             found = []
-            for facts in self._referring_files(target.file, name):
+            for facts in self._referring_files(target.file, name, self.store.may_call):
                 found.extend(self._calls_named(facts, name).get(id(target), []))
             self._callers[id(target)] = found
         return found
