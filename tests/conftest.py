@@ -1,4 +1,5 @@
 import os
+import shutil
 import subprocess
 import sys
 
@@ -43,6 +44,22 @@ def fixture_findings():
     from dllint.runner import lint_paths
 
     return tuple(lint_paths([FIXTURES], [r.code for r in registry.all_rules()]).findings)
+
+
+@pytest.fixture(scope="session")
+def fixtures_command_line_run(tmp_path_factory):
+    """`dllint --format json --jobs 1 --no-cache fixtures` on a copy of the fixtures, in a child process
+    that then says on stderr whether the run imported torch (`torch imported: False`): every check runs
+    in that process, with nothing answered from a cache."""
+    directory = tmp_path_factory.mktemp("command_line")
+    shutil.copytree(FIXTURES, directory / "fixtures")
+    probe = ("import sys\nfrom dllint.cli import main\n"
+             "try:\n    main(['--format', 'json', '--jobs', '1', '--no-cache', 'fixtures'])\n"
+             "except SystemExit:\n    pass\n"
+             "sys.stderr.write('torch imported: %s' % ('torch' in sys.modules))\n")
+    paths = [ROOT] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+    return subprocess.run([sys.executable, "-c", probe], cwd=directory, capture_output=True, text=True,
+                          env=dict(os.environ, PYTHONPATH=os.pathsep.join(paths)), timeout=300)
 
 
 def _background_runs(session):

@@ -49,11 +49,9 @@ def _lint(cwd, *args):
 
 
 @pytest.fixture(scope="module")
-def serial_output(tmp_path_factory):
+def serial_output(fixtures_command_line_run):
     """The fixtures linted in one process without a cache: the output every other way must give."""
-    directory = tmp_path_factory.mktemp("serial")
-    shutil.copytree(FIXTURES, directory / "fixtures")
-    return _lint(directory, "--jobs", "1", "--no-cache", "fixtures")
+    return json.loads(fixtures_command_line_run.stdout)
 
 
 def test_jobs_and_cache_give_identical_output(tmp_path, serial_output):
