@@ -185,7 +185,7 @@ def test_a_one_line_class_body_falls_back_to_a_whole_parse():
     assert _dump(parts.complete()) == _dump(whole)
 
 
-def _lint_fixtures(monkeypatch, mode, jobs=1):
+def _lint_fixtures(monkeypatch, mode, jobs=1, paths=None):
     import dllint.engine
     from dllint.discovery import discover
     from dllint.engine import display_path, load_source
@@ -193,10 +193,20 @@ def _lint_fixtures(monkeypatch, mode, jobs=1):
     from dllint.runner import lint_items
 
     monkeypatch.setattr(dllint.engine, "LOAD_IN_PARTS", mode)
-    files, roots = discover([FIXTURES], [])
+    files, roots = discover(paths or [FIXTURES], [])
     items = [load_source(path, display_path(path)) for path in files]
     result = lint_items(items, [r.code for r in all_rules()], roots, jobs=jobs, cache=None)
     return [finding.to_dict() for finding in result.findings]
+
+
+# Multi-file fixture projects: the only fixtures that consult other files, so the only ones whose
+# loading of consulted files can change anything.
+PACKAGES = sorted(glob.glob(os.path.join(FIXTURES, "pkg_*")))
+
+
+def _in_packages(findings):
+    roots = tuple(os.path.abspath(package) + os.sep for package in PACKAGES)
+    return [finding for finding in findings if os.path.abspath(finding["path"]).startswith(roots)]
 
 
 def test_findings_and_fixes_are_the_same_however_files_are_loaded(monkeypatch, fixture_findings):
@@ -204,7 +214,9 @@ def test_findings_and_fixes_are_the_same_however_files_are_loaded(monkeypatch, f
     # the same mode in worker processes is the parallel tests' --jobs runs.
     whole = [finding.to_dict() for finding in fixture_findings]
     assert len(whole) > 100 and sum(finding["fix"] is not None for finding in whole) > 10
-    assert _lint_fixtures(monkeypatch, "never") == whole
+    in_packages = _in_packages(whole)
+    assert len(in_packages) > 20
+    assert _lint_fixtures(monkeypatch, "never", paths=PACKAGES) == in_packages
     # "always" loads even the linted files in parts, so every fix is made from a file loaded in parts.
     assert _lint_fixtures(monkeypatch, "always") == whole
 
@@ -216,8 +228,8 @@ def test_findings_and_fixes_do_not_depend_on_how_many_files_the_store_holds(monk
     import dllint.engine
     import dllint.runner
 
-    whole = [finding.to_dict() for finding in fixture_findings]
-    # Small chunks, so that the packages among the fixtures surely span several of them.
+    whole = _in_packages([finding.to_dict() for finding in fixture_findings])
+    # Small chunks, so that each package surely spans several of them.
     monkeypatch.setattr(dllint.engine, "CHUNK_FILES", 3)
     monkeypatch.setattr(dllint.runner, "_PARALLEL_THRESHOLD", 10 ** 9)  # in this process, to count parses
     parsed = []
@@ -227,7 +239,7 @@ def test_findings_and_fixes_do_not_depend_on_how_many_files_the_store_holds(monk
     monkeypatch.setattr(dllint.engine, "FACTS_CAPACITY_CHARS", 1)
     for mode in ("never", "consulted"):
         parsed.clear()
-        assert _lint_fixtures(monkeypatch, mode, jobs=1) == whole
+        assert _lint_fixtures(monkeypatch, mode, jobs=1, paths=PACKAGES) == whole
         assert len(parsed) > len(set(parsed))  # files were dropped and parsed again
 
 
