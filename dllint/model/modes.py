@@ -418,6 +418,29 @@ def _names_learned_from(analysis: Analysis, scope: Scope) -> Set[str]:
     return names
 
 
+def decodes(analysis: Analysis, scope: Scope, loop: Loop, inside: List[Event]) -> bool:
+    """Autoregressive decoding or iterative sampling, in a function that learns nothing: a name the
+    model is given in the loop is redefined there from what the model returned
+    (`idx = torch.cat((idx, next_token), dim=1)`). Generation is inference."""
+    if analysis.backpropagated_losses(scope):
+        return False
+    for forward in inside:
+        if forward.kind != "forward" or forward.helpers:
+            continue
+        for argument in forward.call.node.args:
+            value = argument.value
+            while isinstance(value, cst.Subscript):
+                value = value.value
+            if not isinstance(value, cst.Name):
+                continue
+            for definition in scope.definitions.get(value.value, []):
+                if definition.kind == "assign" and loop.contains(definition.order) and any(
+                        node is forward.call.node
+                        for node, _, _ in analysis.dependencies(definition.value, scope, definition.order)):
+                    return True
+    return False
+
+
 def single_pass_evaluations(analysis: Analysis, scope: Scope, events: List[Event]) -> List[Event]:
     """Forward passes outside any loop of a function that evaluates in one pass (`preds = model(x_val)`;
     `return accuracy(preds, y_val)`): the function is named as an evaluation, trains nothing, is called

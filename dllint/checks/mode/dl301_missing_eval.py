@@ -2,8 +2,6 @@
 
 from typing import List, Optional, Tuple
 
-import libcst as cst
-
 from dllint.context import CheckContext
 from dllint.model import torch_api as api
 from dllint.model.facts import ClassFacts, Loop, Scope
@@ -114,28 +112,6 @@ def _is_evaluation_loop(analysis: Analysis, scope: Scope, loop: Loop, events: Li
     if any(e.kind in ("backward", "step") for e in inside):
         return False
     if loop.under_no_grad or any(e.kind == "forward" and e.call.no_grad for e in inside):
-        return modes.is_evaluation(analysis, scope, loop) or _decodes(analysis, scope, loop, inside)
+        return modes.is_evaluation(analysis, scope, loop) or modes.decodes(analysis, scope, loop, inside)
     return api.is_eval_function_name(scope.name) and analysis.is_batch_loop(loop)
 
-
-def _decodes(analysis: Analysis, scope: Scope, loop: Loop, inside: List[Event]) -> bool:
-    """Autoregressive decoding or iterative sampling, in a function that learns nothing: a name the
-    model is given in the loop is redefined there from what the model returned
-    (`idx = torch.cat((idx, next_token), dim=1)`). Generation is inference."""
-    if analysis.backpropagated_losses(scope):
-        return False
-    for forward in inside:
-        if forward.kind != "forward" or forward.helpers:
-            continue
-        for argument in forward.call.node.args:
-            value = argument.value
-            while isinstance(value, cst.Subscript):
-                value = value.value
-            if not isinstance(value, cst.Name):
-                continue
-            for definition in scope.definitions.get(value.value, []):
-                if definition.kind == "assign" and loop.contains(definition.order) and any(
-                        node is forward.call.node
-                        for node, _, _ in analysis.dependencies(definition.value, scope, definition.order)):
-                    return True
-    return False
