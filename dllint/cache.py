@@ -13,7 +13,7 @@ import shutil
 from typing import List, Optional, Sequence
 
 from dllint import __version__
-from dllint.cache_folder import CACHE_DIRECTORY, build_fingerprint, prepare_folder, write_json
+from dllint.cache_folder import build_fingerprint, prepare_folder, write_json
 from dllint.findings import Finding
 from dllint.index.catalogue import content_hash, path_key
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 import json
 import os
 import sys
@@ -144,7 +143,8 @@ def check(paths: Tuple[str, ...], output_format: str, output_file: Optional[str]
     """Lint PATHS (files or directories; default: the working directory) for PyTorch training bugs;
     `-` reads stdin."""
     from dllint.config import search_start
-    from dllint.cache import CACHE_DIRECTORY, ResultCache
+    from dllint.cache import ResultCache
+    from dllint.cache_folder import CACHE_DIRECTORY
     from dllint.discovery import is_excluded
 
     from_stdin = "-" in paths or (stdin_filename is not None and not paths)
@@ -522,7 +522,8 @@ def _toml_value(value: Any) -> str:
 @_settings_options
 def clean(paths: Tuple[str, ...], **flags: Any) -> None:
     """Delete the result cache (.dllint_cache/ next to the configuration)."""
-    from dllint.cache import CACHE_DIRECTORY, clear
+    from dllint.cache import clear
+    from dllint.cache_folder import CACHE_DIRECTORY
 
     settings = _load_settings(list(paths) or [os.getcwd()], flags)
     directory = os.path.join(settings.base_directory, CACHE_DIRECTORY)

@@ -5,7 +5,6 @@ Shared by the command line and the language server, so both report exactly the s
 
 from __future__ import annotations
 
-import os
 from typing import List, Mapping, Optional, Set, Tuple
 
 from dllint.findings import Finding

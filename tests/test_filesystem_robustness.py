@@ -10,7 +10,7 @@ import tempfile
 
 import pytest
 
-from tests.conftest import ROOT, run_dllint
+from tests.conftest import run_dllint
 
 BUGGY = "import torch\nfor x, y in loader:\n    loss = model(x).sum()\n    loss.backward()\n    optimizer.step()\n"
 

@@ -9,7 +9,6 @@ import pytest
 
 from dllint.index.summaries import IndexedFile, ProjectIndex, summarize
 from dllint.engine import load_source
-from tests.conftest import FIXTURES
 from tests.expectations import python_files
 from tests.invoke import invoke
 from tests.test_project_context import LOGITS_MODELS, MODELS, PACKAGES, TRAIN, _json_codes

@@ -10,7 +10,7 @@ import os
 import shutil
 
 from dllint import registry
-from dllint.config import ENGINE_CODES, Layer, resolve
+from dllint.config import ENGINE_CODES, resolve
 from tests.conftest import FIXTURES, run_dllint
 from tests.invoke import invoke
 

@@ -399,7 +399,7 @@ def compare(before, after, triage):
             parts.append(f"{counts['untriaged']} untriaged")
         return f"{counts['findings']} ({', '.join(parts)})"
 
-    rows = [f"| rule | before: findings (true / false alarm / harmless) | after |", "|---|---|---|"]
+    rows = ["| rule | before: findings (true / false alarm / harmless) | after |", "|---|---|---|"]
     totals = [collections.Counter(), collections.Counter()]
     for code in sorted(set(tallies[0]) | set(tallies[1])):
         counts = [t.get(code, collections.Counter()) for t in tallies]

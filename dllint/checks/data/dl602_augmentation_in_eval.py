@@ -6,7 +6,7 @@ import libcst as cst
 
 from dllint.context import CheckContext
 from dllint.model import torch_api as api
-from dllint.model.builder import descendants, dotted_name
+from dllint.model.builder import descendants
 from dllint.registry import rule
 
 

@@ -120,7 +120,6 @@ class LossCheck(LineCheck):
         if record.calls > DETAILED_CALLS and record.calls % CHECK_EVERY:
             return
         prediction = args[0] if args else kwargs.get("input")
-        target = args[1] if len(args) > 1 else kwargs.get("target")
         if not isinstance(prediction, torch.Tensor) or not prediction.is_floating_point():
             return
         record.checked += 1

@@ -134,7 +134,6 @@ class ModuleCheck:
         self._norm_outputs = {}
 
     def _find_reuse(self, root, names: Dict[int, List[str]]) -> None:
-        duplicated = {key for key, found in names.items() if len(found) > 1}
         # Shallowest first: a shared block is reported, not each of its layers; but a shared container that
         # is never called itself (a ModuleList) leaves its called children to be reported.
         order = sorted(self._calls, key=lambda key: min((n.count(".") for n in names.get(key, [])), default=0))

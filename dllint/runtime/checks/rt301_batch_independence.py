@@ -16,7 +16,7 @@ that moved the batch axis in the model's forward (the replay's evidence joins th
 
 from __future__ import annotations
 
-from typing import Any, List, Set
+from typing import List, Set
 
 from dllint.runtime.observations import Observation
 
