@@ -7,7 +7,7 @@ import os
 import stat
 import subprocess
 from dataclasses import dataclass, field
-from typing import Iterable, List, Optional, Sequence, Set, Tuple
+from typing import Dict, Iterable, List, Optional, Sequence, Set, Tuple
 
 from dllint.config import DEFAULT_EXCLUDES
 
@@ -64,12 +64,48 @@ def is_excluded(path: str, patterns: Sequence[str], base: Optional[str] = None) 
     return any(path_matches(p, path, base) for p in patterns if p.strip() not in plain)
 
 
+class _Exclusion:
+    """`is_excluded(relative, patterns)` for the entries of a directory walk, whose parent folders
+    were all matched already and not excluded: a pattern that matches single components then needs
+    only the entry's own name (a set lookup for plain names), and only the rare patterns with a
+    slash, or absolute ones, are matched against the whole relative path."""
+
+    def __init__(self, patterns: Sequence[str]) -> None:
+        self.plain = {p.strip() for p in patterns if not any(c in p for c in "*?[/\\") and p.strip()}
+        self.name_globs: List[str] = []
+        self.path_patterns: List[str] = []
+        for pattern in patterns:
+            if pattern.strip() in self.plain:
+                continue
+            normal = pattern.replace(os.sep, "/").strip()
+            if not normal:
+                continue
+            if not os.path.isabs(normal):
+                while normal.startswith("./"):
+                    normal = normal[2:]
+                if normal.startswith("**/"):
+                    normal = normal[3:]
+                if "/" not in normal.rstrip("/"):
+                    self.name_globs.append(normal.rstrip("/"))
+                    continue
+            self.path_patterns.append(pattern)
+
+    def excluded(self, relative: str, name: str) -> bool:
+        if name in self.plain or any(fnmatch.fnmatch(name, glob) for glob in self.name_globs):
+            return True
+        return any(path_matches(p, relative) for p in self.path_patterns)
+
+
 @dataclass
 class Discovery:
     files: List[str] = field(default_factory=list)
     roots: List[str] = field(default_factory=list)  # directories the files were found under
     git_ignored: int = 0  # files skipped because git ignores them
     warnings: List[str] = field(default_factory=list)  # directories that could not be read
+    # Every directory the walks read (absolute): a file appears or disappears in one of them only by
+    # changing its modification time, which is how a long-lived process knows when to walk again.
+    directories: List[str] = field(default_factory=list)
+    real_paths: Dict[str, str] = field(default_factory=dict)  # each file's os.path.realpath
 
 
 def discover_files(paths: Iterable[str], exclude: Sequence[str] = DEFAULT_EXCLUDES, base: Optional[str] = None,
@@ -85,18 +121,19 @@ def discover_files(paths: Iterable[str], exclude: Sequence[str] = DEFAULT_EXCLUD
     # Patterns with a slash are written relative to the config file (`src/legacy/*`), so they are also
     # matched from there.
     anchored = [p for p in exclude if "/" in p.replace(os.sep, "/").strip("/")]
+    below_named = _Exclusion(exclude)
 
-    def excluded(named: str, path: str) -> bool:
+    def excluded(path: str, relative: str, name: str) -> bool:
         # Below the named directory only: naming an excluded directory (or one inside `build/`) still
         # lints it.
-        return is_excluded(os.path.relpath(path, named), exclude) or \
-            (base is not None and is_excluded(path, anchored, base))
+        return below_named.excluded(relative, name) or \
+            (base is not None and bool(anchored) and is_excluded(path, anchored, base))
 
-    def add(path: str, from_walk: bool) -> None:
-        key = os.path.realpath(path)
+    def add(path: str, key: str, from_walk: bool) -> None:
         if key not in seen:
             seen.add(key)
             found.files.append(os.path.normpath(path))
+            found.real_paths[found.files[-1]] = key
             if from_walk:
                 walked.append(found.files[-1])
 
@@ -119,17 +156,11 @@ def discover_files(paths: Iterable[str], exclude: Sequence[str] = DEFAULT_EXCLUD
         if not is_directory:
             # Files, and anything else named explicitly (a FIFO, a device), which reading reports.
             found.roots.append(os.path.dirname(os.path.abspath(given)))
-            add(given, from_walk=False)
+            add(given, os.path.realpath(given), from_walk=False)
             continue
         found.roots.append(os.path.abspath(given))
         named_directories.append(given)
-        for directory, subdirs, names in os.walk(given, onerror=unreadable):
-            subdirs[:] = sorted(d for d in subdirs if not excluded(given, os.path.join(directory, d)))
-            for name in sorted(names):
-                full = os.path.join(directory, name)
-                # Only regular files (and links to them): a FIFO named `x.py` would block the read.
-                if name.endswith(LINTED_SUFFIXES) and os.path.isfile(full) and not excluded(given, full):
-                    add(full, from_walk=True)
+        _walk(given, excluded, add, unreadable, found.directories)
     if respect_gitignore and walked:
         ignored = git_ignored([*named_directories, *walked])
         # A directory that git ignores but the user named explicitly is linted all the same.
@@ -138,6 +169,58 @@ def discover_files(paths: Iterable[str], exclude: Sequence[str] = DEFAULT_EXCLUD
         found.files = [f for f in found.files if f not in honoured]
         found.git_ignored = len(honoured)
     return found
+
+
+def _walk(given: str, excluded, add, unreadable, directories: List[str]) -> None:
+    """What `os.walk(given)` visits (links to folders are not followed), sorted, minus excluded
+    entries: each linted file is `add`ed with its real path. Without a `stat` per file: the
+    folder's listing says what each entry is, and only links need resolving (a file below a folder
+    that is no link has the real path of that folder joined with its own)."""
+    real_given = os.path.realpath(given)
+    # (path as os.walk spells it, path relative to `given`, its real path)
+    pending = [(given, "", real_given)]
+    while pending:
+        directory, relative, real = pending.pop()
+        try:
+            with os.scandir(directory) as listing:
+                entries = list(listing)
+        except OSError as error:
+            unreadable(error)
+            continue
+        directories.append(os.path.abspath(directory))
+        subdirectories, files = [], []
+        for entry in entries:
+            try:
+                is_directory = entry.is_dir()
+            except OSError:
+                is_directory = False
+            (subdirectories if is_directory else files).append(entry)
+        below = []
+        for entry in sorted(subdirectories, key=lambda e: e.name):
+            path, inner = os.path.join(directory, entry.name), f"{relative}{entry.name}"
+            if excluded(path, inner, entry.name):
+                continue
+            try:
+                is_link = entry.is_symlink()
+            except OSError:
+                is_link = False
+            if not is_link:  # os.walk does not follow links to folders
+                below.append((path, inner + "/", os.path.join(real, entry.name)))
+        for entry in sorted(files, key=lambda e: e.name):
+            name = entry.name
+            if not name.endswith(LINTED_SUFFIXES):
+                continue
+            try:
+                # Only regular files (and links to them): a FIFO named `x.py` would block the read.
+                if not entry.is_file():
+                    continue
+                is_link = entry.is_symlink()
+            except OSError:
+                continue
+            path = os.path.join(directory, name)
+            if not excluded(path, f"{relative}{name}", name):
+                add(path, os.path.realpath(path) if is_link else os.path.join(real, name), True)
+        pending.extend(reversed(below))
 
 
 def is_under(path: str, directory: str) -> bool:

@@ -30,20 +30,23 @@ def apply_settings(findings: List[Finding], sources: Mapping[str, Optional[str]]
     return reported, silenced
 
 
-def lint_buffer(path: str, text: str, settings=None, buffers: Optional[Mapping[str, str]] = None) -> List[Finding]:
+def lint_buffer(path: str, text: str, settings=None, buffers: Optional[Mapping[str, str]] = None,
+                live=None) -> List[Finding]:
     """Lint an editor buffer under its file name, with the settings that apply to that file, in the
-    company of its project (where `buffers`, other unsaved documents by absolute path, override disk)."""
-    return _lint_buffer(path, text, settings, buffers, with_links=False)[0]
+    company of its project (where `buffers`, other unsaved documents by absolute path, override disk).
+    A long-lived process passes what it keeps of its projects (index/live.py): the lint then runs in
+    this process, and reuses the project's walk and catalogue where they still hold."""
+    return _lint_buffer(path, text, settings, buffers, False, live)[0]
 
 
-def lint_buffer_and_links(path: str, text: str, settings=None, buffers: Optional[Mapping[str, str]] = None
-                          ) -> Tuple[List[Finding], Optional[Set[str]]]:
+def lint_buffer_and_links(path: str, text: str, settings=None, buffers: Optional[Mapping[str, str]] = None,
+                          live=None) -> Tuple[List[Finding], Optional[Set[str]]]:
     """lint_buffer, and the project files linked to the buffer through imports, whose findings a
     change of it can change (project_context.linked_files; None: any file's may)."""
-    return _lint_buffer(path, text, settings, buffers, with_links=True)
+    return _lint_buffer(path, text, settings, buffers, True, live)
 
 
-def _lint_buffer(path: str, text: str, settings, buffers: Optional[Mapping[str, str]], with_links: bool):
+def _lint_buffer(path: str, text: str, settings, buffers: Optional[Mapping[str, str]], with_links: bool, live):
     from dllint.config import command_line_layer, load_settings
     from dllint.engine import display_path, load_source
     from dllint.index.project_context import files_linked_to, with_project
@@ -54,7 +57,8 @@ def _lint_buffer(path: str, text: str, settings, buffers: Optional[Mapping[str, 
     shown = display_path(path)
     item = load_source(path, shown, text.encode("utf-8"))
     items, roots = with_project([item], [path], settings.config_path, settings.exclude, settings.base_directory,
-                                settings.respect_gitignore, buffers)
-    result = lint_items(items, settings.active_codes, roots)
+                                settings.respect_gitignore, buffers, live=live)
+    memo = live.catalogue_memo(roots) if live is not None else None
+    result = lint_items(items, settings.active_codes, roots, catalogue_memo=memo, in_process=live is not None)
     reported, _ = apply_settings(result.findings, {shown: item.source}, settings)
     return reported, files_linked_to(path, result.catalogue) if with_links and result.catalogue else None

@@ -26,8 +26,10 @@ def usable_cores() -> int:
 
 
 def lint_items(items: Sequence[SourceFile], codes: Sequence[str], roots: Sequence[str], jobs: int = 1,
-               cache: Optional[ResultCache] = None) -> LintResult:
-    """Lint loaded files; the output does not depend on `jobs` or on the cache."""
+               cache: Optional[ResultCache] = None, catalogue_memo=None, in_process: bool = False) -> LintResult:
+    """Lint loaded files; the output does not depend on `jobs` or on the cache. A long-lived
+    process passes the `catalogue_memo` of the project (catalogue.CatalogueMemo) and lints
+    `in_process`: it lints on a thread, and a process forked from one with threads can deadlock."""
     ordered = sorted(items, key=lambda i: path_key(i.path))
     # Nothing changed since the last run: answer from one cache entry, without scanning imports.
     whole_run = run_key(ordered, codes) if cache is not None else None
@@ -35,7 +37,7 @@ def lint_items(items: Sequence[SourceFile], codes: Sequence[str], roots: Sequenc
         cached_run = cache.get(whole_run)
         if cached_run is not None:
             return LintResult(cached_run["findings"], files_checked=named_count(items), notices=cached_run["notices"])
-    catalogue = build_catalogue(ordered, roots)
+    catalogue = build_catalogue(ordered, roots, catalogue_memo)
     layout = catalogue.layout_key()
     outcomes: Dict[int, FileOutcome] = {}
     pending: List[List[int]] = []
@@ -51,7 +53,7 @@ def lint_items(items: Sequence[SourceFile], codes: Sequence[str], roots: Sequenc
             outcomes.update(cached)
         else:
             pending.append(chunk)
-    for outcome in _lint_pending(catalogue, pending, list(codes), jobs):
+    for outcome in _lint_pending(catalogue, pending, list(codes), jobs, in_process):
         outcomes[outcome.index] = outcome
         if cache is not None:
             cache.put_file(file_key(catalogue, outcome.index, codes, layout), catalogue, outcome)
@@ -66,10 +68,11 @@ def lint_items(items: Sequence[SourceFile], codes: Sequence[str], roots: Sequenc
                       files_analysed=sum(map(len, pending)), catalogue=catalogue)
 
 
-def _lint_pending(catalogue, pending: List[List[int]], codes: List[str], jobs: int) -> List[FileOutcome]:
+def _lint_pending(catalogue, pending: List[List[int]], codes: List[str], jobs: int,
+                  in_process: bool = False) -> List[FileOutcome]:
     # Large runs go to worker processes even with one job: a worker exits without freeing the
     # parsed trees one by one, which takes this process as long again once the cyclic GC is back.
-    if sum(map(len, pending)) < _PARALLEL_THRESHOLD:
+    if in_process or sum(map(len, pending)) < _PARALLEL_THRESHOLD:
         store = FactsStore(catalogue, own=[index for chunk in pending for index in chunk])
         try:
             with without_cyclic_gc():

@@ -6,6 +6,7 @@ any working directory. (test_project_context.py compares single-file runs, buffe
 import json
 import os
 import shutil
+import time
 
 import pytest
 
@@ -199,5 +200,110 @@ def test_the_language_server_shows_each_fixture_notebook_the_findings_of_the_com
 
         lsp.wait_for(all_shown, timeout=60)
         assert {uri: shown[uri] for uri in expected} == {uri: sorted(keys) for uri, keys in expected.items()}
+    finally:
+        lsp.close()
+
+
+def test_the_language_server_follows_edits_creations_and_deletions_as_a_fresh_run_would(tmp_path):
+    """The server keeps each project's walk and catalogue between lints: after every step of a
+    session (a module moved into a new package folder, an import edited in a buffer, a file changed on
+    disk, a file that stops being analysed, the package folder deleted whole, the module recreated),
+    each open document shows what a fresh run over the files on disk gives it."""
+    pytest.importorskip("pygls", reason="the language server needs pygls (pip install 'dllint[lsp]')")
+    from tests.test_lsp import Client
+
+    project = tmp_path / "project"
+    package = project / "kws"
+    shutil.copytree(os.path.join(FIXTURES, "pkg_loss_keyword_spotting"), package)
+    (project / "pyproject.toml").write_text('[tool.dllint]\nselect = ["ALL"]\n')
+    opened = ["train.py", "data.py"]
+    uris = {name: (package / name).as_uri() for name in opened}
+    versions = dict.fromkeys(opened, 1)
+    shown = {}
+
+    def record(message):
+        if message.get("method") == "textDocument/publishDiagnostics" and message["params"]["uri"] in shown:
+            shown[message["params"]["uri"]] = sorted(
+                (d["range"]["start"]["line"], d["range"]["start"]["character"], d["code"], d["message"])
+                for d in message["params"]["diagnostics"])
+        return False
+
+    def expected_now():
+        whole = {}
+        for path, line, column, code, message in _reported(invoke("--format", "json", "--no-cache", ".",
+                                                                   cwd=project)):
+            path = str(project / path)
+            whole.setdefault(path, []).append((line - 1, _utf16_column(path, line, column), code, message))
+        return {uris[name]: sorted(whole.get(str(package / name), [])) for name in opened}
+
+    def settle(step):
+        expected = expected_now()
+        deadline = time.monotonic() + 30
+        while shown != expected and time.monotonic() < deadline:
+            try:
+                lsp.wait_for(lambda m: record(m) or shown == expected, timeout=deadline - time.monotonic())
+            except AssertionError:
+                break
+        assert shown == expected, f"after {step}: the server shows {shown}, a fresh run gives {expected}"
+        return expected
+
+    def edit(name, old, new):
+        text = (package / name).read_text().replace(old, new)
+        assert text != (package / name).read_text()
+        versions[name] += 1
+        lsp.send("textDocument/didChange", {"textDocument": {"uri": uris[name], "version": versions[name]},
+                                            "contentChanges": [{"text": text}]})
+        (package / name).write_text(text)
+        lsp.send("textDocument/didSave", {"textDocument": {"uri": uris[name]}})
+
+    def on_disk(*changes):
+        # The folders just modified dated back a minute, as if the change were that old: the server
+        # keeps its walk of folders it read that are unchanged since (one modified within the last
+        # two seconds it walks again every time, since a second change could keep its time).
+        for folder, _, _ in os.walk(project):
+            modified = os.stat(folder).st_mtime_ns
+            if modified > time.time_ns() - 10_000_000_000:
+                os.utime(folder, ns=(modified - 60_000_000_000, modified - 60_000_000_000))
+        lsp.send("workspace/didChangeWatchedFiles", {"changes": [{"uri": path.as_uri(), "type": kind}
+                                                                 for path, kind in changes]})
+
+    lsp = Client(project)
+    try:
+        lsp.request("initialize", {"processId": os.getpid(), "rootUri": project.as_uri(), "capabilities": {}})
+        lsp.send("initialized", {})
+        for name in opened:
+            shown[uris[name]] = None
+            lsp.send("textDocument/didOpen", {"textDocument": {"uri": uris[name], "languageId": "python",
+                                                               "version": 1, "text": (package / name).read_text()}})
+        on_disk()
+        seen = [settle("opening")]
+        nets = package / "nets"
+        nets.mkdir()
+        (nets / "__init__.py").write_text("")
+        shutil.move(package / "models.py", nets / "models.py")
+        on_disk((nets, 1), (package / "models.py", 3))
+        seen.append(settle("moving models.py into a new folder"))
+        edit("train.py", "from models import", "from nets.models import")
+        seen.append(settle("editing the import"))
+        (nets / "models.py").write_text((nets / "models.py").read_text().replace(
+            "return F.softmax(self.classifier(x), dim=-1)", "return self.classifier(x)"))
+        on_disk((nets / "models.py", 2))
+        seen.append(settle("changing the model on disk"))
+        edit("data.py", "import torch\nfrom torch.utils.data import DataLoader, TensorDataset\n", "")
+        seen.append(settle("data.py no longer analysed"))
+        (nets / "models.py").write_text(open(os.path.join(FIXTURES, "pkg_loss_keyword_spotting", "models.py")).read())
+        on_disk((nets / "models.py", 2))
+        seen.append(settle("the softmax back"))
+        shutil.rmtree(nets)
+        on_disk((nets, 3))
+        seen.append(settle("deleting the folder"))
+        shutil.copy(os.path.join(FIXTURES, "pkg_loss_keyword_spotting", "models.py"), package / "models.py")
+        on_disk((package / "models.py", 1))
+        edit("train.py", "from nets.models import", "from models import")
+        seen.append(settle("recreating models.py and importing it again"))
+        # The steps changed what the documents show, back and forth: the softmax goes with the model
+        # returning logits and with the folder, and comes back with the module.
+        assert [[code for *_, code, _ in s[uris["train.py"]]] == ["DL201"] for s in seen] == \
+            [True, True, True, False, False, True, False, True]
     finally:
         lsp.close()

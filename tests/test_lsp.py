@@ -404,8 +404,10 @@ def test_the_server_asks_a_client_that_allows_it_to_watch_python_files_and_setti
         request = lsp.wait_for(lambda m: m.get("method") == "client/registerCapability")
         (registration,) = request["params"]["registrations"]
         assert registration["method"] == "workspace/didChangeWatchedFiles"
-        globs = [w["globPattern"] for w in registration["registerOptions"]["watchers"]]
-        assert set(globs) == {"**/*.py", "**/*.ipynb", "**/pyproject.toml"}
+        watchers = {(w["globPattern"], w.get("kind")) for w in registration["registerOptions"]["watchers"]}
+        # Every kind of change of the files that matter, and creations and deletions of anything (a
+        # folder created or deleted whole is one event for the folder).
+        assert watchers == {("**/*.py", None), ("**/*.ipynb", None), ("**/pyproject.toml", None), ("**/*", 1 | 4)}
         body = json.dumps({"jsonrpc": "2.0", "id": request["id"], "result": None}).encode()
         lsp.process.stdin.write(b"Content-Length: %d\r\n\r\n" % len(body) + body)
         lsp.process.stdin.flush()
@@ -437,5 +439,42 @@ def test_saving_the_text_already_linted_lints_nothing_again(client, tmp_path):
     # Closing it now discards nothing: the training loop is not linted again either.
     client.send("textDocument/didClose", {"textDocument": {"uri": uris["models.py"]}})
     assert client.diagnostics(uris["models.py"]) == []
+    time.sleep(1.5)
+    assert not [m for m in list(client.messages.queue) if m.get("method") == "textDocument/publishDiagnostics"]
+
+
+def test_a_folder_deleted_or_created_whole_relints_the_open_documents_linked_to_its_files(client, tmp_path):
+    """`rm -r nets` (or a branch switch that removes the folder) is reported as one event for the
+    folder, not one per file: the training loop that used the model in it loses the finding, and
+    gets it back when the folder comes back (one event again), while an unrelated script is left alone."""
+    import shutil
+
+    from tests.test_project_context import MODELS, TRAIN
+
+    (tmp_path / "pyproject.toml").write_text("")
+    nets = tmp_path / "nets"
+    nets.mkdir()
+    (nets / "__init__.py").write_text("")
+    (nets / "models.py").write_text(MODELS)
+    uris = _open_project(client, tmp_path, {"unrelated.py": BUGGY})
+    uris["train.py"] = (tmp_path / "train.py").as_uri()
+    train = TRAIN.replace("from models import", "from nets.models import")
+    (tmp_path / "train.py").write_text(train)
+    _open(client, uris["train.py"], train)
+    assert [d["code"] for d in client.diagnostics(uris["train.py"])] == ["DL201"]
+    shutil.rmtree(nets)
+    client.send("workspace/didChangeWatchedFiles", {"changes": [{"uri": nets.as_uri(), "type": 3}]})
+    seen, diagnostics = _published_until(client, uris["train.py"])
+    assert diagnostics == [] and uris["unrelated.py"] not in seen
+    nets.mkdir()
+    (nets / "__init__.py").write_text("")
+    (nets / "models.py").write_text(MODELS)
+    client.send("workspace/didChangeWatchedFiles", {"changes": [{"uri": nets.as_uri(), "type": 1}]})
+    seen, diagnostics = _published_until(client, uris["train.py"])
+    assert [d["code"] for d in diagnostics] == ["DL201"] and uris["unrelated.py"] not in seen
+    # Any other file created or deleted (the watcher reports every path) changes nothing shown.
+    (tmp_path / "notes.txt").write_text("lr 1e-3")
+    client.send("workspace/didChangeWatchedFiles", {"changes": [{"uri": (tmp_path / "notes.txt").as_uri(),
+                                                                 "type": 1}]})
     time.sleep(1.5)
     assert not [m for m in list(client.messages.queue) if m.get("method") == "textDocument/publishDiagnostics"]

@@ -110,32 +110,78 @@ def _module_name(item: SourceFile, roots: Sequence[str]) -> str:
     return f"{name}-ipynb" if item.notebook is not None else name
 
 
-def build_catalogue(items: Sequence[SourceFile], roots: Sequence[str]) -> Catalogue:
-    """`items` in the order the run reports them (sorted by path)."""
+class CatalogueMemo:
+    """What a long-lived process (the language server) keeps between the catalogues of one project:
+    module names by path, and each file's resolved imports while the module table is the same.
+    An edit that keeps a file analysed leaves the table as it was, so only the edited files'
+    imports are resolved again."""
+
+    def __init__(self) -> None:
+        self.module_names: Dict[Tuple[str, bool], str] = {}  # (path, notebook) -> name, under `roots`
+        self.roots: Tuple[str, ...] = ()
+        self.layout: Optional[tuple] = None  # what `table` was built from
+        self.table: Optional[ModuleTable] = None
+        self.targets: Dict[int, Tuple[tuple, set]] = {}  # file index -> (its imports, the files they name)
+
+
+def build_catalogue(items: Sequence[SourceFile], roots: Sequence[str], memo: Optional[CatalogueMemo] = None) -> Catalogue:
+    """`items` in the order the run reports them (sorted by path). With a `memo` of earlier calls,
+    what depends only on unchanged inputs is reused (the result is the same)."""
     items = list(items)
     analysed = [n for n, item in enumerate(items) if is_analysed(item)]
-    module_names = {n: _module_name(items[n], roots) for n in analysed}
-    table = ModuleTable([(module_names[n], ModuleEntry(n, items[n].path)) for n in analysed])
+    if memo is not None and memo.roots != tuple(roots):
+        memo.__init__()
+        memo.roots = tuple(roots)
+    if memo is None:
+        module_names = {n: _module_name(items[n], roots) for n in analysed}
+    else:
+        module_names = {}
+        for n in analysed:
+            key = (items[n].path, items[n].notebook is not None)
+            name = memo.module_names.get(key)
+            if name is None:
+                name = memo.module_names[key] = _module_name(items[n], roots)
+            module_names[n] = name
+    # Module entries name files by index: the table holds while the same files sit at the same places.
+    layout = tuple((n, module_names[n], items[n].path) for n in analysed)
+    if memo is not None and memo.layout == layout:
+        table = memo.table
+    else:
+        table = ModuleTable([(module_names[n], ModuleEntry(n, items[n].path)) for n in analysed])
+        if memo is not None:
+            memo.layout, memo.table, memo.targets = layout, table, {}
     importers: Dict[int, List[int]] = {}
     for n in analysed:
         item = items[n]
-        importer = module_names[n]
-        targets = set()
         summary = getattr(item, "summary", None)
-        for module, imported in (summary.imports if summary is not None else imports(item.source or "")):
-            target: Optional[ModuleEntry] = table.resolve(module, importer, item.path)
-            if target is not None:
-                targets.add(target.index)
-            joiner = "" if module.endswith(".") else "."
-            for name in imported:
-                submodule = table.resolve(f"{module}{joiner}{name}", importer, item.path)
-                if submodule is not None:
-                    targets.add(submodule.index)
-        targets.discard(n)
+        found = summary.imports if summary is not None else imports(item.source or "")
+        known = memo.targets.get(n) if memo is not None else None
+        if known is not None and known[0] == found:
+            targets = known[1]
+        else:
+            targets = _import_targets(table, n, module_names[n], item.path, found)
+            if memo is not None:
+                memo.targets[n] = (found, targets)
         for target_index in targets:
             importers.setdefault(target_index, []).append(n)
     return Catalogue(items, list(roots), analysed, module_names, table, importers,
                      [content_hash(item) for item in items], _linted(items, analysed, importers))
+
+
+def _import_targets(table: ModuleTable, n: int, importer: str, path: str, found) -> set:
+    """The analysed files that file `n`'s imports name (not itself)."""
+    targets = set()
+    for module, imported in found:
+        target: Optional[ModuleEntry] = table.resolve(module, importer, path)
+        if target is not None:
+            targets.add(target.index)
+        joiner = "" if module.endswith(".") else "."
+        for name in imported:
+            submodule = table.resolve(f"{module}{joiner}{name}", importer, path)
+            if submodule is not None:
+                targets.add(submodule.index)
+    targets.discard(n)
+    return targets
 
 
 def _linted(items: Sequence[SourceFile], analysed: Sequence[int], importers: Dict[int, List[int]]) -> List[int]:

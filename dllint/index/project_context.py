@@ -72,14 +72,16 @@ def with_project(items: List[SourceFile], paths: Sequence[str], config_path: Opt
                  respect_gitignore: bool = False,
                  buffers: Optional[Mapping[str, str]] = None,
                  cache_directory: Optional[str] = None,
-                 read_since: Optional[int] = None) -> Tuple[List[SourceFile], List[str]]:
+                 read_since: Optional[int] = None, live=None) -> Tuple[List[SourceFile], List[str]]:
     """The named `items` plus the other files of their project (marked `context_only`), and the
     roots that name every file's module. An item read from a buffer stands for its file on disk, and
     so does each of `buffers` (absolute path -> unsaved text, e.g. an editor's other open documents).
     The other files come from the project index (dllint/index/), kept in `cache_directory` if given,
     else in memory for the life of the process (a language server's workspace):
     a file unchanged since it was summarized is not read until a query consults it; the named
-    files, read from disk no earlier than `read_since` (time.time_ns()), are summarized into it."""
+    files, read from disk no earlier than `read_since` (time.time_ns()), are summarized into it.
+    A long-lived process passes its `live` projects (index/live.py): the project's walk is reused
+    while nothing it read has changed."""
     from dllint.discovery import DEFAULT_EXCLUDES, discover_files
     from dllint.index.summaries import ProjectIndex
 
@@ -89,22 +91,26 @@ def with_project(items: List[SourceFile], paths: Sequence[str], config_path: Opt
     if named:
         root = project_root(named, config_path)
         roots.add(root)
-        found = discover_files([root], exclude or DEFAULT_EXCLUDES, base, respect_gitignore)
+        if live is not None:
+            found = live.discover(root, exclude or DEFAULT_EXCLUDES, base, respect_gitignore)
+        else:
+            found = discover_files([root], exclude or DEFAULT_EXCLUDES, base, respect_gitignore)
         if len(found.files) <= MAX_PROJECT_FILES:
             index = ProjectIndex.for_project(cache_directory, root)
             # The walk already resolved its own symlinks; the named files may be spelt differently.
             have = {os.path.realpath(item.path) for item in items} | {os.path.abspath(item.path) for item in items}
             real_path = _real_paths()
+            shown = _display_paths()
             for path in found.files:
                 absolute = os.path.abspath(path)
-                if absolute in have or real_path(absolute) in have:
+                if absolute in have or (found.real_paths.get(path) or real_path(absolute)) in have:
                     continue
                 text = buffers.get(absolute) if buffers else None
                 if text is not None:
-                    item = load_source(path, display_path(path), text.encode("utf-8"))
+                    item = load_source(path, shown(path), text.encode("utf-8"))
                     item.context_only = True
                 else:
-                    item = index.context_file(path, display_path(path))
+                    item = index.context_file(path, shown(path))
                 context.append(item)
             if read_since is not None:
                 for item in items:
@@ -124,38 +130,57 @@ def with_project(items: List[SourceFile], paths: Sequence[str], config_path: Opt
 
 def linked_files(path: str, config_path: Optional[str] = None, exclude: Sequence[str] = (),
                  base: Optional[str] = None, respect_gitignore: bool = False,
-                 buffers: Optional[Mapping[str, str]] = None) -> Optional[Set[str]]:
+                 buffers: Optional[Mapping[str, str]] = None, live=None) -> Optional[Set[str]]:
     """Absolute paths of the project files linked to `path` through imports, in either direction,
     directly or not: only their findings can change when `path` changes (a file's lint consults
     what it imports and is reported into by its importers). None when the file is not analysed
     (it may just have stopped or started being so): then any file may have changed."""
-    absolute = os.path.abspath(path)
-    text = buffers.get(absolute) if buffers else None
-    item = load_source(path, display_path(path), None if text is None else text.encode("utf-8"))
+    return files_linked_to_any([path], config_path, exclude, base, respect_gitignore, buffers, live).get(path)
+
+
+def files_linked_to_any(paths: Sequence[str], config_path: Optional[str] = None, exclude: Sequence[str] = (),
+                        base: Optional[str] = None, respect_gitignore: bool = False,
+                        buffers: Optional[Mapping[str, str]] = None, live=None) -> Dict[str, Optional[Set[str]]]:
+    """linked_files of each of `paths` (files of one project), from one catalogue of the project."""
     from dllint.index.catalogue import build_catalogue, path_key
 
-    items, roots = with_project([item], [path], config_path, exclude, base, respect_gitignore, buffers)
-    return files_linked_to(path, build_catalogue(sorted(items, key=lambda i: path_key(i.path)), roots))
+    items = []
+    for path in paths:
+        text = buffers.get(os.path.abspath(path)) if buffers else None
+        items.append(load_source(path, display_path(path), None if text is None else text.encode("utf-8")))
+    items, roots = with_project(items, list(paths), config_path, exclude, base, respect_gitignore, buffers,
+                                live=live)
+    memo = live.catalogue_memo(roots) if live is not None else None
+    catalogue = build_catalogue(sorted(items, key=lambda i: path_key(i.path)), roots, memo)
+    neighbours = _neighbours(catalogue)
+    return {path: files_linked_to(path, catalogue, neighbours) for path in paths}
 
 
-def files_linked_to(path: str, catalogue) -> Optional[Set[str]]:
+def files_linked_to(path: str, catalogue, neighbours: Optional[Dict[int, Set[int]]] = None) -> Optional[Set[str]]:
     """linked_files within a project already catalogued (a lint's LintResult.catalogue)."""
     from dllint.index.catalogue import path_key
 
     start = catalogue.index_of.get(path_key(path))
     if start is None or start not in catalogue.module_names:
         return None
-    neighbours: Dict[int, Set[int]] = {}
-    for target, importers in catalogue.importers.items():
-        for importer in importers:
-            neighbours.setdefault(target, set()).add(importer)
-            neighbours.setdefault(importer, set()).add(target)
+    if neighbours is None:
+        neighbours = _neighbours(catalogue)
     seen, frontier = {start}, [start]
     while frontier:
         fresh = neighbours.get(frontier.pop(), set()) - seen
         seen |= fresh
         frontier.extend(fresh)
     return {path_key(catalogue.items[n].path) for n in seen}
+
+
+def _neighbours(catalogue) -> Dict[int, Set[int]]:
+    """The import links of a catalogue, both ways."""
+    neighbours: Dict[int, Set[int]] = {}
+    for target, importers in catalogue.importers.items():
+        for importer in importers:
+            neighbours.setdefault(target, set()).add(importer)
+            neighbours.setdefault(importer, set()).add(target)
+    return neighbours
 
 
 def _real_paths():
@@ -170,6 +195,22 @@ def _real_paths():
             folders[folder] = os.path.realpath(folder)
         return os.path.join(folders[folder], name)
     return real_path
+
+
+def _display_paths():
+    """engine.display_path for many files, without os.path.relpath's work for a normalized
+    absolute path: below the working directory it is shown relative to it, elsewhere as it is."""
+    try:
+        prefix = os.getcwd().rstrip(os.sep) + os.sep
+    except OSError:
+        return display_path
+
+    def shown(path: str) -> str:
+        if not os.path.isabs(path) or path != os.path.normpath(path) or path + os.sep == prefix:
+            return display_path(path)
+        relative = path[len(prefix):] if path.startswith(prefix) else ".."
+        return path if relative.startswith("..") else relative
+    return shown
 
 
 def _nested_projects(root: str, items: Sequence[SourceFile]) -> List[str]:

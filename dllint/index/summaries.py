@@ -109,6 +109,7 @@ class ProjectIndex:
             name = hashlib.sha256(os.path.abspath(root).encode("utf-8", "surrogateescape")).hexdigest()[:24]
             self.path = os.path.join(cache_directory, "index", name + ".json")
         self.entries: Dict[str, list] = {}  # absolute path -> [size, mtime_ns, summary as JSON]
+        self._parsed: Dict[str, Tuple[list, Tuple[int, int, int, FileSummary]]] = {}  # entry -> it, read
         self.changed = False
         self._load()
 
@@ -177,19 +178,25 @@ class ProjectIndex:
         entry = self.entries.get(key)
         if entry is None:
             return None
+        parsed = self._parsed.get(key)
+        if parsed is not None and parsed[0] is entry:
+            return parsed[1]  # an index kept in memory reads each entry once
         try:
             size, mtime, checked, data = entry
             if not all(type(n) is int for n in (size, mtime, checked)):
                 return None
-            return size, mtime, checked, FileSummary.from_json(data)
+            stored = size, mtime, checked, FileSummary.from_json(data)
         except (TypeError, ValueError):
             return None  # a damaged entry: the file is summarized again
+        self._parsed[key] = (entry, stored)
+        return stored
 
     def forget_missing(self, present: List[str]) -> None:
         """Drop the entries of files no longer in the project."""
         keep = {os.path.abspath(p) for p in present}
         for key in [k for k in self.entries if k not in keep]:
             del self.entries[key]
+            self._parsed.pop(key, None)
             self.changed = True
 
     def save(self) -> None:

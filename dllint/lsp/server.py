@@ -22,6 +22,7 @@ from pygls.protocol import LanguageServerProtocol
 
 from dllint import __version__
 from dllint.findings import Finding
+from dllint.index.live import LiveProjects
 
 DEBOUNCE_SECONDS = 0.3
 FIX_ALL_KIND = "source.fixAll.dllint"
@@ -62,6 +63,8 @@ class DllintServer(LanguageServer):
         # last change, and since): a file changed on disk re-lints only the documents it is linked to.
         self.linked: Dict[str, set] = {}
         self.unsaved: set = set()  # documents whose buffer differed from their file when last linted
+        # Each project's walk and catalogue, reused by the next lint while they still hold.
+        self.projects = LiveProjects()
         # One thread: lints never run concurrently, and the message loop stays free.
         self.lint_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dllint-lint")
 
@@ -131,7 +134,7 @@ def _lint(ls: DllintServer, uri: str, path: str, text: str, buffers: Dict[str, s
         ls.unsaved.discard(uri)
     else:
         ls.unsaved.add(uri)
-    return lint_buffer_and_links(path, text, _settings_for(ls, path), buffers)
+    return lint_buffer_and_links(path, text, _settings_for(ls, path), buffers, ls.projects)
 
 
 def _matches_disk(path: str, text: str) -> bool:
@@ -230,26 +233,29 @@ async def relint_open_documents(ls: DllintServer, files: Optional[set], skip=())
         await lint_notebook(ls, notebook_uri)
 
 
-def _links_of(ls: DllintServer, path: str) -> Optional[set]:
-    """On the lint thread: the files linked to `path` through imports now, with the open buffers
-    standing for their files; None when it is not analysed now (it links to nothing now, but may
-    have just stopped being analysed). Raises ConfigError or OSError when that cannot be told."""
-    from dllint.index.project_context import linked_files
-
-    settings = _settings_for(ls, path)
-    return linked_files(path, settings.config_path, settings.exclude, settings.base_directory,
-                        settings.respect_gitignore, _open_buffers(ls))
-
-
-def _links_of_changed_file(ls: DllintServer, path: str) -> Optional[set]:
-    """On the lint thread: the files linked to a file changed on disk now (none when it is not
-    analysed now: what it was linked to before, the open documents' links tell); None: unknown."""
+def _links_of_changed_files(ls: DllintServer, paths: List[str]) -> Optional[set]:
+    """On the lint thread: the files linked now to any of `paths`, files changed on disk, with the
+    open buffers standing for their files (a file not analysed now is linked to nothing now: what
+    it was linked to before, the open documents' links tell); None: unknown, as when a
+    configuration is wrong or a file cannot be read."""
     from dllint.config import ConfigError
+    from dllint.index.project_context import files_linked_to_any, project_root
 
+    by_project: Dict[tuple, List[str]] = {}
+    for path in paths:
+        settings = _settings_for(ls, path)
+        by_project.setdefault((project_root([path], settings.config_path), settings.config_path), []).append(path)
+    linked: set = set()
     try:
-        return _links_of(ls, path) or set()
+        for group in by_project.values():
+            settings = _settings_for(ls, group[0])
+            found = files_linked_to_any(group, settings.config_path, settings.exclude, settings.base_directory,
+                                        settings.respect_gitignore, _open_buffers(ls), ls.projects)
+            for links in found.values():
+                linked |= links or set()
     except (ConfigError, OSError):
         return None
+    return linked
 
 
 def _record_links(ls: DllintServer, files: set) -> None:
@@ -318,7 +324,7 @@ def notebook_json(ls: DllintServer, notebook: types.NotebookDocument) -> str:
 def _lint_notebook_text(ls: DllintServer, path: str, text: str, buffers: Dict[str, str]):
     from dllint.pipeline import lint_buffer
 
-    return lint_buffer(path, text, _settings_for(ls, path), buffers)
+    return lint_buffer(path, text, _settings_for(ls, path), buffers, ls.projects)
 
 
 async def lint_notebook(ls: DllintServer, notebook_uri: str) -> None:
@@ -393,6 +399,10 @@ async def did_close(ls: DllintServer, params: types.DidCloseTextDocumentParams) 
 
 # The files whose change on disk can change what open documents show.
 WATCHED_GLOBS = ("**/*.py", "**/*.ipynb", "**/pyproject.toml")
+# A folder created or deleted as a whole (a `git checkout`, `rm -r`, a move) is reported as one event
+# for the folder, which the globs above do not match: creations and deletions of any path are asked
+# for too.
+WATCHED_FOLDERS = types.FileSystemWatcher(glob_pattern="**/*", kind=types.WatchKind.Create | types.WatchKind.Delete)
 
 
 @server.feature(types.INITIALIZED)
@@ -406,7 +416,7 @@ def initialized(ls: DllintServer, params: types.InitializedParams) -> None:
     ls.client_register_capability(types.RegistrationParams(registrations=[types.Registration(
         id="dllint-watched-files", method=types.WORKSPACE_DID_CHANGE_WATCHED_FILES,
         register_options=types.DidChangeWatchedFilesRegistrationOptions(
-            watchers=[types.FileSystemWatcher(glob_pattern=glob) for glob in WATCHED_GLOBS]))]))
+            watchers=[*(types.FileSystemWatcher(glob_pattern=glob) for glob in WATCHED_GLOBS), WATCHED_FOLDERS]))]))
 
 
 @server.feature(types.WORKSPACE_DID_CHANGE_WATCHED_FILES)
@@ -414,6 +424,7 @@ async def did_change_watched_files(ls: DllintServer, params: types.DidChangeWatc
     settings_changed = any(change.uri.endswith("pyproject.toml") for change in params.changes)
     if settings_changed:
         ls.settings_cache.clear()
+        ls.projects.clear()
         for config_uri in ls.config_errors:  # published again below if still wrong
             ls.text_document_publish_diagnostics(types.PublishDiagnosticsParams(uri=config_uri, diagnostics=[]))
         ls.config_errors.clear()
@@ -424,8 +435,22 @@ async def did_change_watched_files(ls: DllintServer, params: types.DidChangeWatc
     # linked to it before or after the change may have other findings. An open document's own file
     # changes nothing: its buffer stands for it.
     open_files = {os.path.abspath(_path(uri)) for uri in ls.workspace.text_documents}
-    changed = {os.path.abspath(_path(change.uri)) for change in params.changes
-               if change.uri.endswith((".py", ".ipynb"))} - open_files
+    changed: set = set()
+    for change in params.changes:
+        path = os.path.abspath(_path(change.uri))
+        if change.uri.endswith((".py", ".ipynb")):
+            changed.add(path)
+        elif change.uri.endswith("pyproject.toml"):
+            continue
+        elif os.path.isdir(path):
+            # A folder created or moved here: the project's files below it appeared.
+            changed |= await asyncio.get_running_loop().run_in_executor(
+                ls.lint_executor, _project_files_below, ls, path)
+        else:
+            # A folder deleted or moved away is reported as one event for the folder (the **/*.py
+            # watchers do not match it): every file known below it is gone.
+            changed |= _files_known_below(ls, path)
+    changed -= open_files
     if not changed:
         return
     affected: Optional[set] = set(changed)
@@ -435,16 +460,41 @@ async def did_change_watched_files(ls: DllintServer, params: types.DidChangeWatc
         links = ls.linked.get(uri)
         if links is None or links & changed:  # unknown links: it may depend on anything
             affected.add(os.path.abspath(_path(uri)))
-    for path in sorted(changed):
-        if not os.path.exists(path):
-            continue  # deleted: only the documents linked to it before can tell
-        now = await asyncio.get_running_loop().run_in_executor(ls.lint_executor, _links_of_changed_file, ls, path)
+    # Deleted files: only the documents linked to them before can tell.
+    present = sorted(path for path in changed if os.path.exists(path))
+    if present:
+        now = await asyncio.get_running_loop().run_in_executor(ls.lint_executor, _links_of_changed_files, ls, present)
         if now is None:
             affected = None
-            break
-        _record_links(ls, now)
-        affected |= now
+        else:
+            _record_links(ls, now)
+            affected |= now
     await relint_open_documents(ls, affected)
+
+
+def _project_files_below(ls: DllintServer, folder: str) -> set:
+    """On the lint thread: the files of the project's walk (its excludes applied) below `folder`."""
+    from dllint.config import ConfigError
+    from dllint.discovery import DEFAULT_EXCLUDES, PathError
+    from dllint.index.project_context import project_root
+
+    try:
+        settings = _settings_for(ls, folder)
+        root = project_root([folder], settings.config_path)
+        found = ls.projects.discover(root, settings.exclude or DEFAULT_EXCLUDES, settings.base_directory,
+                                     settings.respect_gitignore)
+    except (ConfigError, OSError, PathError):
+        return set()
+    prefix = folder.rstrip(os.sep) + os.sep
+    return {path for path in map(os.path.abspath, found.files) if path.startswith(prefix)}
+
+
+def _files_known_below(ls: DllintServer, folder: str) -> set:
+    """The files below `folder` that the server knew of: in the project walks it keeps, among the
+    files linked to the open documents."""
+    prefix = folder.rstrip(os.sep) + os.sep
+    known = set(ls.projects.known_files()).union(*ls.linked.values())
+    return {path for path in known if path.startswith(prefix)}
 
 
 @server.feature(types.TEXT_DOCUMENT_CODE_ACTION,
