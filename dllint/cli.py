@@ -475,7 +475,8 @@ def _read_files(paths: Sequence[str], settings, index_directory: Optional[str] =
     read_since = time.time_ns()
     items = [load_source(path, display_path(path)) for path in found.files]
     items, roots = with_project(items, paths, settings.config_path, settings.exclude, settings.base_directory,
-                                settings.respect_gitignore, cache_directory=index_directory, read_since=read_since)
+                                settings.respect_gitignore, cache_directory=index_directory, read_since=read_since,
+                                walked=found)
     return items, roots, found.warnings
 
 

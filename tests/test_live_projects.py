@@ -150,3 +150,35 @@ def test_a_long_lived_process_lints_without_worker_processes(tmp_path, monkeypat
     assert findings == []  # the DL201s lie in the training scripts, which the buffer's lint does not show
     with pytest.raises(AssertionError, match="worker process"):
         lint_buffer(str(tmp_path / "models.py"), MODELS)
+
+
+def test_a_run_over_the_project_root_walks_it_once_and_finds_what_a_run_over_a_folder_finds(tmp_path, monkeypatch):
+    """`dllint .` at the project root names the walk the project context needs: it is not walked
+    twice. A run naming a folder below the root walks both, and reports the same for its files."""
+    import json
+
+    import dllint.discovery
+    from tests.invoke import invoke
+
+    packages = ["pkg_cat_distributed", "pkg_loss_keyword_spotting"]
+    for name in packages:
+        shutil.copytree(os.path.join(FIXTURES, name), tmp_path / name)
+    (tmp_path / "pyproject.toml").write_text('[tool.dllint]\nselect = ["ALL"]\n')
+    walked = []
+    real_walk = dllint.discovery._walk
+    monkeypatch.setattr(dllint.discovery, "_walk", lambda given, *rest: walked.append(given) or real_walk(given, *rest))
+
+    def findings(*paths):
+        walked.clear()
+        result = invoke("--format", "json", "--no-cache", *paths, cwd=tmp_path)
+        assert result.returncode in (0, 1), result.stderr
+        return {(os.path.abspath(os.path.join(tmp_path, f["path"])), f["line"], f["code"], f["message"])
+                for f in json.loads(result.stdout)}
+
+    whole = findings(".")
+    assert walked == ["."]
+    assert len(whole) >= 3
+    for name in packages:
+        below = findings(name)
+        assert walked == [name, str(tmp_path)]
+        assert below == {f for f in whole if f[0].startswith(str(tmp_path / name) + os.sep)}

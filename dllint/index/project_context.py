@@ -72,7 +72,8 @@ def with_project(items: List[SourceFile], paths: Sequence[str], config_path: Opt
                  respect_gitignore: bool = False,
                  buffers: Optional[Mapping[str, str]] = None,
                  cache_directory: Optional[str] = None,
-                 read_since: Optional[int] = None, live=None) -> Tuple[List[SourceFile], List[str]]:
+                 read_since: Optional[int] = None, live=None,
+                 walked=None) -> Tuple[List[SourceFile], List[str]]:
     """The named `items` plus the other files of their project (marked `context_only`), and the
     roots that name every file's module. An item read from a buffer stands for its file on disk, and
     so does each of `buffers` (absolute path -> unsaved text, e.g. an editor's other open documents).
@@ -81,7 +82,8 @@ def with_project(items: List[SourceFile], paths: Sequence[str], config_path: Opt
     a file unchanged since it was summarized is not read until a query consults it; the named
     files, read from disk no earlier than `read_since` (time.time_ns()), are summarized into it.
     A long-lived process passes its `live` projects (index/live.py): the project's walk is reused
-    while nothing it read has changed."""
+    while nothing it read has changed. `walked` is the caller's discover_files(paths) with the same
+    excludes: when `paths` is the project root, the project is not walked again."""
     from dllint.discovery import DEFAULT_EXCLUDES, discover_files
     from dllint.index.summaries import ProjectIndex
 
@@ -91,7 +93,10 @@ def with_project(items: List[SourceFile], paths: Sequence[str], config_path: Opt
     if named:
         root = project_root(named, config_path)
         roots.add(root)
-        if live is not None:
+        if walked is not None and exclude and len(named) == 1 and os.path.isdir(named[0]) and \
+                os.path.abspath(named[0]) == root and walked.roots == [root]:
+            found = walked  # `dllint .` at the project root: the same walk
+        elif live is not None:
             found = live.discover(root, exclude or DEFAULT_EXCLUDES, base, respect_gitignore)
         else:
             found = discover_files([root], exclude or DEFAULT_EXCLUDES, base, respect_gitignore)
