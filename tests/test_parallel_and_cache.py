@@ -307,3 +307,47 @@ def test_a_chunk_gives_the_same_outcome_whatever_its_worker_linted_before(monkey
     forward = outcomes(pieces, own=catalogue.analysed)
     assert sum(len(findings) for findings, _, _ in forward.values()) > 20
     assert outcomes(pieces[::-1], own=[]) == forward
+
+
+def test_after_a_chunk_the_store_keeps_only_files_linked_to_what_it_still_lints(monkeypatch):
+    # A worker drops a parsed file once no file it still lints imports it or is imported by it; the
+    # chunks' outcomes are those of a store that keeps every file it parsed.
+    from dllint import engine
+    from dllint.discovery import discover
+    from dllint.index.catalogue import build_catalogue
+    from dllint.registry import all_rules
+
+    monkeypatch.setattr(engine, "CHUNK_FILES", 6)
+    paths, roots = discover(PACKAGES, [])
+    items = sorted((engine.load_source(p, engine.display_path(p)) for p in paths), key=lambda i: i.path)
+    catalogue = build_catalogue(items, roots)
+    codes = [rule.code for rule in all_rules()]
+    pieces = engine.chunks(catalogue)
+    linked = {}
+    for target, importers in catalogue.importers.items():
+        for importer in importers:
+            linked.setdefault(target, set()).add(importer)
+            linked.setdefault(importer, set()).add(target)
+
+    def outcomes(shrinking):
+        store = engine.FactsStore(catalogue, own=catalogue.analysed)
+        found, dropped_imported, kept = {}, 0, 0
+        for position, chunk in enumerate(pieces):
+            if shrinking:
+                store.own = {index for later in pieces[position:] for index in later}  # as a worker claims
+            before = set(store._held)
+            for outcome in engine.lint_chunk(catalogue, store, chunk, codes):
+                found[outcome.index] = (outcome.findings, outcome.consulted, outcome.consulted_importers)
+            if shrinking:
+                remaining = {index for later in pieces[position + 1:] for index in later}
+                assert all(linked.get(index, set()) & remaining for index in store._held)
+                kept += len(store._held)
+                dropped_imported += sum(1 for index in before | set(chunk)
+                                        if index not in store._held and catalogue.importers_of(index))
+        return found, dropped_imported, kept
+
+    kept_all, _, _ = outcomes(shrinking=False)
+    shrunk, dropped_imported, kept = outcomes(shrinking=True)
+    assert dropped_imported > 0 and kept > 0  # imported files went once their neighbours were linted; others stayed
+    assert sum(len(findings) for findings, _, _ in shrunk.values()) > 20
+    assert shrunk == kept_all
