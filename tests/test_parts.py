@@ -243,6 +243,28 @@ def test_findings_and_fixes_do_not_depend_on_how_many_files_the_store_holds(monk
         assert len(parsed) > len(set(parsed))  # files were dropped and parsed again
 
 
+def test_large_linted_files_are_parsed_in_parts_with_the_same_findings(monkeypatch, fixture_findings):
+    # A linted file of at least IN_PARTS_FROM_CHARS is parsed in parts and completed (libcst's peak
+    # memory is then its largest function's): with a threshold every package file passes, the
+    # findings are an ordinary run's.
+    import dllint.engine
+    import dllint.runner
+
+    whole = _in_packages([finding.to_dict() for finding in fixture_findings])
+    monkeypatch.setattr(dllint.runner, "_PARALLEL_THRESHOLD", 10 ** 9)  # in this process, to see the loads
+    loaded = []
+    real_parse_facts = dllint.engine.parse_facts
+
+    def parse_facts(item, module_name, whole=True):
+        facts = real_parse_facts(item, module_name, whole)
+        loaded.append((whole, facts is not None and facts.parts is not None))
+        return facts
+    monkeypatch.setattr(dllint.engine, "parse_facts", parse_facts)
+    monkeypatch.setattr(dllint.engine, "IN_PARTS_FROM_CHARS", 1_000)
+    assert _lint_fixtures(monkeypatch, "consulted", jobs=1, paths=PACKAGES) == whole
+    assert sum(1 for linted, in_parts in loaded if linted and in_parts) > 5
+
+
 STEP = """\
 import torch
 
