@@ -93,3 +93,29 @@ def test_long_but_shallow_expressions_are_analysed(tmp_path):
     chain = "total = " + " + ".join(f"w{i}" for i in range(400)) + "\n"
     findings = _findings(tmp_path, "table.py", "import torch\n" + table + chain + LOOP)
     assert [f["code"] for f in findings] == ["DL101"]
+
+
+def test_origins_through_callers_are_worked_out_once_per_call_site(tmp_path, monkeypatch):
+    """A wrapper class whose methods build new wrappers from `self._inner` (torch's storage.py has 45
+    such uses): every use asks where `self._inner` comes from, and the answer runs through the
+    constructor's parameter to the arguments of every call site. Each query used to bind those
+    arguments again (quadratic: 1,000 queries of torch's sources took a minute); they are bound once."""
+    from dllint.model import origins
+
+    methods = "".join(f"    def op_{i}(self):\n        return Storage(wrap=self._inner.op_{i}(), device=self._inner.device)\n\n"
+                      for i in range(120))
+    path = tmp_path / "storage.py"
+    path.write_text("import torch\n\n\nclass Storage:\n    def __init__(self, *args, wrap=None, device=None):\n"
+                    "        if wrap is not None:\n            self._inner = wrap\n        else:\n"
+                    "            self._inner = torch.empty(0, device=device)\n\n" + methods + "\n" + LOOP)
+    bound = []
+    real = origins.bound_argument
+
+    def counting(*args, **kwargs):
+        bound.append(args)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(origins, "bound_argument", counting)
+    result = lint_paths([str(path)], ["DL101"])
+    assert [(f.code, f.line) for f in result.findings] == [("DL101", path.read_text().count("\n"))]
+    assert len(bound) <= 120, f"{len(bound)} arguments bound for 120 call sites"

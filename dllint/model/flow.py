@@ -12,7 +12,7 @@ project class is), gradients.py (losses, what they are computed from, backpropag
 
 from __future__ import annotations
 
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, Optional, Set, Tuple
 
 import libcst as cst
 
@@ -43,6 +43,11 @@ class Analysis(ValueOrigins, ValueKinds, ModuleClasses, GradientFlow, TrainingEv
         self._instances: Dict[Tuple[int, int, int, bool], List[Instance]] = {}
         self._sources: Dict[Tuple[int, int, int], Optional[Source]] = {}
         self._memo: Dict[Tuple[str, int], object] = {}
+        self._origin_steps: Dict[tuple, list] = {}  # see ValueOrigins.origins
+        self._callees_resolving: Set[int] = set()  # calls whose instance callee is being worked out
+        self._provisional_reads = 0  # reads of a callee still being resolved (see ValueOrigins.instances)
+        self._moved_instances: Dict[Tuple[int, int, int, bool, int], List[Instance]] = {}
+        self._built: Dict[Tuple[int, int], object] = {}
 
     def memo(self, question: str, subject: object, compute):
         """A derived fact computed once per analysis: `compute(subject)`, cached by identity."""

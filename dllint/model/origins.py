@@ -5,7 +5,7 @@ call runs, and the classes an object may be an instance of."""
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Dict, Iterator, List, Optional, Set, Tuple
+from typing import Dict, Iterator, List, Optional, Set, Tuple, Union
 
 import libcst as cst
 
@@ -23,6 +23,11 @@ MAX_CALLERS = 8  # call sites followed backwards from one parameter
 
 
 ORIGIN_BUDGET = 256
+
+
+# A step of an origins walk: an expression to follow, its scope and point, the path into its value,
+# and whether what it produces is mixed into the value (assigned into part of it).
+_Step = Tuple[Optional[cst.BaseExpression], Scope, int, Tuple[int, ...], bool]
 
 
 class _Walk:
@@ -119,13 +124,45 @@ class ValueOrigins:
         only what the last definition before the use gave it.
         Each expression is visited once per query, and a query visits at most ORIGIN_BUDGET of them,
         so recursive helpers and long call chains stay linear.
+        The walk is depth-first; what one expression leads to (its steps) is worked out once per
+        analysis, when a walk first reaches it, and replayed by later walks, which still visit, in the
+        same order, under the same budget and depth, what the first one did: only the reasoning about
+        each expression is shared.
         """
-        yield from self._origins(expr, scope, order, path, depth, _Walk(items, any_branch))
-
-    def _origins(self, expr: Optional[cst.BaseExpression], scope: Scope, order: int,
-                 path: Tuple[int, ...], depth: int, walk: "_Walk") -> Iterator[Origin]:
+        walk = _Walk(items, any_branch)
         if expr is None or depth > MAX_DEPTH or not walk.enter((id(expr), path)):
             return
+        # A frame: the steps of an expression still to take, its depth, whether what it yields is mixed in.
+        stack = [(self._steps(expr, scope, order, path, walk), depth, False)]
+        while stack:
+            steps, depth, mixed = stack[-1]
+            step = next(steps, None)
+            if step is None:
+                stack.pop()
+            elif isinstance(step, Origin):
+                yield replace(step, mixed_in=True) if mixed else step
+            else:
+                expr, scope, order, path, mixed_in = step
+                if expr is not None and depth < MAX_DEPTH and walk.enter((id(expr), path)):
+                    stack.append((self._steps(expr, scope, order, path, walk), depth + 1, mixed or mixed_in))
+
+    def _steps(self, expr: cst.BaseExpression, scope: Scope, order: int, path: Tuple[int, ...],
+               walk: "_Walk") -> Iterator[Union[Origin, "_Step"]]:
+        """An expression's steps, worked out once per analysis. Not kept when they read a callee still
+        being resolved (None for now): a later walk reads its answer."""
+        key = (id(expr), id(scope), order, path, walk.items, walk.any_branch)
+        steps = self._origin_steps.get(key)
+        if steps is None:
+            provisional = [False]
+            steps = list(self._work_out_steps(expr, scope, order, path, walk, provisional))
+            if not provisional[0]:
+                self._origin_steps[key] = steps
+        return iter(steps)
+
+    def _work_out_steps(self, expr: cst.BaseExpression, scope: Scope, order: int, path: Tuple[int, ...],
+                        walk: "_Walk", provisional: List[bool]) -> Iterator[Union[Origin, "_Step"]]:
+        """What the value of `expr` (at `path`) comes from: Origins it is produced by here, and
+        (expression, scope, order, path, mixed in) steps to follow one level deeper."""
         if isinstance(expr, cst.Name):
             if expr.value in ("None", "True", "False"):
                 yield Origin(expr, scope, order, path)
@@ -134,14 +171,12 @@ class ValueOrigins:
                 self.reaching(scope, expr.value, order)
             for def_scope, definition in reaching:
                 if definition.kind == "param":
-                    yield from self._parameter_origins(def_scope, definition, path, depth, walk)
+                    yield from self._parameter_steps(def_scope, definition, path)
                 elif definition.kind in ("assign", "with") and definition.value is not None:
-                    yield from self._origins(definition.value, def_scope, definition.order,
-                                             definition.unpack_path + path, depth + 1, walk)
+                    yield definition.value, def_scope, definition.order, definition.unpack_path + path, False
             if walk.items and not path:
                 for item_scope, item in self._item_assignments_between(reaching, scope, expr.value, order):
-                    for origin in self._origins(item.value, item_scope, item.order, (), depth + 1, walk):
-                        yield replace(origin, mixed_in=True)
+                    yield item.value, item_scope, item.order, (), True
             return
         if isinstance(expr, cst.Attribute) and isinstance(expr.value, cst.Name):
             self_name = instance_name(scope)
@@ -149,54 +184,56 @@ class ValueOrigins:
             if cls is not None and expr.value.value == self_name:
                 for attr_scope, definition in self.attribute_definitions(cls, expr.attr.value):
                     if definition.value is not None:
-                        yield from self._origins(definition.value, attr_scope, definition.order,
-                                                 definition.unpack_path + path, depth + 1, walk)
+                        yield definition.value, attr_scope, definition.order, definition.unpack_path + path, False
                 return
         if isinstance(expr, cst.IfExp):
             # `net = DDP(net) if distributed else net`: either branch may produce the value.
-            yield from self._origins(expr.body, scope, order, path, depth + 1, walk)
-            yield from self._origins(expr.orelse, scope, order, path, depth + 1, walk)
+            yield expr.body, scope, order, path, False
+            yield expr.orelse, scope, order, path, False
             return
         if isinstance(expr, (cst.Tuple, cst.List)) and path:
             # A key (`arch["pi"]`) into a list or tuple names no element: the value is a dict elsewhere.
             elements = [e.value for e in expr.elements]
             if isinstance(path[0], int) and path[0] < len(elements):
-                yield from self._origins(elements[path[0]], scope, order, path[1:], depth + 1, walk)
+                yield elements[path[0]], scope, order, path[1:], False
             return
         if isinstance(expr, cst.Call) and isinstance(expr.func, (cst.Name, cst.Attribute)):
             passed = self._returned_argument(expr, scope, path)
             if passed is not None:
                 # `model, optimizer = fabric.setup(model, optimizer)`: the same objects, wrapped.
-                yield from self._origins(passed[0], scope, order, passed[1], depth + 1, walk)
+                yield passed[0], scope, order, passed[1], False
                 return
             call = self.call_site(expr, scope)
+            if call is not None and id(call) in self._callees_resolving:
+                provisional[0] = True
+                self._provisional_reads += 1
             target = self.callee(call) if call is not None else None
             if isinstance(target, Scope) and target.returns and target.name != "__init__":
                 # A helper's result is what its return statements produce.
                 for return_order, value in target.returns:
-                    yield from self._origins(value, target, return_order, path, depth + 1, walk)
+                    yield value, target, return_order, path, False
                 return
         if isinstance(expr, cst.DictComp) and path and isinstance(path[0], str):
             # `{task: DistributedSampler(ds) for task, ds in sets.items()}["detection"]`: every entry is the
             # comprehension's value.
-            yield from self._origins(expr.value, scope, order, path[1:], depth + 1, walk)
+            yield expr.value, scope, order, path[1:], False
             return
         if isinstance(expr, cst.Dict) and path and isinstance(path[0], str):
             for element in expr.elements:
                 if isinstance(element, cst.DictElement) and isinstance(element.key, cst.SimpleString) and \
                         element.key.evaluated_value == path[0]:
-                    yield from self._origins(element.value, scope, order, path[1:], depth + 1, walk)
+                    yield element.value, scope, order, path[1:], False
             return
         if isinstance(expr, cst.Subscript) and len(expr.slice) == 1:
             index = expr.slice[0].slice
             if isinstance(index, cst.Index) and isinstance(index.value, cst.Integer):
-                yield from self._origins(expr.value, scope, order, (int(index.value.value),) + path, depth + 1, walk)
+                yield expr.value, scope, order, (int(index.value.value),) + path, False
                 return
             if isinstance(index, cst.Index) and isinstance(index.value, cst.SimpleString):
                 # outputs["probs"] where forward returns {"logits": ..., "probs": ...}
                 key = index.value.evaluated_value
                 if isinstance(key, str):
-                    yield from self._origins(expr.value, scope, order, (key,) + path, depth + 1, walk)
+                    yield expr.value, scope, order, (key,) + path, False
                     return
         yield Origin(expr, scope, order, path)
 
@@ -238,7 +275,11 @@ class ValueOrigins:
         key = ("instance_callee", id(call))
         if key not in self._memo:
             self._memo[key] = None  # guards recursion: an instance built by a call of the same method
-            self._memo[key] = self._instance_callee(call)
+            self._callees_resolving.add(id(call))
+            try:
+                self._memo[key] = self._instance_callee(call)
+            finally:
+                self._callees_resolving.discard(id(call))
         return self._memo[key]  # type: ignore[return-value]
 
     def _instance_callee(self, call: CallSite) -> Optional[Scope]:
@@ -268,11 +309,11 @@ class ValueOrigins:
                 found.extend(base.definitions_of(attr))
         return found
 
-    def _parameter_origins(self, scope: Scope, definition: Definition, path: Tuple[int, ...],
-                           depth: int, walk: "_Walk") -> Iterator[Origin]:
-        """Arguments that call sites in the project pass for this parameter."""
+    def _parameter_steps(self, scope: Scope, definition: Definition,
+                         path: Tuple[int, ...]) -> Iterator["_Step"]:
+        """A parameter's default, and the arguments that call sites in the project pass for it."""
         if definition.value is not None:
-            yield from self._origins(definition.value, scope, scope.start, path, depth + 1, walk)
+            yield definition.value, scope, scope.start, path, False
         try:
             index = scope.params.index(definition.name)
         except ValueError:
@@ -281,7 +322,7 @@ class ValueOrigins:
             offset = 1 if scope.self_name is not None else 0
             argument = bound_argument(call.node, definition.name, index - offset)
             if argument is not None:
-                yield from self._origins(argument, call.scope, call.order, path, depth + 1, walk)
+                yield argument, call.scope, call.order, path, False
 
     # -- what an object is -------------------------------------------------------
     def instances(self, expr: Optional[cst.BaseExpression], scope: Scope, order: int,
@@ -294,38 +335,67 @@ class ValueOrigins:
             if cached is None:
                 cached = self._instances[key] = self.instances(expr, scope, order, 1, any_branch)
             return cached
-        found: List[Instance] = []
         if depth > MAX_DEPTH:
-            return found
+            return []
+        if depth == 1:
+            return self._instances_of_origins(expr, scope, order, depth, any_branch)
+        # Deeper, what an object moved or wrapped earlier was (`model = model.to(device)`): asked again
+        # by every query through it. The answer is kept unless it read a callee still being resolved.
+        key = (id(expr), id(scope), order, any_branch, depth)
+        cached = self._moved_instances.get(key)
+        if cached is None:
+            provisional = self._provisional_reads
+            cached = self._instances_of_origins(expr, scope, order, depth, any_branch)
+            if self._provisional_reads == provisional:
+                self._moved_instances[key] = cached
+        return cached
+
+    def _instances_of_origins(self, expr: Optional[cst.BaseExpression], scope: Scope, order: int,
+                              depth: int, any_branch: bool) -> List[Instance]:
+        found: List[Instance] = []
         for origin in self.origins(expr, scope, order, any_branch=any_branch):
             if origin.path:
                 continue
-            value = origin.expr
-            # `model = Net().to(device)`, `model = DDP(model)`: look through wrappers.
-            moved = False
-            while isinstance(value, cst.Call) and isinstance(value.func, cst.Attribute) and \
-                    value.func.attr.value in ("to", "cuda", "cpu", "float", "double", "half", "train", "eval"):
-                value, moved = value.func.value, True
-            if moved and not isinstance(value, cst.Call):
-                # `model = model.to(device)`: the object the name held before.
-                found.extend(self.instances(value, origin.scope, origin.order, depth + 1, any_branch))
-                continue
-            if isinstance(value, cst.Call):
-                wrapped = self._unwrap_parallel(value, origin.scope)
-                if wrapped is not None:
-                    found.extend(self.instances(wrapped, origin.scope, origin.order, depth + 1, any_branch))
-                    continue
+            built = self._built_instance(origin)
+            if isinstance(built, Instance):
+                found.append(built)
+            elif built is not None:
+                found.extend(self.instances(built, origin.scope, origin.order, depth + 1, any_branch))
+        return found
+
+    def _built_instance(self, origin: Origin) -> Union[None, Instance, cst.BaseExpression]:
+        """The object a value (an origin) gives: an Instance it builds, or the expression whose object it
+        moves or wraps (`model.to(device)`, `DDP(model)`); None when it builds nothing known to be
+        an object. Worked out once per value: the same values end many queries."""
+        key = (id(origin.expr), id(origin.scope))
+        if key in self._built:
+            return self._built[key]
+        built: Union[None, Instance, cst.BaseExpression] = None
+        value = origin.expr
+        # `model = Net().to(device)`, `model = DDP(model)`: look through wrappers.
+        moved = False
+        while isinstance(value, cst.Call) and isinstance(value.func, cst.Attribute) and \
+                value.func.attr.value in ("to", "cuda", "cpu", "float", "double", "half", "train", "eval"):
+            value, moved = value.func.value, True
+        if moved and not isinstance(value, cst.Call):
+            built = value  # `model = model.to(device)`: the object the name held before.
+        elif isinstance(value, cst.Call):
+            wrapped = self._unwrap_parallel(value, origin.scope)
+            if wrapped is not None:
+                built = wrapped
+            else:
                 target = self.project.resolve_name(value.func, origin.scope.file) \
                     if isinstance(value.func, (cst.Name, cst.Attribute)) else None
                 if isinstance(target, ClassFacts):
-                    found.append(Instance(project_class=target, ctor=value, scope=origin.scope))
-                    continue
-                qualified = self.qualify(value.func, origin.scope)
-                if api.is_torch_name(qualified):
-                    found.append(Instance(torch_class=qualified, ctor=value, scope=origin.scope))
+                    built = Instance(project_class=target, ctor=value, scope=origin.scope)
                 else:
-                    found.append(Instance(ctor=value, scope=origin.scope))
-        return found
+                    qualified = self.qualify(value.func, origin.scope)
+                    if api.is_torch_name(qualified):
+                        built = Instance(torch_class=qualified, ctor=value, scope=origin.scope)
+                    else:
+                        built = Instance(ctor=value, scope=origin.scope)
+        self._built[key] = built
+        return built
 
     def _unwrap_parallel(self, call: cst.Call, scope: Scope) -> Optional[cst.BaseExpression]:
         name = dotted_name(call.func)
