@@ -54,6 +54,8 @@ def _positions(facts: FileFacts):
 
 def tree_of(facts: FileFacts, node: cst.CSTNode) -> Tuple[cst.Module, int]:
     """The tree holding `node` and the file line its first line is."""
+    if facts.parts is None:
+        return facts.tree, 0  # the file's one tree: no need for positions (a pass over all of it)
     for tree, offset, positions in _positions(facts):
         if node in positions:
             return tree, offset
