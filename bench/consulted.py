@@ -88,7 +88,9 @@ def main() -> None:
     def fill(self, scope):
         before = self.parsed_chars
         real_fill(self, scope)
-        state["events"].append(("body", self.facts.index, _cause(), self.parsed_chars - before))
+        # A file being loaded (no index yet) is completed as part of its load, which counts it.
+        if self.facts.index >= 0:
+            state["events"].append(("body", self.facts.index, _cause(), self.parsed_chars - before))
 
     engine.FactsStore.facts, parts.Parts.fill = facts, fill
     for number, run in enumerate(runs):
