@@ -56,8 +56,9 @@ class LiveProjects:
         return self._catalogues.setdefault(tuple(roots), CatalogueMemo())
 
     def known_files(self) -> List[str]:
-        """Every file of the walks kept now (absolute paths)."""
-        return [os.path.abspath(path) for walk in self._walks.values() for path in walk.found.files]
+        """Every file of the walks kept now (absolute paths). Called from the server's message loop
+        while its lint thread may replace a walk: the walks are copied in one step first."""
+        return [os.path.abspath(path) for walk in tuple(self._walks.values()) for path in walk.found.files]
 
     def discover(self, root: str, exclude: Sequence[str], base: Optional[str], respect_gitignore: bool) -> Discovery:
         """discover_files([root], ...) as it would answer now: the last walk while nothing it read
