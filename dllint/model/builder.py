@@ -44,16 +44,32 @@ def _child_fields(node_type: type) -> Tuple[str, ...]:
     return names
 
 
+# Whether nodes of a type are Attributes (1), Names (2) or neither (0): libcst's node classes are
+# abstract base classes, and isinstance() through them costs more than the rest of dotted_name.
+_NAME_PARTS: Dict[type, int] = {}
+
+
+def _name_part(node_type: type, node: object) -> int:
+    kind = _NAME_PARTS[node_type] = 1 if isinstance(node, cst.Attribute) else 2 if isinstance(node, cst.Name) else 0
+    return kind
+
+
 def dotted_name(node: Optional[cst.CSTNode]) -> Optional[str]:
     """`a.b.c` for a Name/Attribute chain, else None."""
     parts: List[str] = []
-    while isinstance(node, cst.Attribute):
-        parts.append(node.attr.value)
-        node = node.value
-    if isinstance(node, cst.Name):
-        parts.append(node.value)
-        return ".".join(reversed(parts))
-    return None
+    while True:
+        node_type = type(node)
+        kind = _NAME_PARTS.get(node_type)
+        if kind is None:
+            kind = _name_part(node_type, node)
+        if kind == 1:
+            parts.append(node.attr.value)  # type: ignore[union-attr]
+            node = node.value  # type: ignore[union-attr]
+        elif kind == 2:
+            parts.append(node.value)  # type: ignore[union-attr]
+            return parts[0] if len(parts) == 1 else ".".join(reversed(parts))
+        else:
+            return None
 
 
 def descendants(node: cst.CSTNode) -> Iterator[cst.CSTNode]:

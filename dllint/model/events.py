@@ -96,7 +96,11 @@ class TrainingEvents:
         return ""
 
     def classify_call(self, call: CallSite) -> Tuple[Optional[str], Optional[str]]:
-        """The training action a call performs, and on what (receiver text)."""
+        """The training action a call performs, and on what (receiver text). Asked once per call: a
+        scope's events are listed for it and again for each caller that expands it as a helper."""
+        return self.memo("classify_call", call, self._classify_call)  # type: ignore[no-any-return]
+
+    def _classify_call(self, call: CallSite) -> Tuple[Optional[str], Optional[str]]:
         method, receiver = call.method, call.receiver_text
         node, scope = call.node, call.scope
         if method == "backward":
