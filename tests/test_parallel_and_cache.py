@@ -279,21 +279,27 @@ def test_a_worker_claims_its_own_run_from_the_front_then_the_far_end_of_the_full
     assert list(bounds) == [2, 2, 5, 5]
 
 
+def _package_chunks(monkeypatch):
+    """The fixture packages' catalogue, every rule, and chunks of 6 files. The packages: a chunk's
+    outcome can depend on its worker's past only where files consult each other."""
+    from dllint import engine
+    from dllint.discovery import discover
+    from dllint.index.catalogue import build_catalogue
+    from dllint.registry import all_rules
+
+    monkeypatch.setattr(engine, "CHUNK_FILES", 6)
+    paths, roots = discover(PACKAGES, [])
+    items = sorted((engine.load_source(p, engine.display_path(p)) for p in paths), key=lambda i: i.path)
+    catalogue = build_catalogue(items, roots)
+    return catalogue, [rule.code for rule in all_rules()], engine.chunks(catalogue)
+
+
 def test_a_chunk_gives_the_same_outcome_whatever_its_worker_linted_before(monkeypatch):
     # Workers take over each other's chunks as they finish, so a chunk's findings and recorded
     # dependencies must not depend on what the worker's store already holds.
     from dllint import engine
-    from dllint.index.catalogue import build_catalogue
-    from dllint.discovery import discover
-    from dllint.registry import all_rules
 
-    monkeypatch.setattr(engine, "CHUNK_FILES", 6)
-    # The packages: a chunk's outcome can depend on its worker's past only where files consult each other.
-    paths, roots = discover(PACKAGES, [])
-    items = sorted((engine.load_source(p, engine.display_path(p)) for p in paths), key=lambda i: i.path)
-    catalogue = build_catalogue(items, roots)
-    codes = [rule.code for rule in all_rules()]
-    pieces = engine.chunks(catalogue)
+    catalogue, codes, pieces = _package_chunks(monkeypatch)
     assert len(pieces) > 4
 
     def outcomes(order, own):
@@ -313,16 +319,8 @@ def test_after_a_chunk_the_store_keeps_only_files_linked_to_what_it_still_lints(
     # A worker drops a parsed file once no file it still lints imports it or is imported by it; the
     # chunks' outcomes are those of a store that keeps every file it parsed.
     from dllint import engine
-    from dllint.discovery import discover
-    from dllint.index.catalogue import build_catalogue
-    from dllint.registry import all_rules
 
-    monkeypatch.setattr(engine, "CHUNK_FILES", 6)
-    paths, roots = discover(PACKAGES, [])
-    items = sorted((engine.load_source(p, engine.display_path(p)) for p in paths), key=lambda i: i.path)
-    catalogue = build_catalogue(items, roots)
-    codes = [rule.code for rule in all_rules()]
-    pieces = engine.chunks(catalogue)
+    catalogue, codes, pieces = _package_chunks(monkeypatch)
     linked = {}
     for target, importers in catalogue.importers.items():
         for importer in importers:
