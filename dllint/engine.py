@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import ast
 import contextlib
-import functools
 import gc
 import io
 import os
@@ -388,7 +387,6 @@ class FactsStore:
         self._dropped_bytes = 0
         self._words: Dict[int, str] = {}
         self._text_names: Dict[Tuple[int, str], str] = {}
-        self._linked: Optional[Dict[int, Set[int]]] = None
         self.parsed = 0
 
     def mentions(self, index: int, word: str) -> bool:
@@ -499,7 +497,7 @@ class FactsStore:
         self._in_use.clear()
         indices = list(indices)
         remaining = self.own.difference(indices)
-        for index in [i for i in self._held if not self._neighbours(i) & remaining]:
+        for index in [i for i in self._held if not self.catalogue.linked_to(i) & remaining]:
             self._drop(index)
         for index in indices:
             if index in self._held:
@@ -509,15 +507,6 @@ class FactsStore:
                     self._drop(index)
         self._shrink()
 
-    def _neighbours(self, index: int) -> Set[int]:
-        """The files that import `index` or that it imports."""
-        if self._linked is None:
-            self._linked = {}
-            for target, importers in self.catalogue.importers.items():
-                for importer in importers:
-                    self._linked.setdefault(target, set()).add(importer)
-                    self._linked.setdefault(importer, set()).add(target)
-        return self._linked.get(index, set())
 
 
 def _break_cycles(facts) -> None:

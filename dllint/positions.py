@@ -56,23 +56,13 @@ def tree_of(facts: FileFacts, node: cst.CSTNode) -> Tuple[cst.Module, int]:
     """The tree holding `node` and the file line its first line is."""
     if facts.parts is None:
         return facts.tree, 0  # the file's one tree: no need for positions (a pass over all of it)
-    for tree, offset in facts.parts.trees():
-        if _root_function(tree) is node:
-            return tree, offset  # a function parsed on its own: its tree's root, no positions needed
+    segment = facts.parts.segment_of(node)
+    if segment is not None:
+        return segment  # a function parsed on its own: its tree's root, no positions needed
     for tree, offset, positions in _positions(facts):
         if node in positions:
             return tree, offset
     raise KeyError(node)
-
-
-def _root_function(tree: cst.Module):
-    """The function a body parsed on its own holds (model/parts.py: `def` or `class _:` around a method)."""
-    if len(tree.body) != 1:
-        return None
-    root = tree.body[0]
-    if isinstance(root, cst.ClassDef) and root.name.value == "_" and len(root.body.body) == 1:
-        root = root.body.body[0]
-    return root if isinstance(root, cst.FunctionDef) else None
 
 
 def span_of(facts: FileFacts, node: cst.CSTNode) -> Tuple[int, int, int, int]:

@@ -12,7 +12,7 @@ import hashlib
 import os
 import re
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Set, Tuple
 
 from dllint.engine import SourceFile, mentions_torch
 from dllint.model.modules import ModuleTable, module_name_for, root_for
@@ -64,6 +64,17 @@ class Catalogue:
 
     def importers_of(self, index: int) -> List[int]:
         return self.importers.get(index, [])
+
+    def linked_to(self, index: int) -> Set[int]:
+        """The files that import `index` or that it imports."""
+        if not hasattr(self, "_linked"):
+            linked: Dict[int, Set[int]] = {}
+            for target, importers in self.importers.items():
+                for importer in importers:
+                    linked.setdefault(target, set()).add(importer)
+                    linked.setdefault(importer, set()).add(target)
+            self._linked = linked
+        return self._linked.get(index, set())
 
     def layout_key(self) -> str:
         """Which files take part and under which module names: module resolution depends on it."""

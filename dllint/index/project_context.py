@@ -157,35 +157,22 @@ def files_linked_to_any(paths: Sequence[str], config_path: Optional[str] = None,
                                 live=live)
     memo = live.catalogue_memo(roots) if live is not None else None
     catalogue = build_catalogue(sorted(items, key=lambda i: path_key(i.path)), roots, memo)
-    neighbours = _neighbours(catalogue)
-    return {path: files_linked_to(path, catalogue, neighbours) for path in paths}
+    return {path: files_linked_to(path, catalogue) for path in paths}
 
 
-def files_linked_to(path: str, catalogue, neighbours: Optional[Dict[int, Set[int]]] = None) -> Optional[Set[str]]:
+def files_linked_to(path: str, catalogue) -> Optional[Set[str]]:
     """linked_files within a project already catalogued (a lint's LintResult.catalogue)."""
     from dllint.index.catalogue import path_key
 
     start = catalogue.index_of.get(path_key(path))
     if start is None or start not in catalogue.module_names:
         return None
-    if neighbours is None:
-        neighbours = _neighbours(catalogue)
     seen, frontier = {start}, [start]
     while frontier:
-        fresh = neighbours.get(frontier.pop(), set()) - seen
+        fresh = catalogue.linked_to(frontier.pop()) - seen
         seen |= fresh
         frontier.extend(fresh)
     return {path_key(catalogue.items[n].path) for n in seen}
-
-
-def _neighbours(catalogue) -> Dict[int, Set[int]]:
-    """The import links of a catalogue, both ways."""
-    neighbours: Dict[int, Set[int]] = {}
-    for target, importers in catalogue.importers.items():
-        for importer in importers:
-            neighbours.setdefault(target, set()).add(importer)
-            neighbours.setdefault(importer, set()).add(target)
-    return neighbours
 
 
 def _real_paths():

@@ -116,6 +116,7 @@ class Parts:
         self.units = units
         self.pending: Dict[int, Tuple[Scope, Unit]] = {}  # id(stub scope) -> (scope, unit), filled by the builder
         self.segments: List[Tuple[cst.Module, int]] = []  # parsed bodies and their line offsets
+        self._segment_of: Dict[int, Tuple[cst.CSTNode, cst.Module, int]] = {}  # id(function) -> it and its segment
         self.parsed_chars = skeleton_chars
 
     def fill(self, scope: Scope) -> None:
@@ -141,6 +142,7 @@ class Parts:
         scopes_before, classes_before = len(self.facts.scopes), len(self.facts.all_class_list)
         builder.function_body(scope, node)
         self.segments.append((module, offset))
+        self._segment_of[id(node)] = (node, module, offset)
         self.parsed_chars += len(text)
         if len(self.facts.scopes) > scopes_before:
             self.facts.scopes.sort(key=lambda s: s.start)
@@ -170,6 +172,11 @@ class Parts:
 
     def trees(self) -> List[Tuple[cst.Module, int]]:
         return [(self.facts.tree, 0)] + self.segments
+
+    def segment_of(self, node: cst.CSTNode) -> Optional[Tuple[cst.Module, int]]:
+        """The tree and line offset of a function parsed on its own, when `node` is that function."""
+        found = self._segment_of.get(id(node))
+        return (found[1], found[2]) if found is not None and found[0] is node else None
 
 
 def build_in_parts(path: str, module_name: str, source: str, syntax_tree: ast.Module) -> Optional[FileFacts]:
