@@ -387,6 +387,7 @@ class FactsStore:
         self._dropped_bytes = 0
         self._words: Dict[int, str] = {}
         self._text_names: Dict[Tuple[int, str], str] = {}
+        self._import_outlines: Dict[int, object] = {}
         self.parsed = 0
 
     def mentions(self, index: int, word: str) -> bool:
@@ -418,6 +419,15 @@ class FactsStore:
     def may_read_attribute(self, index: int, attribute: str) -> bool:
         """Whether the file can read `.attribute` of some object."""
         return index in self._held or f"\n{attribute}\n" in self._names(index, "attributes", _ATTRIBUTES)
+
+    def import_outline(self, index: int):
+        """What a file imports and its classes' bases (model/import_outline.py); None when CPython
+        cannot parse it. Read from its text once, whether or not the file is parsed."""
+        if index not in self._import_outlines:
+            from dllint.model.import_outline import import_outline
+
+            self._import_outlines[index] = import_outline(self.catalogue.items[index].source or "")
+        return self._import_outlines[index]
 
     def _names(self, index: int, kind: str, pattern: "re.Pattern[str]") -> str:
         """The distinct names `pattern` finds in a file's text, one a line (a pair as "name alias").

@@ -90,3 +90,95 @@ def test_a_name_the_imported_module_does_not_define_parses_nothing_more():
     catalogue, store = _store({"models.py": models, "train.py": train.replace("build()", "Net()")})
     lint_chunk(catalogue, store, [1], ["DL101", "DL201"])
     assert store.parsed == 2
+
+
+# A search for a function's callers parses only the importers whose imports and class bases let a
+# call reach it (Project._may_reach). Each file below reaches the target its name says, in a way
+# the test must not miss; `unrelated.py` imports the same file, spells the same names, and cannot.
+CALLER_PROJECT = {
+    "base.py": (
+        "import torch\nfrom torch import nn\n\n\n"
+        "class Base(nn.Module):\n    def __init__(self, dim):\n        super().__init__()\n        self.dim = dim\n\n"
+        "    def step(self, x):\n        return x * self.dim\n\n\n"
+        "def helper(x):\n    def inner(y):\n        return y\n    return inner(x)\n\n\nSCALE = 2\n"
+    ),
+    "sub.py": "import torch\nfrom base import Base\n\n\nclass Mid(Base):\n    pass\n",
+    # the method through a class of another file: Leaf -> sub.Mid -> base.Base
+    "leaf_method.py": (
+        "import torch\nimport base\nfrom sub import Mid\n\n\n"
+        "class Leaf(Mid):\n    def run(self, x):\n        return self.step(x)\n"
+    ),
+    "alias_module.py": "import torch\nimport base as b\n\n\ndef go(x):\n    return b.helper(x)\n",
+    "alias_name.py": (
+        "import torch\n\n\ndef go(x):\n    from base import helper as assist\n    return assist(x)\n"
+    ),
+    # a class of the same name that inherits the target's __init__
+    "same_name.py": (
+        "import torch\nimport base\n\n\nclass Base(base.Base):\n    pass\n\n\ndef build():\n    return Base(4)\n"
+    ),
+    # ... defined in another file, or here through a class of another file
+    "wrapped.py": "import torch\nimport base\n\n\nclass Base(base.Base):\n    pass\n",
+    "inherit_elsewhere.py": "import torch\nfrom base import SCALE\nfrom wrapped import Base\n\nnet = Base(SCALE)\n",
+    "local_subclass.py": (
+        "import torch\nfrom base import SCALE\nfrom sub import Mid\n\n\nclass Base(Mid):\n    pass\n\n\n"
+        "net = Base(SCALE)\n"
+    ),
+    "unrelated.py": (
+        "import torch\nfrom base import SCALE\n\nBase = dict\n\n\n"
+        "class Trainer:\n    def step(self, x):\n        return x\n\n    def run(self, optimizer):\n"
+        "        optimizer.step()\n        self.step(1)\n        inner(2)\n        return helper(Base(scale=SCALE))\n\n\n"
+        "def helper(x):\n    return x\n\n\ndef inner(y):\n    return y\n"
+    ),
+}
+
+
+def _project(sources):
+    from dllint.model.project import Project
+
+    catalogue, store = _store(sources)
+    return catalogue, store, Project(catalogue, store)
+
+
+def test_callers_in_importers_are_found_through_imports_aliases_and_bases():
+    catalogue, store, project = _project(CALLER_PROJECT)
+    index = {item.path: n for n, item in enumerate(catalogue.items)}
+    base = project.load(index["base.py"], whole=True)
+    helper, inner = base.functions["helper"], base.functions["helper"].nested_functions["inner"]
+    init, step = base.classes["Base"].methods["__init__"], base.classes["Base"].methods["step"]
+    expected = {init: {"same_name.py", "inherit_elsewhere.py", "local_subclass.py"}, step: {"leaf_method.py"}, helper: {"alias_module.py", "alias_name.py"},
+                inner: {"base.py"}}
+    for target, files in expected.items():
+        assert {call.scope.file.path for call in project.callers(target)} == files, target.name
+    unrelated = index["unrelated.py"]
+    for target in (init, step, helper, inner):
+        name = "Base" if target is init else target.name
+        assert store.may_call(unrelated, name)  # its text alone would not rule it out
+        assert not project._may_reach(unrelated, target, name)
+    assert unrelated not in store._held  # never parsed
+
+
+def test_every_call_the_fixtures_resolve_into_another_file_passes_the_importer_test():
+    from dllint.model.facts import ClassFacts, Scope
+    from dllint.model.project import Project
+
+    paths = sorted(glob.glob(os.path.join(FIXTURES, "**", "*.py"), recursive=True))
+    items = [load_source(path, path) for path in paths]
+    catalogue = build_catalogue(items, [FIXTURES])
+    store = FactsStore(catalogue, own=catalogue.analysed)
+    checked = 0
+    for index in catalogue.analysed:
+        project = Project(catalogue, store)
+        facts = project.load(index, whole=True)
+        if facts is None:
+            continue
+        for scope in facts.scopes:
+            for call in scope.calls:
+                callee = project.callee(call)
+                if isinstance(callee, ClassFacts):
+                    callee = project.method_of(callee, "__init__")
+                if isinstance(callee, Scope) and callee.file.index != index:
+                    name = callee.cls.name if callee.name == "__init__" and callee.cls is not None else callee.name
+                    assert project._may_reach(index, callee, name), (facts.path, call.callee_text)
+                    checked += 1
+        store.clear()
+    assert checked > 50

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Dict, List, Optional, Set, Union
+from typing import Dict, List, Optional, Set, Tuple, Union
 
 import libcst as cst
 
@@ -45,6 +45,7 @@ class Project:
         self._calls_by_callee: Dict[tuple, Dict[int, List[CallSite]]] = {}
         self._callee_cache: Dict[int, Optional[Target]] = {}
         self._callers: Dict[int, List[CallSite]] = {}
+        self._files_of: Dict[Tuple[str, int], Optional[int]] = {}
 
     def load(self, index: int, whole: bool = False) -> Optional[FileFacts]:
         """A file's facts: `whole` for the file being linted, else perhaps in parts (read as needed)."""
@@ -198,10 +199,71 @@ class Project:
         if found is None:
             name = target.cls.name if target.name == "__init__" and target.cls is not None else target.name
             found = []
-            for facts in self._referring_files(target.file, name, self.store.may_call):
+
+            def may_call(index: int, spelled: str) -> bool:
+                return self.store.may_call(index, spelled) and self._may_reach(index, target, name)
+
+            for facts in self._referring_files(target.file, name, may_call):
                 found.extend(self._calls_named(facts, name).get(id(target), []))
             self._callers[id(target)] = found
         return found
+
+    def _may_reach(self, importer: int, target: Scope, name: str) -> bool:
+        """Whether a call in `importer`, a file that imports the target's file, can resolve to
+        `target` (called `name`), judged from what the importer imports and what its classes derive
+        from, without parsing it. `callee` resolves a call in another file only to
+        - a top-level function or class of the file an import names (`f(...)`, `module.f(...)`, an
+          alias), a class standing for its `__init__` or the one it inherits;
+        - a method, as `self.method(...)` in a class whose bases lead to the method's class.
+        A nested function, or one a later definition of its name shadows, no other file reaches."""
+        if importer == target.file.index:
+            return True
+        outline = self.store.import_outline(importer)
+        if outline is None:
+            return True
+        cls = target.cls
+        if cls is not None and cls.methods.get(target.name) is target and target.name != "__init__":
+            # `self.name(...)`: the importer's classes must derive from a class of another file.
+            for base in outline.class_bases:
+                head, _, rest = base.partition(".")
+                for qualified in outline.bindings.get(head, ()):
+                    module = f"{qualified}.{rest}".rpartition(".")[0] if rest else qualified.rpartition(".")[0]
+                    found = self._file_of(module, importer)
+                    if found is not None and found != importer:
+                        return True
+            return False
+        if target.name == "__init__":
+            if cls is None or cls.methods.get("__init__") is not target:
+                return False
+        elif target.file.functions.get(target.name) is not target:
+            return False
+        home = target.file.index
+        for names in outline.bindings.values():
+            for qualified in names:
+                module, _, last = qualified.rpartition(".")
+                named_in = self._file_of(module, importer) if last == name else None
+                as_module = self._file_of(qualified, importer)
+                if home in (named_in, as_module):
+                    return True  # `name(...)`, `alias(...)`, `module.name(...)`
+                if cls is not None:
+                    # A class of the same name elsewhere may inherit the target's `__init__`.
+                    for other in (named_in, as_module):
+                        if other is not None:
+                            self.consulted.add(other)
+                            if self.store.may_define(other, name):
+                                return True
+        return cls is not None and self.store.may_define(importer, name)
+
+    def _file_of(self, module: str, importer: int) -> Optional[int]:
+        """The file `lookup` reads for names of `module` in `importer` (`""`: the importer itself)."""
+        if module == "":
+            return importer
+        key = (module, importer)
+        if key not in self._files_of:
+            entry = self.modules.resolve(module, self.catalogue.module_names.get(importer, ""),
+                                         self.catalogue.items[importer].display_path)
+            self._files_of[key] = None if entry is None else entry.index
+        return self._files_of[key]
 
     def _calls_named(self, facts: FileFacts, name: str) -> Dict[int, List[CallSite]]:
         """A file's calls of anything called `name` (`name(...)`, `x.name(...)`), by what they invoke.
