@@ -9,7 +9,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
 from typing import List, Optional, Sequence
 
 from dllint import __version__
@@ -39,7 +38,7 @@ def file_key(catalogue, index: int, codes: Sequence[str], layout: str) -> str:
     The other files it consulted are recorded in the entry and checked when it is read."""
     item = catalogue.items[index]
     digest = _base_digest(codes)
-    digest.update(f"{layout}\n{path_key(item.path)}\0{item.display_path}\0{catalogue.content_hashes[index]}".encode("utf-8", "surrogateescape"))
+    digest.update(f"{layout}\n{catalogue.path_keys[index]}\0{item.display_path}\0{catalogue.content_hashes[index]}".encode("utf-8", "surrogateescape"))
     return digest.hexdigest()
 
 
@@ -80,10 +79,10 @@ class ResultCache:
         return entry["findings"]
 
     def put_file(self, key: str, catalogue, outcome) -> None:
-        items = catalogue.items
+        keys = catalogue.path_keys
         self.put(key, outcome.findings, [], {
-            "files": [[path_key(items[n].path), catalogue.content_hashes[n]] for n in outcome.consulted],
-            "importers": [[path_key(items[n].path), catalogue.importers_key(n)] for n in outcome.consulted_importers]})
+            "files": [[keys[n], catalogue.content_hashes[n]] for n in outcome.consulted],
+            "importers": [[keys[n], catalogue.importers_key(n)] for n in outcome.consulted_importers]})
 
     def put(self, key: str, findings: List[Finding], notices: List[str], extra: Optional[dict] = None) -> None:
         entry = {"version": __version__, "format": _FORMAT, "key": key,
@@ -99,6 +98,8 @@ def clear(directory: str) -> bool:
     """Delete a cache directory; True when there was one."""
     if not os.path.isdir(directory) or not os.path.exists(os.path.join(directory, ".gitignore")):
         return False
+    import shutil
+
     shutil.rmtree(directory, ignore_errors=True)
     return True
 

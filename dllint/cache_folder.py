@@ -7,7 +7,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from typing import List
 
 from dllint import __version__
@@ -47,6 +46,8 @@ def prepare_folder(directory: str) -> None:
 def write_json(target: str, data) -> None:
     """Write `data` to `target` atomically. Raises OSError (a read-only tree)."""
     os.makedirs(os.path.dirname(target), exist_ok=True)
+    import tempfile
+
     handle, temporary = tempfile.mkstemp(dir=os.path.dirname(target), suffix=".tmp")
     with os.fdopen(handle, "w", encoding="utf-8") as stream:
         json.dump(data, stream)

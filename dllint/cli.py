@@ -464,8 +464,8 @@ def fixed_sources(findings, sources, unsafe: bool, notebooks=None) -> Dict[str, 
 
 def _read_files(paths: Sequence[str], settings, index_directory: Optional[str] = None):
     from dllint.discovery import PathError, discover_files
-    from dllint.engine import display_path, load_source
-    from dllint.index.project_context import with_project
+    from dllint.engine import load_source
+    from dllint.index.project_context import display_paths, with_project
 
     try:
         found = discover_files(paths, settings.exclude, settings.base_directory, settings.respect_gitignore,
@@ -473,7 +473,8 @@ def _read_files(paths: Sequence[str], settings, index_directory: Optional[str] =
     except PathError as error:
         _fail(str(error))
     read_since = time.time_ns()
-    items = [load_source(path, display_path(path)) for path in found.files]
+    shown = display_paths()
+    items = [load_source(path, shown(path)) for path in found.files]
     items, roots = with_project(items, paths, settings.config_path, settings.exclude, settings.base_directory,
                                 settings.respect_gitignore, cache_directory=index_directory, read_since=read_since,
                                 walked=found)

@@ -6,7 +6,6 @@ ignores it. A bad file is a ConfigError whose text is one line: `file:line: key:
 
 from __future__ import annotations
 
-import difflib
 import json
 import os
 import re
@@ -291,6 +290,8 @@ class _Validator:
         layer = Layer()
         for key, value in table.items():
             if key not in KNOWN_KEYS:
+                import difflib
+
                 close = difflib.get_close_matches(key.replace("_", "-"), KNOWN_KEYS, n=1)
                 hint = f"; did you mean '{close[0]}'?" if close else f"; known keys: {', '.join(KNOWN_KEYS)}"
                 raise self.fail([key], f"unknown key{hint}")
@@ -395,6 +396,8 @@ def rule_code(text: str) -> Optional[str]:
 
 def _suggestion(pattern: str) -> str:
     names = list(codes_by_name())
+    import difflib
+
     close = difflib.get_close_matches(pattern.lower(), names, n=1, cutoff=0.7)
     return f"; did you mean '{close[0]}'?" if close else ""
 

@@ -14,7 +14,6 @@ Imports nothing heavy: the formatters use it too.
 from __future__ import annotations
 
 import bisect
-import difflib
 import json
 import re
 from dataclasses import dataclass, field
@@ -148,6 +147,8 @@ class Notebook:
     def _render_source(self, cell: Cell, text: str) -> str:
         """The cell's `source` value holding `text`, in the file's own style: strings that did not
         change are kept as written, the list keeps its indentation and separators."""
+        import difflib
+
         ascii_only = not any(ord(ch) > 127 for ch in self.raw)
         if not cell.is_list:
             return json.dumps(text, ensure_ascii=ascii_only)

@@ -6,13 +6,12 @@ below the entry points (the command line, the language server, confirm)."""
 from __future__ import annotations
 
 import os
-from concurrent.futures import ProcessPoolExecutor
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 from dllint.cache import ResultCache, file_key, run_key
 from dllint.engine import FactsStore, FileOutcome, LintResult, SourceFile, chunks, display_path, lint_chunk, \
     load_source, merge_findings, named_count, notices_for, reported_findings, unanalysed_findings, without_cyclic_gc
-from dllint.index.catalogue import build_catalogue, path_key
+from dllint.index.catalogue import SavedImports, build_catalogue, path_key
 
 # Below this many files a worker process costs more than it saves.
 _PARALLEL_THRESHOLD = 8
@@ -37,7 +36,8 @@ def lint_items(items: Sequence[SourceFile], codes: Sequence[str], roots: Sequenc
         cached_run = cache.get(whole_run)
         if cached_run is not None:
             return LintResult(cached_run["findings"], files_checked=named_count(items), notices=cached_run["notices"])
-    catalogue = build_catalogue(ordered, roots, catalogue_memo)
+    saved = SavedImports(cache.directory, roots) if cache is not None and catalogue_memo is None else None
+    catalogue = build_catalogue(ordered, roots, catalogue_memo, saved)
     layout = catalogue.layout_key()
     outcomes: Dict[int, FileOutcome] = {}
     pending: List[List[int]] = []
@@ -79,6 +79,8 @@ def _lint_pending(catalogue, pending: List[List[int]], codes: List[str], jobs: i
                 return [outcome for chunk in pending for outcome in lint_chunk(catalogue, store, chunk, codes)]
         finally:
             store.clear()
+    from concurrent.futures import ProcessPoolExecutor
+
     context = _context()
     # One run of neighbouring chunks per worker: they consult the same files, which it then parses once;
     # what other workers lint, it loads only in parts.

@@ -75,10 +75,12 @@ def _as_unprivileged_user(*args, cwd):
                 import dllint.index.summaries, dllint.notebook, dllint.pipeline, dllint.runner  # noqa
                 from dllint import registry
                 from dllint.cli import main
-                from dllint.output import _load
+                from dllint.output import FORMAT_NAMES, _load
+                import concurrent.futures.process  # noqa: F401 - the runner imports it when it needs workers
 
                 registry.all_rules()
-                _load()
+                for name in FORMAT_NAMES:
+                    _load(name)
                 os.setgid(65534)
                 os.setuid(65534)
                 os.chdir(cwd)

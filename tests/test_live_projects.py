@@ -11,7 +11,7 @@ import pytest
 
 from dllint.discovery import DEFAULT_EXCLUDES, discover_files
 from dllint.engine import load_source
-from dllint.index.catalogue import CatalogueMemo, build_catalogue, path_key
+from dllint.index.catalogue import CatalogueMemo, SavedImports, build_catalogue, path_key
 from dllint.index.live import LiveProjects
 from dllint.index.project_context import with_project
 from tests.conftest import FIXTURES
@@ -92,36 +92,50 @@ def _catalogue_view(catalogue):
             sorted(paths[n] for n in catalogue.linted))
 
 
-def test_a_catalogue_built_with_a_memo_equals_a_fresh_one_after_every_change(tmp_path):
+def test_a_catalogue_built_with_a_memo_equals_a_fresh_one_after_every_change(tmp_path, monkeypatch):
     """Over every fixture package: imports edited, a file that stops and starts mentioning torch, a
-    module created and deleted; the memo carries over from one catalogue to the next."""
+    module created and deleted; the memo carries over from one catalogue to the next, and so do the
+    imports an earlier run resolved and saved (a command-line run's cache)."""
+    import dllint.index.catalogue as catalogue_module
+
+    project = tmp_path / "project"
     for package in PACKAGES:
-        shutil.copytree(package, tmp_path / os.path.basename(package))
-    (tmp_path / "pyproject.toml").write_text("")
-    named = str(tmp_path / "pkg_loss_keyword_spotting" / "train.py")
+        shutil.copytree(package, project / os.path.basename(package))
+    (project / "pyproject.toml").write_text("")
+    named = str(project / "pkg_loss_keyword_spotting" / "train.py")
     buffers = {}
     memo = CatalogueMemo()
+    resolved = []
+    resolve = catalogue_module._import_targets
+    monkeypatch.setattr(catalogue_module, "_import_targets", lambda *args: resolved.append(args[1]) or resolve(*args))
 
     def compare(step):
         item = load_source(named, named, buffers.get(named, open(named).read()).encode())
         items, roots = with_project([item], [named], buffers=buffers)
         ordered = sorted(items, key=lambda i: path_key(i.path))
-        fresh = _catalogue_view(build_catalogue(ordered, roots))
+        fresh_catalogue = build_catalogue(ordered, roots)
+        fresh = _catalogue_view(fresh_catalogue)
         assert _catalogue_view(build_catalogue(ordered, roots, memo)) == fresh, step
+        resolved.clear()
+        saved = build_catalogue(ordered, roots, saved=SavedImports(str(tmp_path / "cache"), roots))
+        assert saved.importers == fresh_catalogue.importers, step
         return fresh
 
     views = [compare("first")]
+    assert len(resolved) > 5
     assert compare("again") == views[0]
+    assert resolved == []  # nothing changed: every file's imports came from the saved ones
     train = open(named).read()
     buffers[named] = train.replace("from models import KeywordSpotter", "from data import KEYWORDS")
     views.append(compare("an import edited"))
-    data = str(tmp_path / "pkg_loss_keyword_spotting" / "data.py")
+    assert len(resolved) == 1  # only the edited file's imports were resolved again
+    data = str(project / "pkg_loss_keyword_spotting" / "data.py")
     buffers[data] = "KEYWORDS = ['yes', 'no']\n"
     views.append(compare("a file no longer analysed"))
     del buffers[data]
     buffers[named] = train
     views.append(compare("both back"))
-    extra = tmp_path / "pkg_loss_keyword_spotting" / "heads.py"
+    extra = project / "pkg_loss_keyword_spotting" / "heads.py"
     extra.write_text(LOGITS_MODELS + "\nfrom models import KeywordSpotter\n")
     views.append(compare("a module created"))
     buffers[named] = train.replace("from models import KeywordSpotter", "from heads import Net")

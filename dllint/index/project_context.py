@@ -103,9 +103,11 @@ def with_project(items: List[SourceFile], paths: Sequence[str], config_path: Opt
         if len(found.files) <= MAX_PROJECT_FILES:
             index = ProjectIndex.for_project(cache_directory, root)
             # The walk already resolved its own symlinks; the named files may be spelt differently.
-            have = {os.path.realpath(item.path) for item in items} | {os.path.abspath(item.path) for item in items}
             real_path = _real_paths()
-            shown = _display_paths()
+            named_real = walked.real_paths if walked is not None else {}
+            have = {os.path.abspath(item.path) for item in items}
+            have.update([named_real.get(item.path) or real_path(os.path.abspath(item.path)) for item in items])
+            shown = display_paths()
             for path in found.files:
                 absolute = os.path.abspath(path)
                 if absolute in have or (found.real_paths.get(path) or real_path(absolute)) in have:
@@ -189,15 +191,17 @@ def _real_paths():
     return real_path
 
 
-def _display_paths():
-    """engine.display_path for many files, without os.path.relpath's work for a normalized
-    absolute path: below the working directory it is shown relative to it, elsewhere as it is."""
+def display_paths():
+    """engine.display_path for many files, without os.path.relpath's work for a normalized path:
+    an absolute one below the working directory is shown relative to it, anything else normalized as it is."""
     try:
         prefix = os.getcwd().rstrip(os.sep) + os.sep
     except OSError:
         return display_path
 
     def shown(path: str) -> str:
+        if not os.path.isabs(path) and path == os.path.normpath(path) and path.split(os.sep, 1)[0] != "..":
+            return path  # a normalized path below the working directory is shown as it is
         if not os.path.isabs(path) or path != os.path.normpath(path) or path + os.sep == prefix:
             return display_path(path)
         relative = path[len(prefix):] if path.startswith(prefix) else ".."

@@ -53,18 +53,24 @@ Formatter = Callable[[Sequence[Finding], Sequence[RuleInfo], OutputOptions], str
 FORMAT_NAMES: List[str] = ["text", "json", "jsonl", "sarif", "github", "gitlab", "junit"]
 
 
-def _load() -> Dict[str, Formatter]:
-    from dllint.output import (github_format, gitlab_format, json_format, junit_format, sarif_format,
-                               text_format)
+# Each format's module and function: only the one a run asks for is imported (a warm run's cost is
+# mostly Python's start and imports; the SARIF and JUnit modules pull in pathlib, urllib and XML).
+_FORMATTERS: Dict[str, Tuple[str, str]] = {
+    "text": ("text_format", "format_findings"), "json": ("json_format", "format_findings"),
+    "jsonl": ("json_format", "format_lines"), "sarif": ("sarif_format", "format_findings"),
+    "github": ("github_format", "format_findings"), "gitlab": ("gitlab_format", "format_findings"),
+    "junit": ("junit_format", "format_findings")}
 
-    return {"text": text_format.format_findings, "json": json_format.format_findings,
-            "jsonl": json_format.format_lines, "sarif": sarif_format.format_findings,
-            "github": github_format.format_findings, "gitlab": gitlab_format.format_findings,
-            "junit": junit_format.format_findings}
+
+def _load(name: str) -> Formatter:
+    import importlib
+
+    module, function = _FORMATTERS[name]
+    return getattr(importlib.import_module(f"dllint.output.{module}"), function)
 
 
 def get_formatter(name: str) -> Callable[..., str]:
-    formatter = _load()[name]
+    formatter = _load(name)
 
     def run(findings: Sequence[Finding], rules: Sequence[RuleInfo], options: Optional[OutputOptions] = None) -> str:
         return formatter(findings, rules, options or OutputOptions())
