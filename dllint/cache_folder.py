@@ -50,5 +50,5 @@ def write_json(target: str, data) -> None:
 
     handle, temporary = tempfile.mkstemp(dir=os.path.dirname(target), suffix=".tmp")
     with os.fdopen(handle, "w", encoding="utf-8") as stream:
-        json.dump(data, stream)
+        stream.write(json.dumps(data))  # json.dump would encode in Python, not with the C encoder: 10x slower
     os.replace(temporary, target)

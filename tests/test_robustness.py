@@ -133,9 +133,10 @@ def test_a_damaged_cache_entry_is_recomputed_not_fatal(tmp_path, damage):
 
     (tmp_path / "train.py").write_text(BUGGY_SCRIPT)
     first = invoke("--format", "json", "train.py", cwd=tmp_path)
-    # The result entries (the project index beside them is damaged in test_project_index.py).
+    # The result entries (the project index and the saved imports beside them are damaged below and in
+    # test_project_index.py).
     entries = [path for path in glob.glob(str(tmp_path / ".dllint_cache" / "*" / "*.json"))
-               if os.path.basename(os.path.dirname(path)) != "index"]
+               if os.path.basename(os.path.dirname(path)) not in ("index", "imports")]
     assert first.returncode == 1 and entries
     for path in entries:
         with open(path, encoding="utf-8") as handle:
@@ -154,3 +155,64 @@ def test_a_damaged_cache_entry_is_recomputed_not_fatal(tmp_path, damage):
     again = invoke("--format", "json", "train.py", cwd=tmp_path)
     assert again.returncode == 1, again.stderr
     assert json.loads(again.stdout) == json.loads(first.stdout)
+
+
+@pytest.mark.parametrize("damage", ["deeply nested", "a file that is not analysed", "the file itself",
+                                    "a string for an index", "a number for a list", "an entry of the wrong length"])
+def test_damaged_saved_imports_are_resolved_again_not_trusted(tmp_path, damage):
+    """The imports a run saved (.dllint_cache/imports/) say which files each file imports: a damaged
+    entry must neither crash a run nor make a file import something else."""
+    import glob
+    import json
+
+    from dllint.discovery import DEFAULT_EXCLUDES, discover_files
+    from dllint.engine import load_source
+    from dllint.index.catalogue import SavedImports, build_catalogue, path_key
+    from dllint.index.project_context import with_project
+    from tests.invoke import invoke
+    from tests.test_project_context import MODELS, TRAIN
+
+    (tmp_path / "pyproject.toml").write_text("")
+    (tmp_path / "models.py").write_text(MODELS)
+    (tmp_path / "train.py").write_text(TRAIN)
+    first = invoke("--format", "json", ".", cwd=tmp_path)
+    saved = glob.glob(str(tmp_path / ".dllint_cache" / "imports" / "*.json"))
+    assert first.returncode == 1 and len(saved) == 1
+    with open(saved[0], encoding="utf-8") as handle:
+        data = json.load(handle)
+    files = data["files"]
+    importer = next(n for n, (_, targets) in files.items() if targets)
+    if damage == "deeply nested":
+        text = json.dumps(data)[:-1] + ', "extra": ' + "[" * 100_000 + "]" * 100_000 + "}"
+    else:
+        if damage == "a file that is not analysed":
+            files[importer][1] = [len(files) + 5]
+        elif damage == "the file itself":
+            files[importer][1] = [int(importer)]
+        elif damage == "a string for an index":
+            files[importer][1] = ["0"]
+        elif damage == "a number for a list":
+            files[importer][1] = 3
+        else:
+            files[importer] = [files[importer][0]]
+        text = json.dumps(data)
+
+    def damage_saved_imports():
+        with open(saved[0], "w", encoding="utf-8") as handle:
+            handle.write(text)
+
+    damage_saved_imports()
+    for entry in glob.glob(str(tmp_path / ".dllint_cache" / "*" / "*.json")):
+        if os.path.basename(os.path.dirname(entry)) not in ("index", "imports"):
+            os.remove(entry)  # the results: the run lints again, with the saved imports
+    again = invoke("--format", "json", ".", cwd=tmp_path)
+    assert again.returncode == 1, again.stderr
+    assert json.loads(again.stdout) == json.loads(first.stdout)
+    damage_saved_imports()  # the run saved them again, repaired
+    paths = discover_files([str(tmp_path)], DEFAULT_EXCLUDES).files
+    items, roots = with_project([load_source(p, p) for p in paths], [str(tmp_path)])
+    ordered = sorted(items, key=lambda item: path_key(item.path))
+    fresh = build_catalogue(ordered, roots)
+    assert fresh.importers  # train.py imports models.py
+    assert build_catalogue(ordered, roots, saved=SavedImports(str(tmp_path / ".dllint_cache"), roots)).importers == \
+        fresh.importers
