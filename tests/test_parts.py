@@ -185,6 +185,46 @@ def test_a_one_line_class_body_falls_back_to_a_whole_parse():
     assert _dump(parts.complete()) == _dump(whole)
 
 
+NESTED_CLASSES = """\
+import dataclasses
+
+import torch.nn as nn
+
+
+class Trainer:
+    @dataclasses.dataclass
+    class Config:
+        lr: float = 0.1
+
+        def __post_init__(self):
+            import torch
+            self.lr = torch.tensor(self.lr)
+
+        class Schedule:
+            def step(self, epoch):
+                return 0.5 ** epoch
+
+    def __init__(self, model: nn.Module):
+        self.model = model
+        self.config = Trainer.Config()
+
+    def fit(self, loader):
+        for batch in loader:
+            self.model(batch).sum().backward()
+"""
+
+
+def test_methods_of_classes_nested_in_classes_are_parts_too():
+    # The builder stubs the methods of a class defined in a class body: so must the outline, else
+    # the file falls back to a whole parse (torch's largest modules have such dataclasses).
+    whole, parts = _whole_and_parts(NESTED_CLASSES)
+    assert parts is not None
+    assert sorted(scope.name for scope, _ in parts.parts.pending.values()) == \
+        ["__init__", "__post_init__", "fit", "step"]
+    assert parts.aliases["torch"] == "torch"  # an import inside a nested class's method, known before its body
+    assert _dump(parts.complete()) == _dump(whole)
+
+
 def _lint_fixtures(monkeypatch, mode, jobs=1, paths=None):
     import dllint.engine
     from dllint.discovery import discover

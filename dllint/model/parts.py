@@ -19,7 +19,7 @@ import bisect
 import functools
 import re
 from dataclasses import dataclass, field
-from typing import Dict, Iterable, List, Optional, Tuple
+from typing import Dict, Iterable, Iterator, List, Optional, Tuple
 
 import libcst as cst
 
@@ -59,9 +59,17 @@ def outline(tree: ast.Module, lines: List[str]) -> List[Unit]:
         if isinstance(statement, (ast.FunctionDef, ast.AsyncFunctionDef)):
             units.append(_unit(statement, False, import_lines))
         elif isinstance(statement, ast.ClassDef):
-            units.extend(_unit(s, True, import_lines) for s in statement.body
-                         if isinstance(s, (ast.FunctionDef, ast.AsyncFunctionDef)))
+            units.extend(_method_units(statement, import_lines))
     return units
+
+
+def _method_units(cls: ast.ClassDef, import_lines: List[int]) -> Iterator[Unit]:
+    """The methods of a class, and of the classes defined in its body (the builder makes those units too)."""
+    for statement in cls.body:
+        if isinstance(statement, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            yield _unit(statement, True, import_lines)
+        elif isinstance(statement, ast.ClassDef):
+            yield from _method_units(statement, import_lines)
 
 
 _BLOCK_FIELDS = ("body", "orelse", "finalbody", "handlers", "cases")
