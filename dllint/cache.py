@@ -25,11 +25,12 @@ def _base_digest(codes: Sequence[str]):
     return digest
 
 
-def run_key(items, codes: Sequence[str]) -> str:
-    """The whole run: every file's path and content, and which files it named (it reports only on those)."""
+def run_key(items, codes: Sequence[str], hashes: Optional[Sequence[str]] = None) -> str:
+    """The whole run: every file's path and content (`hashes`, each item's content_hash, when known),
+    and which files it named (it reports only on those)."""
     digest = _base_digest(["run", *codes])
-    for item in items:
-        digest.update(f"{path_key(item.path)}\0{item.display_path}\0{content_hash(item)}\0{item.context_only}\n".encode("utf-8", "surrogateescape"))
+    for n, item in enumerate(items):
+        digest.update(f"{path_key(item.path)}\0{item.display_path}\0{hashes[n] if hashes else content_hash(item)}\0{item.context_only}\n".encode("utf-8", "surrogateescape"))
     return digest.hexdigest()
 
 

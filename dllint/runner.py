@@ -11,7 +11,7 @@ from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 from dllint.cache import ResultCache, file_key, run_key
 from dllint.engine import FactsStore, FileOutcome, LintResult, SourceFile, chunks, display_path, lint_chunk, \
     load_source, merge_findings, named_count, notices_for, reported_findings, unanalysed_findings, without_cyclic_gc
-from dllint.index.catalogue import SavedImports, build_catalogue, path_key
+from dllint.index.catalogue import SavedImports, build_catalogue, content_hash, path_key
 
 # Below this many files a worker process costs more than it saves.
 _PARALLEL_THRESHOLD = 8
@@ -31,13 +31,14 @@ def lint_items(items: Sequence[SourceFile], codes: Sequence[str], roots: Sequenc
     `in_process`: it lints on a thread, and a process forked from one with threads can deadlock."""
     ordered = sorted(items, key=lambda i: path_key(i.path))
     # Nothing changed since the last run: answer from one cache entry, without scanning imports.
-    whole_run = run_key(ordered, codes) if cache is not None else None
+    hashes = [content_hash(item) for item in ordered]
+    whole_run = run_key(ordered, codes, hashes) if cache is not None else None
     if cache is not None:
         cached_run = cache.get(whole_run)
         if cached_run is not None:
             return LintResult(cached_run["findings"], files_checked=named_count(items), notices=cached_run["notices"])
     saved = SavedImports(cache.directory, roots) if cache is not None and catalogue_memo is None else None
-    catalogue = build_catalogue(ordered, roots, catalogue_memo, saved)
+    catalogue = build_catalogue(ordered, roots, catalogue_memo, saved, hashes)
     layout = catalogue.layout_key()
     outcomes: Dict[int, FileOutcome] = {}
     pending: List[List[int]] = []

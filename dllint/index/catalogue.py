@@ -192,10 +192,10 @@ class SavedImports:
 
 
 def build_catalogue(items: Sequence[SourceFile], roots: Sequence[str], memo: Optional[CatalogueMemo] = None,
-                    saved: Optional[SavedImports] = None) -> Catalogue:
+                    saved: Optional[SavedImports] = None, hashes: Optional[List[str]] = None) -> Catalogue:
     """`items` in the order the run reports them (sorted by path). With a `memo` of earlier calls,
     or the `saved` imports of an earlier run, what depends only on unchanged inputs is reused (the
-    result is the same)."""
+    result is the same). `hashes` are the items' content_hash when the caller has them."""
     items = list(items)
     analysed = [n for n, item in enumerate(items) if is_analysed(item)]
     if memo is not None and memo.roots != tuple(roots):
@@ -219,7 +219,7 @@ def build_catalogue(items: Sequence[SourceFile], roots: Sequence[str], memo: Opt
         table = ModuleTable([(module_names[n], ModuleEntry(n, items[n].path)) for n in analysed])
         if memo is not None:
             memo.layout, memo.table, memo.targets = layout, table, {}
-    hashes = [content_hash(item) for item in items]
+    hashes = list(hashes) if hashes is not None else [content_hash(item) for item in items]
     if saved is not None and memo is None:
         importers = _importers_saved(items, roots, analysed, module_names, table, hashes, saved)
     else:

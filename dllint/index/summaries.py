@@ -163,10 +163,13 @@ class ProjectIndex:
         except (OSError, ValueError):
             return
         key = os.path.abspath(item.path)
+        entry = self.entries.get(key)
+        if type(entry) is list and len(entry) == 4 and all(type(n) is int for n in entry[:3]) and \
+                (entry[0], entry[1]) == (status.st_size, status.st_mtime_ns) and entry[2] - entry[1] > _RACY_NS:
+            # Summarized before, unchanged since: a warm run does not scan every file's imports again,
+            # nor read its summary (a damaged one is summarized again by the first run that needs it).
+            return
         stored = self._stored(key)
-        if stored is not None and stored[:2] == (status.st_size, status.st_mtime_ns) and \
-                stored[2] - stored[1] > _RACY_NS:
-            return  # summarized before, unchanged since: a warm run does not scan every file's imports again
         summary = summarize(item)
         if summary is not None and (stored is None or stored[:2] != (status.st_size, status.st_mtime_ns) or
                                     stored[3] != summary or read_since - status.st_mtime_ns > _RACY_NS):
