@@ -214,6 +214,9 @@ def too_deep(tree: ast.AST, source: str) -> Optional[Tuple[int, int]]:
     from dllint.lines import line_starts
 
     starts = line_starts(source)
+    # In ASCII text columns count characters, and a statement this short holds no long expression:
+    # most statements are passed over whole.
+    short_statements_skipped = source.isascii()
     statements = [tree]
     while statements:
         node = statements.pop()
@@ -221,13 +224,26 @@ def too_deep(tree: ast.AST, source: str) -> Optional[Tuple[int, int]]:
             values = value if isinstance(value, list) else [value]
             for child in values:
                 if isinstance(child, (ast.stmt, ast.excepthandler, ast.match_case)):
-                    statements.append(child)
+                    if not (short_statements_skipped and _statement_length(child, starts) <= _SHORT_EXPRESSION):
+                        statements.append(child)
                 elif isinstance(child, ast.AST) and hasattr(child, "end_lineno") and \
                         _length(child, starts) > _SHORT_EXPRESSION and _depth_exceeds(child, MAX_NESTING):
                     return child.lineno, child.col_offset + 1
                 elif isinstance(child, (ast.arguments, ast.withitem, ast.comprehension)):
                     statements.append(child)
     return None
+
+
+def _statement_length(node: ast.AST, starts) -> int:
+    """Characters from a statement's start (its first decorator's) to its end; a large number for a
+    node without positions."""
+    if getattr(node, "end_lineno", None) is None:
+        return len(starts) * 1_000_000
+    lines = len(starts)
+    begin = min([(node.lineno, node.col_offset)] +
+                [(d.lineno, d.col_offset) for d in getattr(node, "decorator_list", ())])
+    end = starts[min(node.end_lineno, lines) - 1] + node.end_col_offset
+    return end - (starts[min(begin[0], lines) - 1] + begin[1])
 
 
 def _length(node: ast.AST, starts) -> int:
