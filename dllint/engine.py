@@ -513,8 +513,10 @@ class FactsStore:
             self._drop(index)
 
     def done_with(self, indices: Iterable[int]) -> None:
-        """The end of a chunk that linted `indices`. A parsed file stays only while a file this
-        process still has to lint (`own`) imports it or is imported by it: lookups follow a file's
+        """The end of a chunk that linted `indices`. A parsed file stays only while this process still
+        has to lint it (`own`), or a file it still has to lint imports it or is imported by it (a file
+        consulted before its own lint would otherwise be parsed twice: 9% of the training corpus's
+        parsing, for no more memory on torch's sources): lookups follow a file's
         imports, searches for callers and readers its importers, so no other lint is likely to
         consult it again (a query that does loads it again, in parts). On torch's sources that
         halves what a worker holds (11 M to 5 M characters) for 1% more parsing. Linted files that
@@ -523,7 +525,7 @@ class FactsStore:
         self._in_use.clear()
         indices = list(indices)
         remaining = self.own.difference(indices)
-        for index in [i for i in self._held if not self.catalogue.linked_to(i) & remaining]:
+        for index in [i for i in self._held if i not in remaining and not self.catalogue.linked_to(i) & remaining]:
             self._drop(index)
         for index in indices:
             if index in self._held:
