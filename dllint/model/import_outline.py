@@ -7,7 +7,7 @@ from __future__ import annotations
 import ast
 import warnings
 from dataclasses import dataclass
-from typing import Dict, FrozenSet, Optional
+from typing import Dict, FrozenSet, Iterator, Optional
 
 from dllint.model.torch_api import IMPLICIT_ALIASES
 
@@ -34,9 +34,7 @@ def import_outline(source: str) -> Optional[ImportOutline]:
         return None
     bindings: Dict[str, set] = {local: {qualified} for local, qualified in IMPLICIT_ALIASES.items()}
     bases = set()
-    pending: list = [tree]
-    while pending:  # imports and classes are statements: only blocks of statements need a look
-        node = pending.pop()
+    for node in block_statements(tree):
         if isinstance(node, ast.Import):
             for alias in node.names:
                 root = alias.name.split(".", 1)[0]
@@ -48,17 +46,25 @@ def import_outline(source: str) -> Optional[ImportOutline]:
                 for alias in node.names:
                     qualified = f"{module}{joiner}{alias.name}" if module else alias.name
                     bindings.setdefault(alias.asname or alias.name, set()).add(qualified)
-        else:
-            if isinstance(node, ast.ClassDef):
-                for base in node.bases:
-                    dotted = _dotted(base.value if isinstance(base, ast.Starred) else base)
-                    if dotted is not None:
-                        bases.add(dotted)
-            for name in _BLOCK_FIELDS:
-                block = getattr(node, name, None)
-                if block:
-                    pending.extend(block)
+        elif isinstance(node, ast.ClassDef):
+            for base in node.bases:
+                dotted = _dotted(base.value if isinstance(base, ast.Starred) else base)
+                if dotted is not None:
+                    bases.add(dotted)
     return ImportOutline({local: frozenset(names) for local, names in bindings.items()}, frozenset(bases))
+
+
+def block_statements(root: ast.AST) -> Iterator[ast.AST]:
+    """`root` and every statement inside it, reached through blocks of statements only (imports and
+    classes are statements: expressions need no look). In no particular order."""
+    pending = [root]
+    while pending:
+        node = pending.pop()
+        yield node
+        for name in _BLOCK_FIELDS:
+            block = getattr(node, name, None)
+            if block:
+                pending.extend(block)
 
 
 def _dotted(node: ast.expr) -> Optional[str]:

@@ -25,6 +25,7 @@ import libcst as cst
 
 from dllint.lines import line_starts, split_lines
 from dllint.model.facts import LAZY_SCOPE_FIELDS, FileFacts, Scope
+from dllint.model.import_outline import block_statements
 
 
 @functools.lru_cache(maxsize=4096)
@@ -72,20 +73,14 @@ def _method_units(cls: ast.ClassDef, import_lines: List[int]) -> Iterator[Unit]:
             yield from _method_units(statement, import_lines)
 
 
-_BLOCK_FIELDS = ("body", "orelse", "finalbody", "handlers", "cases")
-
-
 def _unit(node, in_class: bool, import_lines: List[int]) -> Unit:
     first = min([node.lineno] + [d.lineno for d in node.decorator_list])
     unit = Unit(node.name, first, node.lineno, node.end_lineno or node.lineno, in_class)
     at = bisect.bisect_left(import_lines, node.lineno)
     if at == len(import_lines) or import_lines[at] > unit.end_line:
         return unit  # no line of the body says "import"
-    # Imports are statements: only blocks of statements need a look.
     found = []
-    pending = [node]
-    while pending:
-        current = pending.pop()
+    for current in block_statements(node):
         if isinstance(current, ast.Import):
             found.append(((current.lineno, current.col_offset),
                           (None, [(alias.name, alias.asname) for alias in current.names])))
@@ -94,11 +89,6 @@ def _unit(node, in_class: bool, import_lines: List[int]) -> Unit:
                 module = "." * current.level + (current.module or "")
                 found.append(((current.lineno, current.col_offset),
                               (module, [(alias.name, alias.asname) for alias in current.names])))
-        else:
-            for name in _BLOCK_FIELDS:
-                block = getattr(current, name, None)
-                if block:
-                    pending.extend(block)
     unit.imports = [entry for _, entry in sorted(found, key=lambda pair: pair[0])]
     return unit
 
