@@ -203,6 +203,9 @@ def check_syntax(item: SourceFile) -> Optional[ast.Module]:
 # Expressions nested deeper than this (7,000 chained `+`, 5,000 chained calls) are reported as DL000
 # up front. Hand-written code stays far below it.
 MAX_NESTING = 1000
+# The recursion limit a lint runs under: CPython's own parser needs more than the default 1,000 for
+# valid code nested a few hundred levels deep, and the analysis recurses per level too.
+RECURSION_LIMIT = 10000
 # An expression this short cannot be nested that deep (a level takes at least one character), so
 # only longer ones are walked.
 _SHORT_EXPRESSION = MAX_NESTING
@@ -590,8 +593,8 @@ def lint_chunk(catalogue, store: FactsStore, indices: Sequence[int], codes: Sequ
     from dllint.model.flow import Analysis
     from dllint.model.project import Project
 
-    if sys.getrecursionlimit() < 10000:
-        sys.setrecursionlimit(10000)
+    if sys.getrecursionlimit() < RECURSION_LIMIT:
+        sys.setrecursionlimit(RECURSION_LIMIT)
     project = Project(catalogue, store)
     analysis = Analysis(project)
     outcomes = []

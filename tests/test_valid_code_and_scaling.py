@@ -2,10 +2,12 @@
 do not make a run quadratic."""
 
 import json
+import sys
 
 import pytest
 
 from dllint import lines as lines_module
+from dllint.engine import RECURSION_LIMIT
 from dllint.runner import lint_paths
 from tests.conftest import run_dllint
 
@@ -15,7 +17,13 @@ LOOP = "for x, y in loader:\n    loss = model(x).sum()\n    loss.backward()\n   
 def _findings(tmp_path, name, source, *flags):
     path = tmp_path / name
     path.write_bytes(source.encode("utf-8"))
-    compile(source, name, "exec")  # CPython accepts it: dllint must too
+    # CPython accepts it (under the recursion limit dllint lints with): dllint must too.
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(max(limit, RECURSION_LIMIT))
+    try:
+        compile(source, name, "exec")
+    finally:
+        sys.setrecursionlimit(limit)
     result = run_dllint(str(path), "--no-cache", "--format", "json", *flags)
     assert "Traceback" not in result.stderr, result.stderr
     return json.loads(result.stdout)
