@@ -617,7 +617,7 @@ def _release(holder) -> None:
 
 def _lint_file(project, analysis, index: int, codes: Sequence[str]) -> List[Finding]:
     from dllint.context import CheckContext
-    from dllint.positions import rewritten_lines, span_of
+    from dllint.positions import place, rewritten_lines, span_of
 
     facts = project.load(index, whole=True)
     item = project.catalogue.items[index]
@@ -632,6 +632,11 @@ def _lint_file(project, analysis, index: int, codes: Sequence[str]) -> List[Find
                 findings.append(_internal_error(facts.path, rule.code, error))
                 continue
             reports.extend(context.reports)
+    by_file: Dict[int, Tuple[object, List[object]]] = {}
+    for report in reports:
+        by_file.setdefault(id(report.file), (report.file, []))[1].append(report.node)
+    for file, nodes in by_file.values():
+        place(file, nodes)  # one walk of the file for all its findings
     seen = set()
     for report in reports:
         key = (report.code, id(report.file), id(report.node))
