@@ -14,7 +14,13 @@ from typing import Dict, Iterable, List, Optional, Set, Tuple
 
 import libcst as cst
 from libcst.metadata import MetadataWrapper, PositionProvider
-from libcst.metadata.position_provider import PositionProvidingCodegenState
+
+try:
+    # libcst's own position pass generates code through this state. It is internal to libcst: where a
+    # version lacks it, every node gets the whole pass (slower, same positions).
+    from libcst.metadata.position_provider import PositionProvidingCodegenState
+except ImportError:  # pragma: no cover - depends on the installed libcst
+    PositionProvidingCodegenState = None
 
 from dllint.lines import line_starts
 from dllint.model.facts import FileFacts
@@ -83,7 +89,7 @@ def span_of(facts: FileFacts, node: cst.CSTNode) -> Tuple[int, int, int, int]:
 
 def place(facts: FileFacts, nodes: Iterable[cst.CSTNode]) -> None:
     """Work out where `nodes` of a file parsed whole are, in one walk (span_of then answers at once)."""
-    if facts.parts is not None:
+    if facts.parts is not None or PositionProvidingCodegenState is None or not hasattr(facts.tree, "_codegen"):
         return
     entry = _placed.get(id(facts))
     if entry is None or entry[0] is not facts:
@@ -97,7 +103,8 @@ def _range(facts: FileFacts, node: cst.CSTNode):
     """(line offset, CodeRange) of `node`."""
     if facts.parts is None:
         place(facts, (node,))
-        found = _placed[id(facts)][1].get(node)
+        entry = _placed.get(id(facts))
+        found = entry[1].get(node) if entry is not None else None
         if found is not None:
             return found
     for _, offset, positions in _positions(facts):

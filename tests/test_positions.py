@@ -90,3 +90,19 @@ def test_every_fixture_node_placed_as_the_whole_pass_places_it(path):
     module, full, placed = _every_node_placed(source)
     statements = [node for node in full if isinstance(node, cst.SimpleStatementLine)]
     assert sum(node in placed for node in statements) >= len(statements) * 0.9
+
+
+def test_without_libcsts_internal_codegen_state_every_node_gets_the_whole_pass(monkeypatch):
+    """The statement pass uses a class internal to libcst: a libcst without it must cost time, not positions."""
+    from dllint import positions
+
+    module = cst.parse_module(REPEATED)
+    full = MetadataWrapper(module, unsafe_skip_copy=True).resolve(PositionProvider)
+    calls = [node for node in full if isinstance(node, cst.Call)]
+    monkeypatch.setattr(positions, "PositionProvidingCodegenState", None)
+    facts = build_file_facts("m.py", "m", REPEATED, module)
+    for call in calls:
+        expected = full[call]
+        assert span_of(facts, call) == (expected.start.line, expected.start.column + 1,
+                                        expected.end.line, expected.end.column + 1)
+    assert id(facts) not in positions._placed
