@@ -510,6 +510,10 @@ class FactsStore:
             forget(facts)
             _break_cycles(facts)
 
+    def held_chars(self) -> int:
+        """Characters of source parsed into the facts held now."""
+        return sum(_parsed_size(held, self.catalogue.items[i]) for i, held in self._held.items())
+
     def clear(self) -> None:
         self._in_use.clear()
         for index in list(self._held):

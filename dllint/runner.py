@@ -80,10 +80,9 @@ def _lint_pending(catalogue, pending: List[List[int]], codes: List[str], jobs: i
                 return [outcome for chunk in pending for outcome in lint_chunk(catalogue, store, chunk, codes)]
         finally:
             store.clear()
-    from concurrent.futures import ProcessPoolExecutor
-
     context = _context()
-    if context.get_start_method() == "fork":
+    fork = context.get_start_method() == "fork"
+    if fork:
         _import_analysis(codes)
     # One run of neighbouring chunks per worker: they consult the same files, which it then parses once;
     # what other workers lint, it loads only in parts.
@@ -93,15 +92,86 @@ def _lint_pending(catalogue, pending: List[List[int]], codes: List[str], jobs: i
     # fork: workers inherit what they need; elsewhere it is sent once to each worker.
     shared = (catalogue, codes, pending, bounds)
     _WORKER.update(zip(("catalogue", "codes", "pending", "bounds"), shared))
-    arguments = () if context.get_start_method() == "fork" else shared
     try:
-        with ProcessPoolExecutor(max_workers=len(runs), mp_context=context, initializer=_start_worker,
-                                 initargs=arguments) as pool:
-            done = [claimed for part in pool.map(_lint_run, range(len(runs))) for claimed in part]
+        done = _run_workers(context, len(runs), () if fork else shared, recycle=fork)
     finally:
         _WORKER.clear()
     return [outcome for _, chunk_outcomes in sorted(done, key=lambda claimed: claimed[0])
             for outcome in chunk_outcomes]
+
+
+class WorkerError(RuntimeError):
+    """A worker process ended without reporting (killed, or crashed in native code)."""
+
+
+class _RemoteTraceback(Exception):
+    def __init__(self, text: str) -> None:
+        super().__init__(text)
+        self.text = text
+
+    def __str__(self) -> str:
+        return self.text
+
+
+def _run_workers(context, runs: int, arguments: tuple, recycle: bool) -> List[Tuple[int, List[FileOutcome]]]:
+    """One worker process per run, each reporting once, when it ends. A worker that `recycle`s stops
+    after a chunk once memory it no longer uses has piled up (see _memory_left_behind), and a fresh
+    process, forked from this small one, goes on with its run: what the old one held is released whole."""
+    from multiprocessing.connection import wait
+
+    live: Dict[object, Tuple[object, int]] = {}
+
+    def start(run: int) -> None:
+        receiving, sending = context.Pipe(duplex=False)
+        process = context.Process(target=_worker_main, args=(run, sending, recycle, *arguments), daemon=True)
+        process.start()
+        sending.close()
+        live[receiving] = (process, run)
+
+    done: List[Tuple[int, List[FileOutcome]]] = []
+    try:
+        for run in range(runs):
+            start(run)
+        while live:
+            for connection in wait(list(live)):
+                process, run = live.pop(connection)
+                try:
+                    kind, payload = connection.recv()
+                except EOFError:
+                    process.join()
+                    raise WorkerError(f"a worker process ended unexpectedly (exit code {process.exitcode})") from None
+                finally:
+                    connection.close()
+                process.join()
+                if kind == "error":
+                    error, text = payload
+                    raise error from _RemoteTraceback(text)
+                done.extend(payload)
+                if kind == "more":
+                    start(run)
+    finally:
+        for connection, (process, _) in live.items():
+            process.terminate()
+            process.join()
+            connection.close()
+    return done
+
+
+def _worker_main(run: int, sending, recycle: bool, *arguments) -> None:
+    import traceback
+
+    try:
+        _start_worker(*arguments)
+        finished, done = _lint_run(run, recycle)
+        sending.send(("done" if finished else "more", done))
+    except BaseException as error:  # reported to the parent, which raises it
+        text = traceback.format_exc()
+        try:
+            sending.send(("error", (error, text)))
+        except Exception:  # an exception that does not pickle
+            sending.send(("error", (RuntimeError(f"{type(error).__name__}: {error}"), text)))
+    finally:
+        sending.close()
 
 
 def _import_analysis(codes: List[str]) -> None:
@@ -152,20 +222,57 @@ def _start_worker(catalogue=None, codes=None, pending=None, bounds=None) -> None
     if catalogue is not None:
         _WORKER.update(catalogue=catalogue, codes=codes, pending=pending, bounds=bounds)
     _WORKER["store"] = FactsStore(_WORKER["catalogue"])
+    _WORKER["start_resident"] = _resident_bytes()
 
 
-def _lint_run(run: int) -> List[Tuple[int, List[FileOutcome]]]:
-    """Lint run `run`'s chunks from its front, then help the others: (chunk position, outcomes) per chunk."""
+def _lint_run(run: int, recycle: bool = False) -> Tuple[bool, List[Tuple[int, List[FileOutcome]]]]:
+    """Lint run `run`'s chunks from its front, then help the others: whether nothing is left, and
+    (chunk position, outcomes) per chunk. With `recycle`, it stops early once a fresh process would
+    hold much less (see _memory_left_behind)."""
     catalogue, store, codes, pending = _WORKER["catalogue"], _WORKER["store"], _WORKER["codes"], _WORKER["pending"]
     done = []
     while True:
         claimed = claim_chunk(_WORKER["bounds"], run)
         if claimed is None:
-            return done
+            return True, done
         position, still_owned = claimed
         # What this worker will lint is parsed whole when consulted; the rest only in parts.
         store.own = {index for p in (position, *still_owned) for index in pending[p]}
         done.append((position, lint_chunk(catalogue, store, pending[position], codes)))
+        if recycle and _memory_left_behind(store) > RECYCLE_AFTER_BYTES and _chunks_left(_WORKER["bounds"]):
+            return False, done
+
+
+# A worker that keeps this much memory it no longer uses hands its run to a fresh process. The C
+# allocator cannot give back the memory of the trees of a large chunk while a few objects made among
+# them live on, so a worker's memory otherwise stays at its largest chunk's for the rest of its run,
+# and two workers' largest chunks add up. Torch's dense packages pass it; the training corpus's
+# workers (up to about 110 MB) do not, where a fresh process would parse again what the old one held.
+RECYCLE_AFTER_BYTES = 150_000_000
+# Memory a worker's held facts take per character of parsed source.
+_BYTES_PER_PARSED_CHAR = 50
+
+
+def _memory_left_behind(store) -> int:
+    """Bytes this process holds beyond what it started with and what its held facts need; 0 where
+    the resident size cannot be read cheaply."""
+    resident = _resident_bytes()
+    if resident is None or "start_resident" not in _WORKER:
+        return 0
+    return resident - _WORKER["start_resident"] - _BYTES_PER_PARSED_CHAR * store.held_chars()
+
+
+def _resident_bytes() -> Optional[int]:
+    try:
+        with open("/proc/self/statm") as statm:
+            return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError, AttributeError):
+        return None
+
+
+def _chunks_left(bounds) -> bool:
+    with bounds.get_lock():
+        return any(bounds[2 * run] < bounds[2 * run + 1] for run in range(len(bounds) // 2))
 
 
 def claim_chunk(bounds, run: int) -> Optional[Tuple[int, range]]:
