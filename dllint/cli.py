@@ -228,15 +228,18 @@ class _Run:
 
     def lint(self) -> None:
         from dllint.pipeline import apply_settings
-        from dllint.runner import lint_items, usable_cores
+        from dllint.runner import WorkerError, lint_items, usable_cores
 
         warnings: List[str] = []
         if self.stdin is not None:
             self.items, roots = _stdin_items(*self.stdin, self.settings)
         else:
             self.items, roots, warnings = _read_files(self.paths, self.settings, self.index_directory)
-        self.result = lint_items(self.items, self.settings.active_codes, roots, jobs=self.jobs or usable_cores(),
-                                 cache=self.cache)
+        try:
+            self.result = lint_items(self.items, self.settings.active_codes, roots,
+                                     jobs=self.jobs or usable_cores(), cache=self.cache)
+        except WorkerError as error:
+            _fail(str(error))
         self.result.notices[:0] = warnings
         self.sources = {item.display_path: item.source for item in self.items if not item.context_only}
         self.notebooks = {item.display_path: item.notebook for item in self.items if item.notebook is not None}

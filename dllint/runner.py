@@ -139,7 +139,7 @@ def _run_workers(context, runs: int, arguments: tuple, recycle: bool) -> List[Tu
                     kind, payload = connection.recv()
                 except EOFError:
                     process.join()
-                    raise WorkerError(f"a worker process ended unexpectedly (exit code {process.exitcode})") from None
+                    raise WorkerError(f"a worker process ended unexpectedly ({_how_it_ended(process.exitcode)})") from None
                 finally:
                     connection.close()
                 process.join()
@@ -155,6 +155,13 @@ def _run_workers(context, runs: int, arguments: tuple, recycle: bool) -> List[Tu
             process.join()
             connection.close()
     return done
+
+
+def _how_it_ended(exit_code: Optional[int]) -> str:
+    if exit_code is not None and exit_code < 0:
+        # The system's out-of-memory killer sends SIGKILL (9).
+        return f"killed by signal {-exit_code}" + (", perhaps for lack of memory" if exit_code == -9 else "")
+    return f"exit code {exit_code}"
 
 
 def _worker_main(run: int, sending, recycle: bool, *arguments) -> None:

@@ -4,10 +4,12 @@ output, and a worker's failure reaches the caller."""
 import glob
 import multiprocessing
 import os
+import subprocess
+import sys
 
 import pytest
 
-from tests.conftest import FIXTURES
+from tests.conftest import FIXTURES, ROOT
 
 PACKAGES = sorted(glob.glob(os.path.join(FIXTURES, "pkg_*")))
 
@@ -115,3 +117,19 @@ def test_a_worker_that_dies_is_reported_not_waited_for(monkeypatch):
     monkeypatch.setattr(runner, "lint_chunk", die)
     with pytest.raises(runner.WorkerError, match="exit code 3"):
         _lint(jobs=2)
+
+
+@fork_only
+@pytest.mark.parametrize("how, told", [("os._exit(3)", "exit code 3"),
+                                       ("os.kill(os.getpid(), signal.SIGKILL)", "killed by signal 9")])
+def test_the_command_line_reports_a_worker_killed_in_one_line(how, told):
+    """A worker the system kills (out of memory) is an error of the run: one line and exit status 2."""
+    probe = ("import os, signal, sys\nfrom dllint import runner\n"
+             f"def die(*arguments):\n    {how}\n"
+             "runner.lint_chunk = die\nfrom dllint.cli import main\n"
+             f"sys.argv = ['dllint', '--no-cache', '--jobs', '2', *{PACKAGES!r}]\nmain()\n")
+    run = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120,
+                         env=dict(os.environ, PYTHONPATH=ROOT))
+    assert run.returncode == 2 and run.stdout == "", (run.stdout, run.stderr)
+    assert run.stderr.startswith(f"dllint: error: a worker process ended unexpectedly ({told}")
+    assert run.stderr.count("\n") == 1, run.stderr
