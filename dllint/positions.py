@@ -23,6 +23,7 @@ except ImportError:  # pragma: no cover - depends on the installed libcst
     PositionProvidingCodegenState = None
 
 from dllint.lines import line_starts
+from dllint.model.builder import _child_fields
 from dllint.model.facts import FileFacts
 
 _cache: Dict[int, Tuple[FileFacts, List[Tuple[cst.Module, int, Dict[cst.CSTNode, object]]]]] = {}
@@ -124,21 +125,6 @@ def forget(facts: FileFacts) -> None:
     _rewritten.pop(id(facts), None)
 
 
-# Fields that hold only whitespace, brackets and separators: no rule reports one (a node the walk
-# does not reach gets the full pass).
-_PASSED_FIELDS = frozenset(("lpar", "rpar", "leading_lines", "lines_after_decorators", "header", "footer",
-                            "semicolon", "comma", "newline"))
-_FIELDS: Dict[type, Tuple[str, ...]] = {}
-
-
-def _fields(node_type: type) -> Tuple[str, ...]:
-    found = _FIELDS.get(node_type)
-    if found is None:
-        found = _FIELDS[node_type] = tuple(name for name in node_type.__dataclass_fields__
-                                           if name not in _PASSED_FIELDS and "whitespace" not in name)
-    return found
-
-
 def _statements_around(module: cst.Module, wanted: Set[cst.CSTNode]):
     """For each node of `wanted` in `module`: the statements around it, outermost first, each with the
     indentation its blocks give it. Walks until every node is found."""
@@ -155,7 +141,7 @@ def _statements_around(module: cst.Module, wanted: Set[cst.CSTNode]):
             inner = indents + (module.default_indent if node.indent is None else node.indent,)
             stack.extend((statement, chain + ((statement, inner),), inner) for statement in reversed(node.body))
             continue
-        for name in _fields(node_type):
+        for name in _child_fields(node_type):  # a node it does not reach gets the full pass
             value = getattr(node, name)
             if isinstance(value, cst.CSTNode):
                 stack.append((value, chain, indents))

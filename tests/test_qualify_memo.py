@@ -22,7 +22,7 @@ def test_remembered_answers_follow_each_files_imports():
     # The same node read with the other file's imports (a node's answer is per file).
     assert project.qualify(call.func, second) == "mylib.helpers.softmax"
     assert project.qualify(call.func, first) == "torch.nn.functional.softmax"
-    # Nodes made for one question and gone: a new node with the old one's id is not answered from it.
+    # Separate nodes of the same text are separate entries, each with its own answer.
     for name in ("F", "x", "F"):
         assert project.qualify(cst.Name(name), first) == ("torch.nn.functional" if name == "F" else None)
     assert project.qualify(None, first) is None
